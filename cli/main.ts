@@ -1,0 +1,168 @@
+// The `ldmc` command: a thin shell over compiler/ (and runtime/, loaded only by the commands
+// that run models, so `check` stays fast).
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { defaultName, diagnosticJson, emitArtifacts, formatSummary, inspectJson } from '../compiler/emit.js';
+import { compile, type CompileResult, type CompilerHost } from '../compiler/program.js';
+import { formatDiagnostic } from './format.js';
+import { parseArgs, UsageError, type ParsedArgs } from './args.js';
+
+export const USAGE = `ldmc — the latent-diffusion model compiler
+
+Usage:
+  ldmc check   FILE... [--set key.path=value ...] [--format text|json]
+  ldmc inspect FILE... [--set ...] [--json]
+  ldmc compile FILE... [--set ...] [--name NAME] [--out DIR]
+
+Files merge left to right (mappings deeply, lists replaced), then --set overrides apply.
+Exit status: 0 no errors, 1 errors found, 2 usage error.
+`;
+
+export interface Io {
+  out(s: string): void;
+  err(s: string): void;
+  color: boolean;
+}
+
+const defaultIo = (): Io => ({
+  out: (s) => process.stdout.write(s + '\n'),
+  err: (s) => process.stderr.write(s + '\n'),
+  color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+});
+
+export class DiskHost implements CompilerHost {
+  readonly sources = new Map<string, string>();
+  readFile(path: string): string | Error {
+    try {
+      if (statSync(path).isDirectory()) return new Error('is a directory');
+      const text = readFileSync(path, 'utf8');
+      this.sources.set(path, text);
+      return text;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return new Error(code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message);
+    }
+  }
+  fileExists(path: string): boolean {
+    return existsSync(path);
+  }
+}
+
+export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
+  try {
+    return await run(argv, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`ldmc: ${e.message}`);
+      io.err(`Run 'ldmc --help' for usage.`);
+      return 2;
+    }
+    // A crash is our bug, never the user's: say so briefly; the stack only on request.
+    io.err(`ldmc: internal error: ${(e as Error)?.message ?? String(e)}`);
+    io.err('  help: this is a bug in ldmc; please report it with the config that triggered it (LDMC_DEBUG=1 shows the stack)');
+    if (process.env.LDMC_DEBUG) io.err(String((e as Error)?.stack));
+    return 70;
+  }
+}
+
+async function run(argv: readonly string[], io: Io): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    io.out(USAGE);
+    return cmd ? 0 : 2;
+  }
+  if (cmd === '--version' || cmd === '-v') {
+    io.out(readVersion());
+    return 0;
+  }
+  switch (cmd) {
+    case 'check':
+      return checkCommand(parseArgs(rest, { values: ['set', 'format'], flags: ['no-frame'] }), io);
+    case 'inspect':
+      return inspectCommand(parseArgs(rest, { values: ['set', 'format'], flags: ['json', 'no-frame'] }), io);
+    case 'compile':
+      return compileCommand(parseArgs(rest, { values: ['set', 'out', 'name', 'format'], flags: ['no-frame', 'json'] }), io);
+    default: {
+      const commands = ['check', 'inspect', 'compile'];
+      const guess = commands.find((c) => c.startsWith(cmd.slice(0, 2)));
+      throw new UsageError(`unknown command '${cmd}'${guess ? ` (did you mean '${guess}'?)` : ''}`);
+    }
+  }
+}
+
+function readVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function runCompiler(a: ParsedArgs): { result: CompileResult; host: DiskHost } {
+  if (a.positionals.length === 0) throw new UsageError('no config file given');
+  const host = new DiskHost();
+  const result = compile({ files: a.positionals, overrides: a.values.set ?? [] }, host);
+  return { result, host };
+}
+
+function format(a: ParsedArgs): 'text' | 'json' {
+  const f = a.values.format?.at(-1) ?? (a.flags.has('json') ? 'json' : 'text');
+  if (f !== 'text' && f !== 'json') throw new UsageError(`--format must be text or json, not '${f}'`);
+  return f;
+}
+
+function printDiagnostics(r: CompileResult, host: DiskHost, a: ParsedArgs, io: Io): void {
+  const sources = host.sources;
+  for (const d of r.diagnostics) {
+    io.out(formatDiagnostic(d, { color: io.color, frames: !a.flags.has('no-frame'), sources }));
+  }
+  const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
+  const warnings = r.diagnostics.filter((d) => d.severity === 'warning').length;
+  if (errors || warnings) io.err(`${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`);
+}
+
+function checkCommand(a: ParsedArgs, io: Io): number {
+  const { result, host } = runCompiler(a);
+  if (format(a) === 'json') io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson) }));
+  else printDiagnostics(result, host, a, io);
+  return result.hasErrors ? 1 : 0;
+}
+
+function inspectCommand(a: ParsedArgs, io: Io): number {
+  const { result, host } = runCompiler(a);
+  const j = inspectJson(result);
+  if (format(a) === 'json') {
+    io.out(JSON.stringify(j, null, 2));
+  } else {
+    printDiagnostics(result, host, a, io);
+    if (result.graph?.model) io.out(formatSummary(j));
+  }
+  return result.hasErrors ? 1 : 0;
+}
+
+function compileCommand(a: ParsedArgs, io: Io): number {
+  const { result, host } = runCompiler(a);
+  const json = format(a) === 'json';
+  if (json) io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson) }));
+  else printDiagnostics(result, host, a, io);
+  if (result.hasErrors) return 1;
+  const name = a.values.name?.at(-1) ?? defaultName(a.positionals[a.positionals.length - 1]!);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(name)) throw new UsageError(`--name '${name}' must be letters, digits, '-' and '_'`);
+  const outDir = resolve(a.values.out?.at(-1) ?? 'generated');
+  const files = emitArtifacts(result, name);
+  for (const [rel, text] of files) writeAtomic(join(outDir, rel), text);
+  if (!json) {
+    io.out(formatSummary(inspectJson(result)));
+    io.out(`wrote ${[...files.keys()].map((f) => join(a.values.out?.at(-1) ?? 'generated', f)).join(', ')}`);
+  }
+  return 0;
+}
+
+/** Temporary file then rename, so an interrupted write never leaves half a file. */
+export function writeAtomic(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}

@@ -1,0 +1,344 @@
+// Phase 4, check: rules across modules — the mistakes PyTorch only finds hours into a run, or
+// never. Params were already validated per target by resolve; this reads the IR and the facts.
+import type { FactIssue } from '../schema/facts/index.js';
+import { Sentinel } from '../schema/index.js';
+import { diag, type Reporter, type Span } from './diagnostics.js';
+import type { Inference } from './infer.js';
+import { child, className, paramSpan, type IRNode, type ModelGraph } from './ir.js';
+import type { MessageKey } from './messages.js';
+
+export interface CheckHost {
+  fileExists(path: string): boolean;
+}
+
+export function checkGraph(g: ModelGraph, inf: Inference, host: CheckHost, ctx: Reporter): void {
+  const m = g.model;
+  if (!m) return;
+  for (const n of g.nodes) checkCkptPath(n, host, ctx);
+  factIssues(inf, ctx);
+  checkGroupNorms(inf, ctx);
+  checkAttentionResolutions(inf, ctx);
+  checkDoubleZ(inf, ctx);
+  if (className(m) === 'LatentDiffusion' && m.valid) {
+    checkLatentChannels(m, inf, ctx);
+    checkConditioning(m, inf, ctx);
+    if (m.params.num_timesteps_cond !== null && m.params.num_timesteps_cond !== 1) {
+      ctx.report(diag(paramSpan(m, 'num_timesteps_cond'), 'Num_timesteps_cond_0_unsupported', [m.params.num_timesteps_cond], { hint: 'set num_timesteps_cond: 1 (what every reference config uses)' }));
+    }
+  }
+  checkMonitor(m, ctx);
+}
+
+// ------------------------------------------------------------------ facts -> diagnostics
+
+const factCodes: Record<string, MessageKey> = {
+  'unet/context-dim-missing': 'Spatial_transformer_needs_context_dim',
+  'unet/context-dim-without-transformer': 'Spatial_transformer_needs_context_dim',
+  'unet/heads-unset': 'UNet_heads_unset',
+  'unet/dims': 'Param_0_not_supported_1',
+  'unet/attention-head-channels': 'Head_channels_0_do_not_divide_1',
+  'unet/attention-heads': 'Head_channels_0_do_not_divide_1',
+  'unet/transformer-heads': 'Head_channels_0_do_not_divide_1',
+};
+
+function factIssues(inf: Inference, ctx: Reporter): void {
+  const emit = (n: IRNode, list: readonly FactIssue[], prefix = '') => {
+    const seen = new Set<string>();
+    // A warning restating an error of the same rule (e.g. heads at the same block) adds nothing.
+    const errorRules = new Set(list.filter((i) => i.severity === 'error').map((i) => factCodes[i.code] ?? i.code));
+    for (const i of list) {
+      if (i.severity === 'warning' && errorRules.has(factCodes[i.code] ?? i.code)) continue;
+      const key = `${i.code}:${i.param ?? ''}`;
+      if (seen.has(key)) continue; // one per param: the first site names the problem
+      seen.add(key);
+      const span = i.param ? paramSpan(n, i.param) : n.targetSpan;
+      const mapped = factCodes[i.code];
+      const hint = i.path ? `first at ${prefix}${i.path}` : undefined;
+      if (mapped === 'Head_channels_0_do_not_divide_1' || mapped === 'Spatial_transformer_needs_context_dim' || mapped === 'UNet_heads_unset') {
+        ctx.report({ ...diag(span, mapped, []), message: i.message, hint, severity: i.severity });
+      } else if (mapped === 'Param_0_not_supported_1') {
+        ctx.report(diag(span, mapped, [i.param ?? '', n.params[i.param ?? ''], i.message]));
+      } else {
+        ctx.report(diag(span, i.severity === 'error' ? 'Reference_would_fail_0' : 'Reference_would_misbehave_0', [i.message], hint ? { hint } : {}));
+      }
+    }
+  };
+  if (inf.unet) emit(inf.unet.node, [...inf.unet.facts.errors, ...inf.unet.facts.warnings]);
+  if (inf.firstStage) emit(inf.firstStage.node, [...inf.firstStage.facts.errors, ...inf.firstStage.facts.warnings]);
+  const cs = inf.condStage;
+  if (cs?.node && cs.facts) emit(cs.node, [...cs.facts.errors, ...cs.facts.warnings]);
+}
+
+// ------------------------------------------------------------------ widths
+
+function checkGroupNorms(inf: Inference, ctx: Reporter): void {
+  if (inf.unet) {
+    const bad = inf.unet.facts.groupNorms.find((s) => s.channels % 32 !== 0);
+    if (bad) {
+      ctx.report(
+        diag(paramSpan(inf.unet.node, 'model_channels'), 'Width_0_not_divisible_by_32', [`UNet ${bad.path}`, bad.channels], {
+          hint: `every level width (model_channels × channel_mult) and every skip concatenation must divide by 32; try model_channels: ${Math.max(32, Math.round((inf.unet.node.params.model_channels as number) / 32) * 32)}`,
+        }),
+      );
+    }
+  }
+  if (inf.firstStage) {
+    const bad = inf.firstStage.facts.groupNorms.find((s) => s.channels % 32 !== 0);
+    if (bad) {
+      ctx.report(
+        diag(ddSpan(inf.firstStage.node, 'ch'), 'Width_0_not_divisible_by_32', [`autoencoder ${bad.path}`, bad.channels], {
+          hint: 'ddconfig.ch × ch_mult must divide by 32 at every level',
+        }),
+      );
+    }
+  }
+}
+
+function ddSpan(n: IRNode, key: string): Span {
+  const dd = n.paramsNode?.entries.get('ddconfig')?.value;
+  if (dd?.kind === 'map') {
+    const e = dd.entries.get(key);
+    if (e) return e.value.span;
+    return dd.span;
+  }
+  return n.targetSpan;
+}
+
+function checkAttentionResolutions(inf: Inference, ctx: Reporter): void {
+  if (inf.unet) {
+    const f = inf.unet.facts;
+    const levels = f.levels.map((l) => l.ds);
+    for (const r of f.unmatchedAttentionResolutions) {
+      ctx.report(
+        diag(listItemSpan(inf.unet.node, 'attention_resolutions', r), 'Attention_resolution_0_never_matches', [r, levels.join(', ')], {
+          hint: `attention_resolutions are downsampling factors: with image_size ${inf.unet.node.params.image_size}, factor ${levels[levels.length - 1]} is the ${f.levels[f.levels.length - 1]?.resolution[0]}×${f.levels[f.levels.length - 1]?.resolution[0]} level`,
+        }),
+      );
+    }
+  }
+  if (inf.firstStage) {
+    const f = inf.firstStage.facts;
+    for (const r of f.unmatchedAttnResolutions) {
+      const res = levelsOfAutoencoder(f.inputShape[1], f.downsamplingFactor);
+      ctx.report(
+        diag(ddSpan(inf.firstStage.node, 'attn_resolutions'), 'Attention_resolution_0_never_matches', [r, res.join(', ')], {
+          hint: 'ddconfig.attn_resolutions are real resolutions of the levels',
+        }),
+      );
+    }
+  }
+}
+
+function levelsOfAutoencoder(res: number, factor: number): number[] {
+  const out: number[] = [];
+  for (let r = res; r >= res / factor; r /= 2) out.push(r);
+  return out;
+}
+
+function listItemSpan(n: IRNode, key: string, value: number): Span {
+  const v = n.paramsNode?.entries.get(key)?.value;
+  if (v?.kind === 'seq') {
+    const it = v.items.find((i) => i.kind === 'scalar' && i.value === value);
+    if (it) return it.span;
+    return v.span;
+  }
+  return paramSpan(n, key);
+}
+
+function checkDoubleZ(inf: Inference, ctx: Reporter): void {
+  const fs = inf.firstStage;
+  if (!fs) return;
+  const dz = (fs.node.params.ddconfig as Record<string, unknown> | undefined)?.double_z;
+  if (fs.facts.kind === 'kl' && dz === false) {
+    ctx.report(diag(ddSpan(fs.node, 'double_z'), 'Double_z_0_for_1', [false, 'AutoencoderKL needs the encoder to output mean and logvar (the reference asserts ddconfig["double_z"])'], { hint: 'set double_z: true' }));
+  } else if (fs.facts.kind === 'vq' && dz !== false) {
+    ctx.report(
+      diag(ddSpan(fs.node, 'double_z'), 'Double_z_0_for_1', [true, `${className(fs.node)}'s quant_conv takes z_channels inputs, and the encoder would give 2 × z_channels`], {
+        hint: 'set double_z: false (its default is true)',
+      }),
+    );
+  }
+}
+
+// ------------------------------------------------------------------ latent agreement
+
+function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
+  const fs = inf.firstStage;
+  const u = child(m, 'unet_config');
+  if (!fs) return;
+  const latentC = fs.facts.latentShape[0];
+  const latentSide = fs.facts.latentShape[1];
+  const embedSpan = paramSpan(fs.node, 'embed_dim');
+  const related = [{ message: `the latent channels are the first stage's embed_dim = ${latentC}`, span: embedSpan }];
+  if (u?.valid) {
+    const inC = u.params.in_channels as number;
+    const outC = u.params.out_channels as number;
+    const key = inf.conditioningKey;
+    if (key === 'concat' || key === 'hybrid') {
+      const extra = inC - latentC;
+      const cs = inf.condStage;
+      const known = concatChannels(inf);
+      if (known !== undefined && inC !== latentC + known.channels) {
+        ctx.report(
+          diag(paramSpan(u, 'in_channels'), 'UNet_in_channels_0_expected_1', [inC, latentC, ` + ${known.channels} concat channels from ${known.from} = ${latentC + known.channels}`], {
+            related,
+            hint: `set in_channels: ${latentC + known.channels}`,
+          }),
+        );
+      } else if (known === undefined && extra <= 0) {
+        ctx.report(
+          diag(paramSpan(u, 'in_channels'), 'UNet_in_channels_0_expected_1', [inC, latentC, `, and concat conditioning adds channels on top`], {
+            related,
+            hint: `in_channels must be ${latentC} + the conditioning channels`,
+          }),
+        );
+      } else if (known === undefined) {
+        ctx.report(diag(paramSpan(u, 'in_channels'), 'Concat_channels_unknown_0', [inC, latentC, extra, cs?.sentinel ? `cond stage ${cs.sentinel}` : `'${m.params.cond_stage_key}' through ${cs?.node ? className(cs.node) : 'the cond stage'}`]));
+      }
+    } else if (inC !== latentC) {
+      ctx.report(
+        diag(paramSpan(u, 'in_channels'), 'UNet_in_channels_0_expected_1', [inC, latentC, key === null ? ' (unconditional model)' : ` (${key} conditioning adds no input channels)`], {
+          related,
+          hint: `set in_channels: ${latentC}`,
+        }),
+      );
+    }
+    const predicted = u.params.n_embed ? null : outC;
+    if (predicted !== null && predicted !== latentC) {
+      ctx.report(diag(paramSpan(u, 'out_channels'), 'UNet_out_channels_0_expected_1', [outC, latentC], { related, hint: `set out_channels: ${latentC}` }));
+    }
+    const uSize = u.params.image_size as number;
+    if (uSize !== m.params.image_size) {
+      ctx.report(diag(paramSpan(u, 'image_size'), 'UNet_image_size_0_vs_1', [uSize, m.params.image_size], { related: [{ message: 'diffusion image_size', span: paramSpan(m, 'image_size') }] }));
+    }
+  }
+  if (m.params.channels !== latentC) {
+    ctx.report(diag(paramSpan(m, 'channels'), 'Diffusion_channels_0_expected_1', [m.params.channels, latentC], { related, hint: `set channels: ${latentC}` }));
+  }
+  const f = fs.facts.downsamplingFactor;
+  const imageSide = inf.dataImageSize ?? fs.facts.inputShape[1];
+  const expectSide = Math.floor(imageSide / f);
+  if (m.params.image_size !== expectSide && m.params.image_size !== latentSide) {
+    ctx.report(
+      diag(paramSpan(m, 'image_size'), 'Diffusion_image_size_0_expected_1', [m.params.image_size, imageSide, expectSide], {
+        hint: `the model will sample ${m.params.image_size}×${m.params.image_size} latents, i.e. ${(m.params.image_size as number) * f}px images; set image_size: ${expectSide} to match`,
+      }),
+    );
+  }
+}
+
+function concatChannels(inf: Inference): { channels: number; from: string } | undefined {
+  const cs = inf.condStage;
+  if (!cs) return undefined;
+  if (cs.sentinel === Sentinel.FirstStage) return undefined; // the data may add a mask (inpainting)
+  const out = cs.facts?.output;
+  if (out?.kind === 'spatial') return { channels: out.shape[0], from: cs.node ? className(cs.node) : 'the cond stage' };
+  return undefined;
+}
+
+// ------------------------------------------------------------------ conditioning
+
+function checkConditioning(m: IRNode, inf: Inference, ctx: Reporter): void {
+  const u = child(m, 'unet_config');
+  const cs = inf.condStage;
+  const key = inf.conditioningKey;
+  const keySpan = m.paramsNode?.entries.has('conditioning_key') ? paramSpan(m, 'conditioning_key') : m.paramsNode?.entries.has('concat_mode') ? paramSpan(m, 'concat_mode') : m.targetSpan;
+  const csSpan = m.paramsNode?.entries.get('cond_stage_config')?.value.span ?? m.targetSpan;
+  if (cs?.sentinel === Sentinel.Unconditional && m.params.conditioning_key) {
+    ctx.report(diag(paramSpan(m, 'conditioning_key'), 'Conditioning_key_0_overridden_1', [m.params.conditioning_key, 'the cond stage is __is_unconditional__, so LatentDiffusion sets it to None'], { hint: 'remove conditioning_key' }));
+  }
+  if (m.params.cond_stage_trainable && cs?.sentinel) {
+    ctx.report(diag(paramSpan(m, 'cond_stage_trainable'), 'Cond_stage_trainable_with_sentinel_0', [cs.sentinel], { hint: 'set cond_stage_trainable: false' }));
+  }
+  if (!u?.valid) return;
+  const ctxDim = u.params.context_dim as number | null;
+  const xattn = u.params.use_spatial_transformer === true;
+  const related = [{ message: 'the cond stage', span: csSpan }];
+  if ((key === 'crossattn' || key === 'hybrid') && !xattn) {
+    ctx.report(
+      diag(keySpan, 'Conditioning_key_0_conflicts_1', [key, 'feeds a context to the UNet, but the UNet has no cross-attention (use_spatial_transformer is false), so the conditioning would be ignored'], {
+        related: [{ message: 'the UNet', span: u.targetSpan }],
+        hint: 'set use_spatial_transformer: true and context_dim on the UNet, or use concat conditioning',
+      }),
+    );
+  }
+  if (key === null && xattn) {
+    ctx.report(diag(paramSpan(u, 'use_spatial_transformer'), 'Conditioning_key_0_conflicts_1', ['None', 'means no context, but the UNet uses cross-attention to a context (use_spatial_transformer)'], { related }));
+  }
+  if (key === 'adm' && u.params.num_classes == null) {
+    ctx.report(diag(keySpan, 'Conditioning_key_0_conflicts_1', ['adm', 'passes class labels as y, but the UNet has no num_classes (no label_emb)'], { hint: 'set num_classes on the UNet' }));
+  }
+  if (u.params.num_classes != null && key !== 'adm') {
+    ctx.report(diag(paramSpan(u, 'num_classes'), 'Conditioning_key_0_conflicts_1', [key ?? 'None', `passes no class labels, but the UNet has num_classes = ${u.params.num_classes} and requires y`], { hint: "use conditioning_key: adm" }));
+  }
+  const out = cs?.facts?.output;
+  if (cs?.sentinel === Sentinel.FirstStage && (key === 'crossattn' || key === 'adm')) {
+    ctx.report(diag(csSpan, 'Conditioning_key_0_conflicts_1', [key, 'needs tokens or labels, but __is_first_stage__ gives a latent feature map (use concat)']));
+  }
+  if (out?.kind === 'tokens' && (key === 'concat')) {
+    ctx.report(diag(csSpan, 'Conditioning_key_0_conflicts_1', ['concat', `needs a feature map, but ${className(cs!.node!)} outputs tokens`], { hint: 'use conditioning_key: crossattn (or concat_mode: false)' }));
+  }
+  if (out?.kind === 'spatial' && (key === 'crossattn')) {
+    ctx.report(diag(csSpan, 'Conditioning_key_0_conflicts_1', ['crossattn', `needs tokens, but ${className(cs!.node!)} outputs a feature map`], { hint: 'use conditioning_key: concat (and add its channels to in_channels)' }));
+  }
+  if (out?.kind === 'tokens' && xattn && ctxDim !== null && out.shape[1] !== ctxDim && (key === 'crossattn' || key === 'hybrid')) {
+    ctx.report(
+      diag(paramSpan(u, 'context_dim'), 'Context_dim_0_expected_1', [ctxDim, out.shape[1]], {
+        related: [{ message: `${className(cs!.node!)} output width`, span: paramSpan(cs!.node!, className(cs!.node!) === 'BERTEmbedder' ? 'n_embed' : 'embed_dim') }],
+        hint: `set context_dim: ${out.shape[1]}`,
+      }),
+    );
+  }
+}
+
+// ------------------------------------------------------------------ files and metrics
+
+function checkCkptPath(n: IRNode, host: CheckHost, ctx: Reporter): void {
+  const p = n.params.ckpt_path;
+  if (typeof p === 'string' && p !== '' && !host.fileExists(p)) {
+    ctx.report(diag(paramSpan(n, 'ckpt_path'), 'Ckpt_path_0_not_found', [p], { hint: 'paths are relative to the working directory; training and sampling will refuse to start without it' }));
+  }
+}
+
+/** Metrics each model family logs (ddpm.py validation_step / autoencoder.py validation_step). */
+export function loggedMetrics(n: IRNode): string[] {
+  const cls = className(n);
+  const out: string[] = [];
+  if (cls === 'LatentDiffusion') {
+    const base = ['loss_simple', 'loss_vlb', 'loss', ...(n.params.learn_logvar ? ['loss_gamma'] : [])];
+    for (const split of ['train', 'val']) {
+      for (const b of base) out.push(`${split}/${b}`);
+      // validation_step logs the *_ema dict whether or not use_ema is on (ema_scope is then a no-op).
+      if (split === 'val') for (const b of base) out.push(`${split}/${b}_ema`);
+    }
+    return out;
+  }
+  const loss = child(n, 'lossconfig');
+  const lossKeys =
+    loss && className(loss) === 'LPIPSWithDiscriminator'
+      ? ['total_loss', 'logvar', 'kl_loss', 'nll_loss', 'rec_loss', 'd_weight', 'disc_factor', 'g_loss', 'disc_loss', 'logits_real', 'logits_fake']
+      : loss && className(loss) === 'VQLPIPSWithDiscriminator'
+        ? ['total_loss', 'quant_loss', 'nll_loss', 'rec_loss', 'p_loss', 'd_weight', 'disc_factor', 'g_loss', 'disc_loss', 'logits_real', 'logits_fake']
+        : [];
+  const own = cls === 'AutoencoderKL' ? ['rec_loss'] : ['rec_loss', 'aeloss'];
+  const suffixes = ['', ...(n.params.use_ema ? ['_ema'] : [])];
+  for (const split of ['train', 'val']) for (const s of suffixes) for (const k of new Set([...own, ...lossKeys])) out.push(`${split}${s}/${k}`);
+  return out;
+}
+
+function checkMonitor(m: IRNode, ctx: Reporter): void {
+  for (const n of [m, child(m, 'first_stage_config')]) {
+    if (!n) continue;
+    const mon = n.params.monitor;
+    if (typeof mon !== 'string') continue;
+    const known = loggedMetrics(n);
+    if (!known.includes(mon)) {
+      const ema = mon.endsWith('_ema') && known.includes(mon.slice(0, -4));
+      ctx.report(
+        diag(paramSpan(n, 'monitor'), 'Monitor_0_not_logged_1', [mon, className(n)], {
+          hint: ema ? 'the *_ema metrics exist only with use_ema: true' : `logged: ${known.filter((k) => k.startsWith('val')).join(', ')}`,
+        }),
+      );
+    }
+  }
+}

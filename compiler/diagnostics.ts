@@ -1,0 +1,83 @@
+// Diagnostics are plain data (cf. TypeScript's `Diagnostic`): phases collect them through
+// `ctx.report`, never throw, and the CLI formats them last.
+import { formatTemplate, Messages, type MessageKey, type Severity } from './messages.js';
+
+/** Where something came from: 1-based line and column, plus offsets for code frames. */
+export interface Span {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  readonly endLine: number;
+  readonly endCol: number;
+  readonly offset: number;
+  readonly length: number;
+}
+
+export interface RelatedInfo {
+  readonly message: string;
+  readonly span: Span;
+}
+
+export interface Diagnostic {
+  readonly code: string;
+  readonly severity: Severity;
+  readonly message: string;
+  readonly span: Span | undefined;
+  readonly hint: string | undefined;
+  readonly related: readonly RelatedInfo[];
+}
+
+export interface DiagnosticOptions {
+  readonly hint?: string;
+  readonly related?: readonly RelatedInfo[];
+}
+
+export function diag(
+  span: Span | undefined,
+  key: MessageKey,
+  args: readonly unknown[] = [],
+  opts: DiagnosticOptions = {},
+): Diagnostic {
+  const t = Messages[key];
+  return {
+    code: t.code,
+    severity: t.severity,
+    message: formatTemplate(t.message, args),
+    span,
+    hint: opts.hint,
+    related: opts.related ?? [],
+  };
+}
+
+export class DiagnosticBag {
+  readonly items: Diagnostic[] = [];
+  report(d: Diagnostic): void {
+    this.items.push(d);
+  }
+  get hasErrors(): boolean {
+    return this.items.some((d) => d.severity === 'error');
+  }
+  /** Stable order for output: by file, then position, then code. */
+  sorted(): Diagnostic[] {
+    return [...this.items].sort((a, b) => {
+      const fa = a.span?.file ?? '', fb = b.span?.file ?? '';
+      if (fa !== fb) return fa < fb ? -1 : 1;
+      const la = a.span?.offset ?? -1, lb = b.span?.offset ?? -1;
+      if (la !== lb) return la - lb;
+      return a.code < b.code ? -1 : a.code > b.code ? 1 : 0;
+    });
+  }
+}
+
+export interface Reporter {
+  report(d: Diagnostic): void;
+}
+
+/** A span for something that has no source text (defaults, synthesized values). */
+export function syntheticSpan(file: string): Span {
+  return { file, line: 0, col: 0, endLine: 0, endCol: 0, offset: -1, length: 0 };
+}
+
+export function isSynthetic(span: Span | undefined): boolean {
+  return !span || span.line === 0;
+}

@@ -1,0 +1,254 @@
+// Phase 6, emit: pure functions from a compile result to artefacts. `emitArtifacts` returns a
+// Map<path, text> and never writes (cf. Prisma's buildClient); the CLI writes. Emitters for
+// generated TypeScript, the model card and the JSON Schema plug in as more entries of that map.
+import { basename, dirname } from 'node:path/posix';
+import type { Diagnostic } from './diagnostics.js';
+import type { Inference, LearningRate, MemoryEstimate } from './infer.js';
+import type { IRNode } from './ir.js';
+import type { CompileResult } from './program.js';
+
+export interface DiagnosticJson {
+  severity: string;
+  code: string;
+  message: string;
+  file: string | null;
+  line: number | null;
+  col: number | null;
+  hint: string | null;
+}
+
+export function diagnosticJson(d: Diagnostic): DiagnosticJson {
+  const real = d.span && d.span.line > 0;
+  return {
+    severity: d.severity,
+    code: d.code,
+    message: d.message,
+    file: d.span?.file ?? null,
+    line: real ? d.span!.line : null,
+    col: real ? d.span!.col : null,
+    hint: d.hint ?? null,
+  };
+}
+
+type Shape = [number, number, number];
+
+export interface ComponentJson {
+  target: string;
+  params: number | null;
+  config: Record<string, unknown>;
+  source: { file: string; line: number; col: number };
+}
+
+export interface InspectJson {
+  file: string;
+  files: string[];
+  diagnostics: DiagnosticJson[];
+  components: {
+    unet: (ComponentJson & { input_shape: Shape; output_shape: Shape; attention_resolutions: number[]; attention: { block: string; path: string; resolution: [number, number]; channels: number; heads: number; head_channels: number; kind: string }[]; flops: number; parts: Record<string, number> }) | null;
+    first_stage: (ComponentJson & { parts: Record<string, number>; latent_shape: Shape; input_shape: Shape; output_shape: Shape; attention_resolutions: number[]; flops: { encode: number; decode: number; quantize: number; total: number } }) | null;
+    cond_stage: (Partial<ComponentJson> & { target: string; params: number | null; output: unknown; flops: number | null }) | null;
+  };
+  model: { target: string; params: number | null; conditioning_key: string | null; input_shape: Shape | null; output_shape: Shape | null } | null;
+  effective_learning_rate: number | null;
+  learning_rate: LearningRate | null;
+  memory: MemoryEstimate | null;
+}
+
+function component(n: IRNode): ComponentJson {
+  return {
+    target: n.target,
+    params: null,
+    config: publicParams(n),
+    source: { file: n.targetSpan.file, line: n.targetSpan.line, col: n.targetSpan.col },
+  };
+}
+
+/** Params as JSON: child configs are shown by their target. */
+function publicParams(n: IRNode): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(n.params)) {
+    const c = n.children.get(k);
+    out[k] = c === undefined ? v : c === null ? null : typeof c === 'string' ? c : { target: c.target };
+  }
+  return out;
+}
+
+export function inspectJson(r: CompileResult): InspectJson {
+  const inf: Inference | undefined = r.inference;
+  const g = r.graph;
+  const u = inf?.unet;
+  const fs = inf?.firstStage;
+  const cs = inf?.condStage;
+  const uniq = (xs: number[]) => [...new Set(xs)];
+  const modelIsFirstStage = g?.model?.spec.families.includes('first_stage') ?? false;
+  return {
+    file: r.files[r.files.length - 1] ?? '',
+    files: [...r.files],
+    diagnostics: r.diagnostics.map(diagnosticJson),
+    components: {
+      unet: u
+        ? {
+            ...component(u.node),
+            params: u.facts.paramCount,
+            parts: u.facts.parts,
+            input_shape: u.facts.inputShape,
+            output_shape: u.facts.outputShape,
+            attention_resolutions: uniq(u.facts.attention.map((a) => a.resolution[0])),
+            attention: u.facts.attention.map((a) => ({ block: a.block, path: a.path, resolution: a.resolution, channels: a.channels, heads: a.heads, head_channels: a.headChannels, kind: a.kind })),
+            flops: u.facts.flops,
+          }
+        : null,
+      first_stage: fs
+        ? {
+            ...component(fs.node),
+            params: fs.facts.paramCount,
+            parts: { ...fs.facts.parts },
+            latent_shape: fs.facts.latentShape,
+            input_shape: fs.facts.inputShape,
+            output_shape: fs.facts.outputShape,
+            attention_resolutions: uniq(fs.facts.attention.map((a) => a.resolution)),
+            flops: fs.facts.flops,
+          }
+        : null,
+      cond_stage: cs
+        ? cs.node
+          ? { ...component(cs.node), params: cs.facts?.paramCount ?? null, output: cs.facts?.output ?? null, flops: cs.facts?.flops ?? null }
+          : { target: cs.sentinel ?? 'none', params: 0, output: null, flops: 0 }
+        : null,
+    },
+    model: g?.model
+      ? {
+          target: g.model.target,
+          params: inf?.totalParams ?? null,
+          conditioning_key: modelIsFirstStage ? null : inf?.conditioningKey ?? null,
+          input_shape: modelIsFirstStage ? fs?.facts.inputShape ?? null : u?.facts.inputShape ?? null,
+          output_shape: modelIsFirstStage ? fs?.facts.outputShape ?? null : u?.facts.outputShape ?? null,
+        }
+      : null,
+    effective_learning_rate: inf?.learningRate?.value ?? null,
+    learning_rate: inf?.learningRate ?? null,
+    memory: inf?.memory ?? null,
+  };
+}
+
+// ------------------------------------------------------------------ text summary
+
+const fmtInt = (n: number) => n.toLocaleString('en-US');
+const shape = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+export function fmtBytes(b: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (b >= 1024 && i < units.length - 1) {
+    b /= 1024;
+    i++;
+  }
+  return `${b.toFixed(i === 0 ? 0 : 2)} ${units[i]}`;
+}
+
+export function fmtFlops(f: number): string {
+  if (f >= 1e12) return `${(f / 1e12).toFixed(2)} TFLOP`;
+  if (f >= 1e9) return `${(f / 1e9).toFixed(2)} GFLOP`;
+  if (f >= 1e6) return `${(f / 1e6).toFixed(2)} MFLOP`;
+  return `${f} FLOP`;
+}
+
+export function formatSummary(j: InspectJson): string {
+  const rows: [string, string, string, string][] = [];
+  const c = j.components;
+  if (c.unet) rows.push(['unet', short(c.unet.target), fmtInt(c.unet.params ?? 0), `${shape(c.unet.input_shape)} → ${shape(c.unet.output_shape)}`]);
+  if (c.first_stage) {
+    rows.push(['first_stage', short(c.first_stage.target), fmtInt(c.first_stage.params ?? 0), `${shape(c.first_stage.input_shape)} → latent ${shape(c.first_stage.latent_shape)}`]);
+    for (const [k, v] of Object.entries(c.first_stage.parts)) rows.push([`  ${k}`, '', fmtInt(v), '']);
+  }
+  if (c.cond_stage) rows.push(['cond_stage', short(c.cond_stage.target), c.cond_stage.params === null ? '?' : fmtInt(c.cond_stage.params), condOut(c.cond_stage.output)]);
+  if (j.model) rows.push(['total', short(j.model.target), j.model.params === null ? '?' : fmtInt(j.model.params), j.model.conditioning_key ? `conditioning: ${j.model.conditioning_key}` : c.unet ? 'unconditional' : '']);
+  const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), 0));
+  const lines = [`${j.files.join(' + ')}`];
+  for (const r of rows) lines.push(`  ${r[0].padEnd(w[0]!)}  ${r[1].padEnd(w[1]!)}  ${r[2].padStart(w[2]!)}  ${r[3]}`.trimEnd());
+  if (c.unet) {
+    const at = c.unet.attention_resolutions.map((r) => `${r}×${r}`).join(', ') || 'none';
+    lines.push(`  attention    UNet at ${at}${c.first_stage ? `; first stage at ${c.first_stage.attention_resolutions.map((r) => `${r}×${r}`).join(', ') || 'none'}` : ''}`);
+  } else if (c.first_stage) {
+    lines.push(`  attention    ${c.first_stage.attention_resolutions.map((r) => `${r}×${r}`).join(', ') || 'none'}`);
+  }
+  const fl: string[] = [];
+  if (c.unet) fl.push(`UNet step ${fmtFlops(c.unet.flops)}`);
+  if (c.first_stage) fl.push(`encode ${fmtFlops(c.first_stage.flops.encode)}`, `decode ${fmtFlops(c.first_stage.flops.decode)}`);
+  if (c.cond_stage?.flops) fl.push(`cond ${fmtFlops(c.cond_stage.flops)}`);
+  if (fl.length) lines.push(`  FLOPs        ${fl.join(' · ')} (per sample)`);
+  if (j.memory) {
+    const m = j.memory;
+    lines.push(
+      `  memory       ${fmtBytes(m.totalBytes)} to train at batch ${m.batchSize}: weights ${fmtBytes(m.weightsBytes)}, grads ${fmtBytes(m.gradientsBytes)}, Adam ${fmtBytes(m.optimizerBytes)}${m.emaBytes ? `, EMA ${fmtBytes(m.emaBytes)}` : ''}, activations ${fmtBytes(m.activationsBytes)}`,
+    );
+  }
+  if (j.learning_rate) {
+    const l = j.learning_rate;
+    lines.push(`  lr           ${fmtLr(l.value)} = ${l.accumulateGradBatches} (accumulate_grad_batches) × ${l.ngpu} (gpus) × ${l.batchSize} (batch_size) × ${fmtLr(l.base)} (base_learning_rate)`);
+  }
+  return lines.join('\n');
+}
+
+export function fmtLr(x: number): string {
+  // Python's repr-like short form: 9.6e-05, 0.0001.
+  const s = x.toPrecision(12).replace(/\.?0+(e|$)/, '$1');
+  const n = Number(s);
+  if (n !== 0 && Math.abs(n) < 1e-4) {
+    const [mant, exp] = n.toExponential().split('e');
+    const e = Number(exp);
+    return `${mant}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+  }
+  return String(n);
+}
+
+function short(t: string): string {
+  return t.startsWith('__') ? t : t.split('.').pop()!;
+}
+
+function condOut(o: unknown): string {
+  if (!o || typeof o !== 'object') return '';
+  const x = o as { kind: string; shape: number[] | null };
+  if (x.kind === 'tokens') return `context ${shape(x.shape!)}`;
+  if (x.kind === 'spatial') return `feature map ${shape(x.shape!)}`;
+  return 'passes its input through';
+}
+
+// ------------------------------------------------------------------ artefacts
+
+/** Name of the generated folder: the file's base name, or its folder for `…/config.yaml`. */
+export function defaultName(file: string): string {
+  const f = file.replace(/\\/g, '/');
+  const base = basename(f).replace(/\.(ya?ml|ts|json)$/i, '').replace(/\.config$/, '');
+  const name = base === 'config' ? basename(dirname(f)) : base;
+  return name.replace(/[^A-Za-z0-9_-]+/g, '-');
+}
+
+export function graphJson(r: CompileResult): unknown {
+  const g = r.graph;
+  return {
+    $schema: 'ldmc-graph/1',
+    files: r.files,
+    nodes: (g?.nodes ?? []).map((n) => ({
+      path: n.path,
+      role: n.role,
+      target: n.target,
+      ...(n.written !== n.target ? { written: n.written } : {}),
+      source: { file: n.targetSpan.file, line: n.targetSpan.line, col: n.targetSpan.col },
+      params: publicParams(n),
+      children: Object.fromEntries([...n.children].map(([k, c]) => [k, c === null ? null : typeof c === 'string' ? c : c.path])),
+    })),
+    base_learning_rate: g?.baseLearningRate ?? null,
+    trainer: g?.trainer ?? {},
+    facts: inspectJson(r),
+  };
+}
+
+export type FileMap = Map<string, string>;
+
+export function emitArtifacts(r: CompileResult, name: string): FileMap {
+  const out: FileMap = new Map();
+  out.set(`${name}/graph.json`, JSON.stringify(graphJson(r), null, 2) + '\n');
+  return out;
+}
+

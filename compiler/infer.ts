@@ -1,0 +1,212 @@
+// Phase 5, infer: static facts of the whole model from validated params — parameter counts,
+// shapes, attention sites, FLOPs, a training-memory estimate and main.py's learning-rate rule.
+// No tensors are allocated; the per-module walkers live in schema/facts.
+import {
+  autoencoderFacts,
+  bertEmbedderFacts,
+  classEmbedderFacts,
+  identityFacts,
+  spatialRescalerFacts,
+  unetFacts,
+  type AutoencoderFacts,
+  type CondStageFacts,
+  type FirstStageFactsParams,
+  type Shape3,
+  type UNetFacts,
+  type UNetFactsParams,
+} from '../schema/facts/index.js';
+import { Sentinel, type SentinelValue } from '../schema/index.js';
+import { diag, type Reporter } from './diagnostics.js';
+import { child, className, type IRNode, type ModelGraph } from './ir.js';
+
+export type ConditioningKey = 'concat' | 'crossattn' | 'hybrid' | 'adm' | null;
+
+export interface MemoryEstimate {
+  readonly batchSize: number;
+  readonly trainableParams: number;
+  readonly frozenParams: number;
+  readonly weightsBytes: number;
+  readonly gradientsBytes: number;
+  /** Adam: two float32 moments per trainable parameter. */
+  readonly optimizerBytes: number;
+  /** EMA copy of the trained network (LitEma). */
+  readonly emaBytes: number;
+  readonly activationsBytes: number;
+  readonly totalBytes: number;
+}
+
+export interface LearningRate {
+  readonly value: number;
+  readonly base: number;
+  readonly batchSize: number;
+  readonly ngpu: number;
+  readonly accumulateGradBatches: number;
+}
+
+export interface Inference {
+  unet?: { node: IRNode; facts: UNetFacts };
+  firstStage?: { node: IRNode; facts: AutoencoderFacts };
+  condStage?: { node: IRNode | undefined; sentinel: SentinelValue | undefined; facts: CondStageFacts | undefined };
+  /** What LatentDiffusion.__init__ settles on after concat_mode and the sentinels. */
+  conditioningKey: ConditioningKey;
+  latentShape?: Shape3;
+  /** Image size the data module feeds (dataset `size`), when the config says. */
+  dataImageSize?: number;
+  totalParams?: number;
+  memory?: MemoryEstimate;
+  learningRate?: LearningRate;
+}
+
+export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
+  const inf: Inference = { conditioningKey: null };
+  const m = g.model;
+  inf.dataImageSize = dataImageSize(g);
+  if (!m) return inf;
+  const fam = m.spec.families;
+  if (fam.includes('first_stage')) {
+    // An autoencoder config: the model is the first stage.
+    inf.firstStage = firstStage(m, ctx);
+  } else if (className(m) === 'LatentDiffusion') {
+    const u = child(m, 'unet_config');
+    const fs = child(m, 'first_stage_config');
+    if (fs) inf.firstStage = firstStage(fs, ctx);
+    const cs = m.children.get('cond_stage_config');
+    const sentinel = typeof cs === 'string' ? cs : undefined;
+    const csNode = cs && typeof cs === 'object' ? cs : undefined;
+    inf.conditioningKey = conditioningKey(m, sentinel);
+    const imageSide = inf.dataImageSize ?? (inf.firstStage ? inf.firstStage.facts.inputShape[1] : undefined);
+    inf.condStage = { node: csNode, sentinel, facts: csNode ? condFacts(csNode, imageSide, ctx) : undefined };
+    if (u && u.valid) {
+      const contextTokens = inf.condStage.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape[0] : 1;
+      const facts = guard(ctx, u, () => unetFacts(u.params as unknown as UNetFactsParams, { contextTokens }));
+      if (facts) inf.unet = { node: u, facts };
+    }
+  }
+  inf.latentShape = inf.firstStage?.facts.latentShape;
+  inf.totalParams = totalParams(inf, m);
+  inf.memory = memory(g, inf, m);
+  inf.learningRate = learningRate(g);
+  return inf;
+}
+
+function guard<T>(ctx: Reporter, n: IRNode, f: () => T): T | undefined {
+  try {
+    return f();
+  } catch (e) {
+    ctx.report(diag(n.targetSpan, 'Internal_error_0', [`static inference of ${className(n)} failed: ${(e as Error).message}`], { hint: 'please report this config to the ldmc maintainers' }));
+    return undefined;
+  }
+}
+
+function firstStage(n: IRNode, ctx: Reporter): { node: IRNode; facts: AutoencoderFacts } | undefined {
+  if (!n.valid) return undefined;
+  const kind = className(n) === 'AutoencoderKL' ? 'kl' : 'vq';
+  const facts = guard(ctx, n, () => autoencoderFacts({ kind, ...(n.params as object) } as FirstStageFactsParams));
+  return facts ? { node: n, facts } : undefined;
+}
+
+function condFacts(n: IRNode, imageSide: number | undefined, ctx: Reporter): CondStageFacts | undefined {
+  if (!n.valid) return undefined;
+  // Validated params already have the shapes the facts walkers take (schema/ is their source).
+  const p = n.params as never;
+  return guard(ctx, n, () => {
+    switch (className(n)) {
+      case 'ClassEmbedder':
+        return classEmbedderFacts(p);
+      case 'BERTEmbedder':
+        return bertEmbedderFacts(p);
+      case 'SpatialRescaler': {
+        const side = imageSide ?? 256;
+        return spatialRescalerFacts(p, [(n.params.in_channels as number) ?? 3, side, side]);
+      }
+      case 'Identity':
+        return identityFacts(null);
+      default:
+        return undefined;
+    }
+  });
+}
+
+/** LatentDiffusion.__init__: `conditioning_key` defaults from concat_mode; unconditional wins. */
+export function conditioningKey(m: IRNode, sentinel: SentinelValue | undefined): ConditioningKey {
+  if (sentinel === Sentinel.Unconditional) return null;
+  const explicit = m.params.conditioning_key as ConditioningKey | undefined;
+  if (explicit) return explicit;
+  return m.params.concat_mode === false ? 'crossattn' : 'concat';
+}
+
+function dataImageSize(g: ModelGraph): number | undefined {
+  const train = child(g.data, 'train') ?? child(g.data, 'validation');
+  const size = train?.params.size;
+  return typeof size === 'number' ? size : undefined;
+}
+
+function totalParams(inf: Inference, m: IRNode): number | undefined {
+  if (m.spec.families.includes('first_stage')) return inf.firstStage?.facts.paramCount;
+  if (!inf.unet || !inf.firstStage) return undefined;
+  const cond = inf.condStage?.facts?.paramCount ?? 0;
+  const logvar = m.params.learn_logvar ? (m.params.timesteps as number) : 0;
+  return inf.unet.facts.paramCount + inf.firstStage.facts.paramCount + cond + logvar;
+}
+
+function batchSize(g: ModelGraph): number {
+  const b = g.data?.params.batch_size;
+  return typeof b === 'number' ? b : 1;
+}
+
+function memory(g: ModelGraph, inf: Inference, m: IRNode): MemoryEstimate | undefined {
+  const B = batchSize(g);
+  const F = 4; // float32
+  if (m.spec.families.includes('first_stage')) {
+    const fs = inf.firstStage?.facts;
+    if (!fs) return undefined;
+    const trainable = fs.paramCount;
+    const ema = m.params.use_ema ? trainable : 0;
+    return finish(B, trainable, 0, ema, fs.activationElements * B * F);
+  }
+  if (!inf.unet || !inf.firstStage) return undefined;
+  const condParams = inf.condStage?.facts?.paramCount ?? 0;
+  const condTrainable = m.params.cond_stage_trainable ? condParams : 0;
+  const trainable = inf.unet.facts.paramCount + condTrainable + (m.params.learn_logvar ? (m.params.timesteps as number) : 0);
+  const frozen = inf.firstStage.facts.paramCount + (condParams - condTrainable);
+  const ema = m.params.use_ema ? inf.unet.facts.paramCount : 0;
+  // The first stage encodes under no_grad; its activations are transient, the UNet's are kept.
+  const acts = (inf.unet.facts.activationElements + inf.unet.facts.recomputePeakElements) * B * F;
+  return finish(B, trainable, frozen, ema, acts);
+}
+
+function finish(B: number, trainable: number, frozen: number, emaParams: number, activationsBytes: number): MemoryEstimate {
+  const F = 4;
+  const weightsBytes = (trainable + frozen) * F;
+  const gradientsBytes = trainable * F;
+  const optimizerBytes = 2 * trainable * F;
+  const emaBytes = emaParams * F;
+  return {
+    batchSize: B,
+    trainableParams: trainable,
+    frozenParams: frozen,
+    weightsBytes,
+    gradientsBytes,
+    optimizerBytes,
+    emaBytes,
+    activationsBytes,
+    totalBytes: weightsBytes + gradientsBytes + optimizerBytes + emaBytes + activationsBytes,
+  };
+}
+
+/** main.py: `lr = accumulate_grad_batches × ngpu × batch_size × base_learning_rate` (scale_lr on). */
+function learningRate(g: ModelGraph): LearningRate | undefined {
+  if (g.baseLearningRate === undefined) return undefined;
+  const bs = batchSize(g);
+  const acc = typeof g.trainer.accumulate_grad_batches === 'number' ? g.trainer.accumulate_grad_batches : 1;
+  const ngpu = countGpus(g.trainer.gpus);
+  return { value: acc * ngpu * bs * g.baseLearningRate, base: g.baseLearningRate, batchSize: bs, ngpu, accumulateGradBatches: acc };
+}
+
+/** main.py: `len(trainer.gpus.strip(",").split(","))`, and 1 when training on the CPU. */
+export function countGpus(gpus: unknown): number {
+  if (typeof gpus === 'string') return Math.max(1, gpus.replace(/^,+|,+$/g, '').split(',').filter((s) => s.trim() !== '').length);
+  if (typeof gpus === 'number' && gpus > 0) return gpus;
+  if (Array.isArray(gpus) && gpus.length > 0) return gpus.length;
+  return 1;
+}

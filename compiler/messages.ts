@@ -1,0 +1,97 @@
+// Every diagnostic ldmc can emit, as data. Codes are stable: never renumber or reuse one; retire a
+// code by leaving a gap. `{0}`, `{1}`… are filled from the diagnostic's arguments.
+// test/compiler/messages.test.ts checks that codes are unique and that every code is produced by at
+// least one test case (as TypeScript's errorCheck does for its diagnostics table).
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface MessageTemplate {
+  readonly code: string;
+  readonly severity: Severity;
+  readonly message: string;
+}
+
+function m(code: string, severity: Severity, message: string): MessageTemplate {
+  return { code, severity, message };
+}
+
+export const Messages = {
+  // --- source (1xx): reading and parsing files
+  File_0_not_found: m('LDMC100', 'error', "cannot read '{0}': {1}"),
+  YAML_syntax_error_0: m('LDMC101', 'error', 'YAML syntax error: {0}'),
+  Duplicate_key_0: m('LDMC102', 'error', "duplicate key '{0}'"),
+  Alias_expansion_exceeds_0_nodes: m('LDMC103', 'error', 'alias expansion exceeds {0} nodes (a YAML alias bomb?)'),
+  File_is_empty: m('LDMC104', 'error', 'the config file is empty'),
+  Top_level_must_be_a_mapping_not_0: m('LDMC105', 'error', 'the top level of a config must be a mapping, not {0}'),
+  Unsupported_YAML_tag_0: m('LDMC106', 'error', "unsupported YAML tag '{0}'"),
+  Key_must_be_a_scalar: m('LDMC107', 'error', 'mapping keys must be plain scalars'),
+  Multiple_documents: m('LDMC108', 'warning', 'the file holds {0} YAML documents; only the first is read'),
+  Unsupported_config_extension_0: m('LDMC109', 'error', "unsupported config file type '{0}'"),
+
+  // --- merge (2xx): bases, --set overrides, interpolation
+  Set_override_0_is_not_key_eq_value: m('LDMC200', 'error', "--set '{0}' is not of the form key.path=value"),
+  Set_override_path_0_crosses_non_mapping_1: m('LDMC201', 'error', "--set path '{0}' goes through '{1}', which is not a mapping"),
+  Interpolation_0_not_found: m('LDMC202', 'error', "interpolation '${{0}}' names a key that does not exist"),
+  Interpolation_cycle_0: m('LDMC203', 'error', 'interpolation cycle: {0}'),
+  Interpolation_resolver_0_not_supported: m('LDMC204', 'error', "resolver '{0}' is not supported: ldmc never executes what a config names"),
+  Interpolation_0_malformed: m('LDMC205', 'error', "malformed interpolation '{0}'"),
+  Interpolation_0_inserts_a_1_into_a_string: m('LDMC206', 'error', "interpolation '${{0}}' inside a string refers to a {1}"),
+
+  // --- resolve (3xx): targets and the shape of nodes
+  Unknown_target_0: m('LDMC300', 'error', "unknown target '{0}'"),
+  Missing_target: m('LDMC301', 'error', "this {0} has no 'target'"),
+  Target_must_be_a_string: m('LDMC302', 'error', "'target' must be a dotted class path string"),
+  Params_must_be_a_mapping: m('LDMC303', 'error', "'params' must be a mapping"),
+  Unknown_key_0_in_target_node: m('LDMC304', 'error', "unknown key '{0}' next to 'target' (only 'target' and 'params'{1} belong here)"),
+  Target_0_is_a_1_expected_2: m('LDMC305', 'error', "'{0}' is a {1}, but {2} is expected here"),
+  Sentinel_0_not_allowed_here: m('LDMC306', 'error', "'{0}' is not allowed here: {1}"),
+  Unknown_top_level_section_0: m('LDMC307', 'warning', "unknown top-level section '{0}' (known: model, data, lightning)"),
+  Missing_model_section: m('LDMC308', 'error', "the config has no 'model' section"),
+  Section_0_must_be_a_mapping: m('LDMC309', 'error', "'{0}' must be a mapping"),
+  Unknown_trainer_option_0: m('LDMC310', 'warning', "unknown Lightning trainer option '{0}'"),
+
+  // --- params (4xx): per-target schema checks
+  Unknown_param_0_for_1: m('LDMC400', 'error', "unknown param '{0}' for {1}"),
+  Param_0_expects_1_got_2: m('LDMC401', 'error', "'{0}' expects {1}, got {2}"),
+  Missing_required_param_0_for_1: m('LDMC402', 'error', "missing required param '{0}' for {1}"),
+  Param_0_must_be_one_of_1: m('LDMC403', 'error', "'{0}' must be one of {1}, got {2}"),
+  Param_0_out_of_range_1: m('LDMC404', 'error', "'{0}' must be {1}, got {2}"),
+  Param_0_not_supported_1: m('LDMC405', 'error', "'{0}' = {1} is not supported: {2}"),
+
+  // --- cross-module rules (5xx)
+  UNet_in_channels_0_expected_1: m('LDMC500', 'error', 'UNet in_channels is {0}, but the latent has {1} channels{2}'),
+  UNet_out_channels_0_expected_1: m('LDMC501', 'error', 'UNet out_channels is {0}, but the latent has {1} channels'),
+  Diffusion_channels_0_expected_1: m('LDMC502', 'error', "diffusion 'channels' is {0}, but the first stage's latent has {1} channels"),
+  Diffusion_image_size_0_expected_1: m('LDMC503', 'warning', "diffusion 'image_size' is {0}, but the first stage maps {1}px images to {2}×{2} latents"),
+  Width_0_not_divisible_by_32: m('LDMC504', 'error', '{0} has width {1}, which GroupNorm(32) cannot split into 32 groups'),
+  Head_channels_0_do_not_divide_1: m('LDMC505', 'error', '{0} does not divide the attention width {1} at {2}'),
+  Attention_resolution_0_never_matches: m('LDMC506', 'warning', 'attention_resolutions entry {0} never matches a level (the levels have downsampling factors {1}), so it adds no attention'),
+  Context_dim_0_expected_1: m('LDMC507', 'error', 'UNet context_dim is {0}, but the cond stage outputs {1}-dim tokens'),
+  Conditioning_key_0_conflicts_1: m('LDMC508', 'error', "conditioning key '{0}' {1}"),
+  Conditioning_key_0_overridden_1: m('LDMC509', 'warning', "conditioning_key '{0}' is ignored: {1}"),
+  Ckpt_path_0_not_found: m('LDMC510', 'warning', "ckpt_path '{0}' does not exist"),
+  Monitor_0_not_logged_1: m('LDMC511', 'error', "monitor '{0}' is not a metric that {1} logs"),
+  UNet_heads_unset: m('LDMC512', 'error', 'UNet needs num_heads or num_head_channels (both are -1)'),
+  Spatial_transformer_needs_context_dim: m('LDMC513', 'error', '{0}'),
+  UNet_image_size_0_vs_1: m('LDMC514', 'warning', 'UNet image_size is {0}, but the diffusion model samples at {1}'),
+  Concat_channels_unknown_0: m('LDMC515', 'warning', 'UNet in_channels is {0}: latent {1} + {2} concat channels, which must come from the data ({3})'),
+  Num_timesteps_cond_0_unsupported: m('LDMC516', 'error', 'num_timesteps_cond = {0} is not supported (only 1)'),
+  Learning_rate_scaled_0: m('LDMC517', 'info', 'effective learning rate {0} = {1}'),
+  Ignored_param_0: m('LDMC518', 'warning', "'{0}' has no effect: {1}"),
+  Reference_would_fail_0: m('LDMC519', 'error', '{0}'),
+  Reference_would_misbehave_0: m('LDMC520', 'warning', '{0}'),
+  Double_z_0_for_1: m('LDMC521', 'error', 'double_z is {0}, but {1}'),
+  Cond_stage_trainable_with_sentinel_0: m('LDMC522', 'error', "cond_stage_trainable is true, but the cond stage is '{0}', which has nothing to train"),
+
+  // --- internal (9xx)
+  Internal_error_0: m('LDMC900', 'error', 'internal error in ldmc: {0}'),
+} as const satisfies Record<string, MessageTemplate>;
+
+export type MessageKey = keyof typeof Messages;
+
+export function formatTemplate(template: string, args: readonly unknown[]): string {
+  return template.replace(/\{(\d+)\}/g, (_, i: string) => {
+    const v = args[Number(i)];
+    return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+  });
+}

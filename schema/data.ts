@@ -1,0 +1,143 @@
+// Data modules and datasets: main.py's DataModuleFromConfig and the dataset classes the reference
+// configs name (ldm/data/*.py, taming/data/faceshq.py).
+import { Type } from '@sinclair/typebox';
+import { bool, child, defineTarget, int, nullable, num, oneOf, opt, params, str, type Filled, type TargetSpec } from './types.js';
+
+export const DataModuleFromConfigParams = params({
+  batch_size: int('Batch size per device; also scales the learning rate (main.py).', { minimum: 1 }),
+  train: opt(nullable(child(['dataset'], 'Training dataset.')), null),
+  validation: opt(nullable(child(['dataset'], 'Validation dataset.')), null),
+  test: opt(nullable(child(['dataset'], 'Test dataset.')), null),
+  predict: opt(nullable(child(['dataset'], 'Prediction dataset.')), null),
+  wrap: opt(bool('Wrap datasets in WrappedDataset.'), false),
+  num_workers: opt(nullable(int('Loader workers (default: 2 × batch_size).', { minimum: 0 })), null),
+  shuffle_test_loader: opt(bool('Shuffle the test loader.'), false),
+  use_worker_init_fn: opt(bool('Seed workers with worker_init_fn.'), false),
+  shuffle_val_dataloader: opt(bool('Shuffle the validation loader.'), false),
+});
+export type DataModuleFromConfigParams = Filled<typeof DataModuleFromConfigParams>;
+
+export const DataModuleFromConfig = defineTarget({
+  id: 'main.DataModuleFromConfig',
+  aliases: [],
+  families: ['data_module'],
+  summary: 'Lightning data module that builds train/validation/test datasets from configs.',
+  source: 'main.py:162',
+  params: DataModuleFromConfigParams,
+});
+
+const size = (required: boolean) =>
+  required ? int('Side of the square images the dataset yields.', { minimum: 1 }) : opt(nullable(int('Side of the square images the dataset yields (null: native size).', { minimum: 1 })), null);
+
+// ---- taming-transformers CelebA-HQ / FFHQ: (size, keys=None)
+const facesParams = params({
+  size: size(true),
+  keys: opt(nullable(Type.Array(Type.String(), { description: 'Extra keys to load.' })), null),
+});
+function faces(name: string, what: string): TargetSpec {
+  return defineTarget({
+    id: `taming.data.faceshq.${name}`,
+    aliases: [`ldm.data.faceshq.${name}`],
+    families: ['dataset'],
+    summary: `${what} (taming-transformers layout: a list file plus images).`,
+    source: 'taming/data/faceshq.py (taming-transformers)',
+    note: 'ldm.data.faceshq does not exist in the reference repository; taming.data.faceshq is the real loader.',
+    params: facesParams,
+  });
+}
+
+// ---- ImageNet: ldm/data/imagenet.py
+const degradations = ['bsrgan', 'bsrgan_light', 'cv_nearest', 'cv_bilinear', 'cv_bicubic', 'cv_area', 'cv_lanczos', 'pil_nearest', 'pil_bilinear', 'pil_bicubic', 'pil_box', 'pil_hamming', 'pil_lanczos'] as const;
+const srParams = {
+  size: size(false),
+  degradation: opt(nullable(oneOf(degradations, 'How the low-resolution input is made.')), null),
+  downscale_f: opt(int('Downscaling factor of the low-resolution input.', { minimum: 1 }), 4),
+  min_crop_f: opt(num('Smallest random crop, as a fraction of the image side.', { exclusiveMinimum: 0, maximum: 1 }), 0.5),
+  max_crop_f: opt(num('Largest random crop, as a fraction of the image side.', { exclusiveMinimum: 0, maximum: 1 }), 1.0),
+  random_crop: opt(bool('Random (true) or center (false) crops.'), true),
+};
+const imagenetSR = (name: string, line: number): TargetSpec =>
+  defineTarget({
+    id: `ldm.data.imagenet.${name}`,
+    aliases: [],
+    families: ['dataset'],
+    summary: 'ImageNet super-resolution pairs (image, LR_image).',
+    source: `ldm/data/imagenet.py:${line}`,
+    params: params(srParams),
+  });
+
+const imagenetConfig = Type.Object(
+  {
+    size: Type.Optional(Type.Integer({ minimum: 1, description: 'Image side.' })),
+    random_crop: Type.Optional(Type.Boolean({ description: 'Random crops.' })),
+    subset: Type.Optional(Type.String({ description: 'Subset name.' })),
+  },
+  { additionalProperties: true, description: 'Dataset options (ImageNetBase config).' },
+);
+const imagenet = (name: string, line: number): TargetSpec =>
+  defineTarget({
+    id: `ldm.data.imagenet.${name}`,
+    aliases: [],
+    families: ['dataset'],
+    summary: 'ImageNet class-folder layout with class labels.',
+    source: `ldm/data/imagenet.py:${line}`,
+    params: params({
+      config: opt(nullable(imagenetConfig), null),
+      process_images: opt(bool('Decode and resize images.'), true),
+      data_root: opt(nullable(str('Root folder of the data.')), null),
+    }),
+  });
+
+// ---- LSUN: ldm/data/lsun.py; the subclasses fix txt_file and data_root.
+const lsun = (name: string, line: number, flip: number): TargetSpec =>
+  defineTarget({
+    id: `ldm.data.lsun.${name}`,
+    aliases: [],
+    families: ['dataset'],
+    summary: 'LSUN scenes (file-list layout).',
+    source: `ldm/data/lsun.py:${line}`,
+    params: params({
+      size: size(false),
+      interpolation: opt(oneOf(['linear', 'bilinear', 'bicubic', 'lanczos'] as const, 'Resize filter.'), 'bicubic'),
+      flip_p: opt(num('Probability of a horizontal flip.', { minimum: 0, maximum: 1 }), flip),
+    }),
+  });
+
+// ---- datasets named by reference configs whose modules the reference repository does not ship.
+const missing = (mod: string, name: string, props: Parameters<typeof params>[0]): TargetSpec =>
+  defineTarget({
+    id: `ldm.data.${mod}.${name}`,
+    aliases: [],
+    families: ['dataset'],
+    summary: `Dataset ${name} (module ldm.data.${mod}).`,
+    source: `ldm/data/${mod.replace(/\./g, '/')}.py (not in the reference repository)`,
+    note: `ldm.data.${mod} is not in the reference repository; params are those the reference configs set.`,
+    params: params(props),
+  });
+const cropSize = opt(nullable(int('Crop side.', { minimum: 1 })), null);
+
+export const dataTargets: TargetSpec[] = [
+  DataModuleFromConfig,
+  faces('CelebAHQTrain', 'CelebA-HQ training split'),
+  faces('CelebAHQValidation', 'CelebA-HQ validation split'),
+  faces('FFHQTrain', 'FFHQ training split'),
+  faces('FFHQValidation', 'FFHQ validation split'),
+  imagenetSR('ImageNetSRTrain', 375),
+  imagenetSR('ImageNetSRValidation', 386),
+  imagenet('ImageNetTrain', 134),
+  imagenet('ImageNetValidation', 197),
+  lsun('LSUNBedroomsTrain', 73, 0.5),
+  lsun('LSUNBedroomsValidation', 78, 0.0),
+  lsun('LSUNChurchesTrain', 62, 0.5),
+  lsun('LSUNChurchesValidation', 67, 0.0),
+  missing('landscapes', 'RFWTrain', { size: size(false), crop_size: cropSize, segmentation_to_float32: opt(bool('Return segmentation as float32.'), false) }),
+  missing('landscapes', 'RFWValidation', { size: size(false), crop_size: cropSize, segmentation_to_float32: opt(bool('Return segmentation as float32.'), false) }),
+  missing('openimages', 'FullOpenImagesTrain', { size: size(false), crop_size: cropSize }),
+  missing('openimages', 'FullOpenImagesValidation', { size: size(false), crop_size: cropSize }),
+  missing('openimages', 'OpenImagesBBoxTrain', { size: size(false) }),
+  missing('openimages', 'OpenImagesBBoxValidation', { size: size(false) }),
+  missing('openimages', 'SuperresOpenImagesAdvancedTrain', srParams),
+  missing('openimages', 'SuperresOpenImagesAdvancedValidation', srParams),
+  missing('previews.pytorch_dataset', 'PreviewsTrain', { size: size(false) }),
+  missing('previews.pytorch_dataset', 'PreviewsValidation', { size: size(false) }),
+];

@@ -1,0 +1,351 @@
+// Static facts of the first stage: Encoder/Decoder of ldm/modules/diffusionmodules/model.py
+// built from `ddconfig`, wrapped by ldm/models/autoencoder.py (VQModel, VQModelInterface,
+// AutoencoderKL). The VQ quantizer is taming.modules.vqvae.quantize.VectorQuantizer2: one
+// nn.Embedding(n_embed, embed_dim); its `remap` adds a buffer, not a parameter. The loss
+// (`lossconfig`) is not counted, as in the reference data (losses replaced by nn.Identity).
+import { Tally } from './tally.js';
+import { IssueList, floorDiv } from './types.js';
+import type { FactIssue, GroupNormSite, Shape3 } from './types.js';
+
+/** `ddconfig`: the keyword arguments Encoder(**ddconfig) and Decoder(**ddconfig) receive. */
+export interface DDConfig {
+  ch: number;
+  out_ch: number;
+  ch_mult: readonly number[];
+  num_res_blocks: number;
+  attn_resolutions: readonly number[];
+  dropout: number;
+  resamp_with_conv: boolean;
+  in_channels: number;
+  resolution: number;
+  z_channels: number;
+  double_z: boolean;
+  give_pre_end: boolean;
+  tanh_out: boolean;
+  use_linear_attn: boolean;
+  attn_type: string;
+}
+
+/** Defaults of Encoder/Decoder.__init__ (model.py) for the keys that have one. */
+export const ddconfigDefaults = {
+  ch_mult: [1, 2, 4, 8],
+  dropout: 0.0,
+  resamp_with_conv: true,
+  double_z: true,
+  give_pre_end: false,
+  tanh_out: false,
+  use_linear_attn: false,
+  attn_type: 'vanilla',
+} as const satisfies Partial<DDConfig>;
+
+export type AttnType = 'vanilla' | 'linear' | 'none';
+
+export interface VQModelFactsParams {
+  ddconfig: DDConfig;
+  embed_dim: number;
+  n_embed: number;
+}
+
+export interface AutoencoderKLFactsParams {
+  ddconfig: DDConfig;
+  embed_dim: number;
+}
+
+export type FirstStageFactsParams =
+  | ({ kind: 'vq' } & VQModelFactsParams)
+  | ({ kind: 'kl' } & AutoencoderKLFactsParams);
+
+export interface AutoencoderFactsOptions {
+  /** Scales `flops` and `activationElements` (default 1). */
+  batch?: number;
+}
+
+export interface AutoencoderAttentionSite {
+  module: 'encoder' | 'decoder';
+  /** state_dict prefix, e.g. `encoder.down.3.attn.0` or `decoder.mid.attn_1`. */
+  path: string;
+  type: AttnType;
+  /** The `curr_res` the constructor compared with attn_resolutions (mid blocks: the bottleneck). */
+  resolution: number;
+  channels: number;
+}
+
+export interface AutoencoderParts {
+  encoder: number;
+  decoder: number;
+  quantize?: number;
+  quant_conv: number;
+  post_quant_conv: number;
+}
+
+export interface AutoencoderFlops {
+  /** encoder + quant_conv: what LatentDiffusion runs to get a latent. */
+  encode: number;
+  /** post_quant_conv + decoder. */
+  decode: number;
+  /** VQ only: the distance matrix to every code (VectorQuantizer2.forward). */
+  quantize: number;
+  /** One reconstruction: encode + quantize + decode. */
+  total: number;
+}
+
+export interface AutoencoderFacts {
+  kind: 'vq' | 'kl';
+  paramCount: number;
+  parts: AutoencoderParts;
+  inputShape: Shape3;
+  /** What the decoder returns: `[out_ch, H, W]`, or its last feature map with give_pre_end. */
+  outputShape: Shape3;
+  /** `[embed_dim, H, W]`: the tensor LatentDiffusion diffuses. */
+  latentShape: Shape3;
+  /** Encoder output before quant_conv: `[2·z_channels or z_channels, H, W]`. */
+  encoderOutputShape: Shape3;
+  /** 2^(len(ch_mult) - 1). */
+  downsamplingFactor: number;
+  attnType: AttnType;
+  attention: AutoencoderAttentionSite[];
+  /** attn_resolutions entries that equal no level's resolution (nothing is built for them). */
+  unmatchedAttnResolutions: number[];
+  groupNorms: GroupNormSite[];
+  flops: AutoencoderFlops;
+  /** Elements kept for backward by one training reconstruction (see tally.ts). */
+  activationElements: number;
+  errors: FactIssue[];
+  warnings: FactIssue[];
+}
+
+interface Ctx {
+  dd: DDConfig;
+  attnType: AttnType;
+  attnAt: Set<number>;
+  issues: IssueList;
+  attention: AutoencoderAttentionSite[];
+}
+
+/** make_attn(): use_linear_attn overrides attn_type; anything else raises in the reference. */
+export function resolveAttnType(dd: Pick<DDConfig, 'use_linear_attn' | 'attn_type'>): AttnType | null {
+  if (dd.use_linear_attn) return 'linear';
+  return dd.attn_type === 'vanilla' || dd.attn_type === 'linear' || dd.attn_type === 'none' ? dd.attn_type : null;
+}
+
+/**
+ * ResnetBlock(temb_channels=0) of model.py: norm1, conv1 (3×3), norm2, dropout, conv2 (3×3),
+ * nin_shortcut (1×1) when the width changes. No temb_proj in Encoder/Decoder (temb_ch = 0).
+ */
+function resnetBlock(t: Tally, path: string, cin: number, cout: number, h: number, w: number): void {
+  const hw = h * w;
+  t.groupNorm(`${path}.norm1`, cin, hw);
+  t.pointwise(cin * hw); // swish
+  t.conv(cin, cout, 3, h, w);
+  t.groupNorm(`${path}.norm2`, cout, hw);
+  t.pointwise(cout * hw); // swish
+  t.conv(cout, cout, 3, h, w);
+  if (cin !== cout) t.conv(cin, cout, 1, h, w); // nin_shortcut
+  t.pointwise(cout * hw); // x + h
+}
+
+/**
+ * make_attn(c, attn_type): AttnBlock (GN, q/k/v/proj_out 1×1 convs, one head), LinAttnBlock
+ * (LinearAttention(dim=c, heads=1, dim_head=c): bias-free to_qkv, to_out; no norm) or
+ * nn.Identity.
+ */
+function attnBlock(t: Tally, c: Ctx, site: AutoencoderAttentionSite, h: number, w: number): void {
+  if (c.attnType === 'none') return; // nn.Identity: nothing runs, nothing to list
+  c.attention.push(site);
+  const ch = site.channels;
+  const T = h * w;
+  if (c.attnType === 'vanilla') {
+    t.groupNorm(`${site.path}.norm`, ch, T);
+    for (let i = 0; i < 3; i++) t.conv(ch, ch, 1, h, w); // q, k, v
+    t.matmul(1, T, ch, T); // w_ = q k
+    t.pointwise(2 * T * T); // scale, softmax
+    t.matmul(1, ch, T, T); // h_ = v w_
+    t.conv(ch, ch, 1, h, w); // proj_out
+    t.pointwise(ch * T);
+  } else if (c.attnType === 'linear') {
+    t.conv(ch, 3 * ch, 1, h, w, false); // to_qkv
+    t.pointwise(ch * T); // k.softmax
+    t.matmul(1, ch, T, ch); // context = k vᵀ
+    t.matmul(1, ch, ch, T); // out = contextᵀ q
+    t.conv(ch, ch, 1, h, w); // to_out
+  }
+}
+
+function encoderWalk(t: Tally, c: Ctx): Shape3 {
+  const dd = c.dd;
+  let h = dd.resolution;
+  let w = dd.resolution;
+  t.conv(dd.in_channels, dd.ch, 3, h, w); // conv_in
+  const inMult = [1, ...dd.ch_mult];
+  let curr = dd.resolution;
+  let blockIn = dd.ch;
+  dd.ch_mult.forEach((mult, level) => {
+    blockIn = dd.ch * inMult[level]!;
+    const blockOut = dd.ch * mult;
+    let attn = 0;
+    for (let b = 0; b < dd.num_res_blocks; b++) {
+      resnetBlock(t, `encoder.down.${level}.block.${b}`, blockIn, blockOut, h, w);
+      blockIn = blockOut;
+      if (c.attnAt.has(curr))
+        attnBlock(t, c, { module: 'encoder', path: `encoder.down.${level}.attn.${attn++}`, type: c.attnType, resolution: curr, channels: blockIn }, h, w);
+    }
+    if (level !== dd.ch_mult.length - 1) {
+      // Downsample pads (0,1,0,1) then conv3 stride 2 padding 0, or avg-pools: both give h // 2.
+      [h, w] = [floorDiv(h, 2), floorDiv(w, 2)];
+      if (dd.resamp_with_conv) t.conv(blockIn, blockIn, 3, h, w);
+      else t.pointwise(blockIn * h * w);
+      curr = floorDiv(curr, 2);
+    }
+  });
+  middle(t, c, 'encoder', blockIn, curr, h, w);
+  t.groupNorm('encoder.norm_out', blockIn, h * w);
+  t.pointwise(blockIn * h * w);
+  const zOut = dd.double_z ? 2 * dd.z_channels : dd.z_channels;
+  t.conv(blockIn, zOut, 3, h, w); // conv_out
+  return [zOut, h, w];
+}
+
+function middle(t: Tally, c: Ctx, module: 'encoder' | 'decoder', ch: number, curr: number, h: number, w: number): void {
+  resnetBlock(t, `${module}.mid.block_1`, ch, ch, h, w);
+  attnBlock(t, c, { module, path: `${module}.mid.attn_1`, type: c.attnType, resolution: curr, channels: ch }, h, w);
+  resnetBlock(t, `${module}.mid.block_2`, ch, ch, h, w);
+}
+
+function decoderWalk(t: Tally, c: Ctx, zh: number, zw: number): Shape3 {
+  const dd = c.dd;
+  const n = dd.ch_mult.length;
+  let blockIn = dd.ch * dd.ch_mult[n - 1]!;
+  let curr = floorDiv(dd.resolution, 2 ** (n - 1)); // Decoder.z_shape
+  let [h, w] = [zh, zw];
+  t.conv(dd.z_channels, blockIn, 3, h, w); // conv_in
+  middle(t, c, 'decoder', blockIn, curr, h, w);
+  for (let level = n - 1; level >= 0; level--) {
+    const blockOut = dd.ch * dd.ch_mult[level]!;
+    let attn = 0;
+    for (let b = 0; b <= dd.num_res_blocks; b++) {
+      resnetBlock(t, `decoder.up.${level}.block.${b}`, blockIn, blockOut, h, w);
+      blockIn = blockOut;
+      if (c.attnAt.has(curr))
+        attnBlock(t, c, { module: 'decoder', path: `decoder.up.${level}.attn.${attn++}`, type: c.attnType, resolution: curr, channels: blockIn }, h, w);
+    }
+    if (level !== 0) {
+      [h, w] = [2 * h, 2 * w]; // nearest ×2, then conv3 with resamp_with_conv
+      t.pointwise(blockIn * h * w);
+      if (dd.resamp_with_conv) t.conv(blockIn, blockIn, 3, h, w);
+      curr *= 2;
+    }
+  }
+  // norm_out and conv_out are built (and counted) even with give_pre_end, which skips them.
+  const tail = new Tally(t.norms);
+  tail.groupNorm('decoder.norm_out', blockIn, h * w);
+  tail.pointwise(blockIn * h * w);
+  tail.conv(blockIn, dd.out_ch, 3, h, w);
+  if (dd.tanh_out) tail.pointwise(dd.out_ch * h * w);
+  if (dd.give_pre_end) {
+    t.parameter(tail.params);
+    return [blockIn, h, w];
+  }
+  t.absorb(tail);
+  return [dd.out_ch, h, w];
+}
+
+/** Parameters of Encoder(**ddconfig) alone (model.py). */
+export function encoderParamCount(dd: DDConfig): number {
+  const t = new Tally();
+  encoderWalk(t, context(dd, new IssueList()));
+  return t.params;
+}
+
+/** Parameters of Decoder(**ddconfig) alone (model.py). */
+export function decoderParamCount(dd: DDConfig): number {
+  const t = new Tally();
+  const zr = floorDiv(dd.resolution, 2 ** (dd.ch_mult.length - 1));
+  decoderWalk(t, context(dd, new IssueList()), zr, zr);
+  return t.params;
+}
+
+function context(dd: DDConfig, issues: IssueList): Ctx {
+  const resolved = resolveAttnType(dd);
+  if (resolved === null)
+    issues.error('autoencoder/attn-type', `attn_type '${dd.attn_type}' unknown (make_attn accepts vanilla, linear, none)`, { param: 'attn_type' });
+  return { dd, attnType: resolved ?? 'vanilla', attnAt: new Set(dd.attn_resolutions), issues, attention: [] };
+}
+
+/** Facts of VQModel / VQModelInterface (kind 'vq') or AutoencoderKL (kind 'kl'). */
+export function autoencoderFacts(p: FirstStageFactsParams, opts: AutoencoderFactsOptions = {}): AutoencoderFacts {
+  const batch = opts.batch ?? 1;
+  const dd = p.ddconfig;
+  const issues = new IssueList();
+  if (dd.ch_mult.length === 0) issues.error('autoencoder/ch-mult-empty', 'ch_mult is empty', { param: 'ch_mult' });
+  const c = context(dd, issues);
+  const norms: GroupNormSite[] = [];
+  const z = dd.z_channels;
+  const e = p.embed_dim;
+
+  const enc = new Tally(norms);
+  const encOut = encoderWalk(enc, c);
+  const [, lh, lw] = encOut;
+
+  // quant_conv / post_quant_conv (autoencoder.py): VQ maps z → e and e → z; KL maps the
+  // moments 2z → 2e (mean and log-variance) and a sample e → z.
+  const qc = new Tally(norms);
+  const pqc = new Tally(norms);
+  const quant = new Tally(norms);
+  if (p.kind === 'vq') {
+    if (dd.double_z)
+      issues.warning('autoencoder/vq-double-z', `double_z is true: the encoder emits ${2 * z} channels but VQModel.quant_conv expects z_channels = ${z} (fails in forward; set double_z: false)`, { param: 'double_z' });
+    qc.conv(z, e, 1, lh, lw);
+    quant.embedding(p.n_embed, e, lh * lw); // VectorQuantizer2.embedding
+    quant.matmul(1, lh * lw, e, p.n_embed); // distances to every code
+  } else {
+    if (!dd.double_z)
+      issues.error('autoencoder/kl-double-z', 'AutoencoderKL asserts ddconfig.double_z (the encoder must emit mean and log-variance)', { param: 'double_z' });
+    qc.conv(2 * z, 2 * e, 1, lh, lw);
+    quant.pointwise(3 * e * lh * lw); // std = exp(0.5·logvar), mean + std·eps
+  }
+  pqc.conv(e, z, 1, lh, lw);
+
+  const dec = new Tally(norms);
+  const outShape = decoderWalk(dec, c, lh, lw);
+
+  const zr = floorDiv(dd.resolution, 2 ** (dd.ch_mult.length - 1));
+  if (lh !== zr)
+    issues.warning('autoencoder/latent-size', `the encoder yields ${lh}×${lw} latents but the decoder was built for ${zr}×${zr}`, { param: 'resolution' });
+  const encRes = new Set<number>();
+  for (let i = 0, r = dd.resolution; i < dd.ch_mult.length; i++, r = floorDiv(r, 2)) encRes.add(r);
+  const unmatched = [...new Set(dd.attn_resolutions)].filter((r) => !encRes.has(r));
+
+  const total = new Tally(norms);
+  for (const t of [enc, qc, quant, pqc, dec]) total.absorb(t);
+  const parts: AutoencoderParts = {
+    encoder: enc.params,
+    decoder: dec.params,
+    ...(p.kind === 'vq' ? { quantize: quant.params } : {}),
+    quant_conv: qc.params,
+    post_quant_conv: pqc.params,
+  };
+  const flops: AutoencoderFlops = {
+    encode: (enc.flops + qc.flops) * batch,
+    decode: (pqc.flops + dec.flops) * batch,
+    quantize: quant.flops * batch,
+    total: total.flops * batch,
+  };
+  return {
+    kind: p.kind,
+    paramCount: total.params,
+    parts,
+    inputShape: [dd.in_channels, dd.resolution, dd.resolution],
+    outputShape: outShape,
+    latentShape: [e, lh, lw],
+    encoderOutputShape: encOut,
+    downsamplingFactor: 2 ** (dd.ch_mult.length - 1),
+    attnType: c.attnType,
+    attention: c.attention,
+    unmatchedAttnResolutions: unmatched,
+    groupNorms: norms,
+    flops,
+    activationElements: total.activations * batch,
+    errors: issues.errors,
+    warnings: issues.warnings,
+  };
+}

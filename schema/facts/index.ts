@@ -1,0 +1,54 @@
+// Static facts (parameter counts, shapes, attention sites, FLOPs, activation memory) of the
+// latent-diffusion modules, computed from constructor params alone: no tensors, no I/O.
+export type { FactIssue, GroupNormSite, Shape2, Shape3 } from './types.js';
+export { floorDiv } from './types.js';
+export { Tally } from './tally.js';
+export {
+  channelsAtLevels,
+  checkUNetParams,
+  downsampleFactors,
+  unetDefaults,
+  unetFacts,
+} from './unet.js';
+export type {
+  UNetAttentionSite,
+  UNetBlockKind,
+  UNetFacts,
+  UNetFactsOptions,
+  UNetFactsParams,
+  UNetLevel,
+} from './unet.js';
+export {
+  autoencoderFacts,
+  ddconfigDefaults,
+  decoderParamCount,
+  encoderParamCount,
+  resolveAttnType,
+} from './autoencoder.js';
+export type {
+  AttnType,
+  AutoencoderAttentionSite,
+  AutoencoderFacts,
+  AutoencoderFactsOptions,
+  AutoencoderFlops,
+  AutoencoderKLFactsParams,
+  AutoencoderParts,
+  DDConfig,
+  FirstStageFactsParams,
+  VQModelFactsParams,
+} from './autoencoder.js';
+export {
+  bertEmbedderFacts,
+  classEmbedderFacts,
+  identityFacts,
+  spatialRescalerFacts,
+} from './encoders.js';
+export type {
+  BERTEmbedderParams,
+  ClassEmbedderParams,
+  CondOutput,
+  CondStageFacts,
+  SpatialRescalerParams,
+} from './encoders.js';
+export { spatialTransformer } from './transformer.js';
+export type { SpatialTransformerShape } from './transformer.js';

@@ -1,0 +1,444 @@
+// Static facts of ldm.modules.diffusionmodules.openaimodel.UNetModel, computed from its
+// constructor params alone by walking the constructor (and the forward pass) of the reference:
+// CompVis/latent-diffusion ldm/modules/diffusionmodules/openaimodel.py (UNetModel.__init__,
+// ResBlock, AttentionBlock, Downsample, Upsample), ldm/modules/attention.py and
+// ldm/modules/diffusionmodules/util.py (normalization = GroupNorm32(32, c)).
+import { Tally } from './tally.js';
+import { spatialTransformer } from './transformer.js';
+import { IssueList, floorDiv } from './types.js';
+import type { FactIssue, GroupNormSite, Shape3 } from './types.js';
+
+/** UNetModel.__init__ params, snake_case as in the reference, every default filled in. */
+export interface UNetFactsParams {
+  image_size: number;
+  in_channels: number;
+  model_channels: number;
+  out_channels: number;
+  num_res_blocks: number;
+  attention_resolutions: readonly number[];
+  dropout: number;
+  channel_mult: readonly number[];
+  conv_resample: boolean;
+  dims: number;
+  num_classes: number | null;
+  use_checkpoint: boolean;
+  use_fp16: boolean;
+  num_heads: number;
+  num_head_channels: number;
+  num_heads_upsample: number;
+  use_scale_shift_norm: boolean;
+  resblock_updown: boolean;
+  use_new_attention_order: boolean;
+  use_spatial_transformer: boolean;
+  transformer_depth: number;
+  context_dim: number | null;
+  n_embed: number | null;
+  legacy: boolean;
+}
+
+/** The defaults of the reference signature (openaimodel.py, UNetModel.__init__). */
+export const unetDefaults = {
+  dropout: 0,
+  channel_mult: [1, 2, 4, 8],
+  conv_resample: true,
+  dims: 2,
+  num_classes: null,
+  use_checkpoint: false,
+  use_fp16: false,
+  num_heads: -1,
+  num_head_channels: -1,
+  num_heads_upsample: -1,
+  use_scale_shift_norm: false,
+  resblock_updown: false,
+  use_new_attention_order: false,
+  use_spatial_transformer: false,
+  transformer_depth: 1,
+  context_dim: null,
+  n_embed: null,
+  legacy: true,
+} as const satisfies Partial<UNetFactsParams>;
+
+export interface UNetFactsOptions {
+  /** Scales `flops` and `activationElements` (default 1). */
+  batch?: number;
+  /** Spatial size of the input `[H, W]`; default `[image_size, image_size]`. */
+  inputSize?: [number, number];
+  /** Tokens in the cross-attention context (for FLOPs/activations only); default 1. */
+  contextTokens?: number;
+}
+
+export type UNetBlockKind = 'input' | 'middle' | 'output';
+
+/** One place where attention actually runs. */
+export interface UNetAttentionSite {
+  block: UNetBlockKind;
+  /** Index in input_blocks / output_blocks (0 for the middle block). */
+  index: number;
+  /** state_dict prefix of the attention module, e.g. `input_blocks.4.1`. */
+  path: string;
+  kind: 'AttentionBlock' | 'SpatialTransformer';
+  /** Downsampling factor of the level (what `attention_resolutions` lists). */
+  ds: number;
+  /** Real spatial size of the feature map there: `[H, W]` (= image_size / ds for powers of 2). */
+  resolution: [number, number];
+  channels: number;
+  heads: number;
+  /** Channels per head: AttentionBlock `channels / heads`, SpatialTransformer `d_head`. */
+  headChannels: number;
+  /** SpatialTransformer only: n_heads·d_head, the width of its transformer blocks. */
+  innerDim?: number;
+  depth?: number;
+  contextDim?: number | null;
+}
+
+export interface UNetLevel {
+  level: number;
+  ds: number;
+  resolution: [number, number];
+  channels: number;
+}
+
+export interface UNetFacts {
+  paramCount: number;
+  /** Params per top-level module: time_embed, label_emb?, input_blocks, middle_block, output_blocks, out, id_predictor?. */
+  parts: Record<string, number>;
+  inputShape: Shape3;
+  /** `[out_channels, H, W]`, or `[n_embed, H, W]` when the codebook head (`id_predictor`) is used. */
+  outputShape: Shape3;
+  timeEmbedDim: number;
+  levels: UNetLevel[];
+  attention: UNetAttentionSite[];
+  /** Entries of attention_resolutions that match no level's `ds` (no attention is built for them). */
+  unmatchedAttentionResolutions: number[];
+  /** Every GroupNorm32 in the model (32 groups: channels must be divisible by 32). */
+  groupNorms: GroupNormSite[];
+  /** 2 × MACs of one forward pass (see tally.ts for what is counted). */
+  flops: number;
+  /** Elements kept for backward by one training forward (see tally.ts), honouring checkpointing. */
+  activationElements: number;
+  /** Extra elements needed while backward re-runs the largest checkpointed block. */
+  recomputePeakElements: number;
+  errors: FactIssue[];
+  warnings: FactIssue[];
+}
+
+/** Width of each level: `model_channels × channel_mult[level]`. */
+export function channelsAtLevels(p: Pick<UNetFactsParams, 'model_channels' | 'channel_mult'>): number[] {
+  return p.channel_mult.map((m) => m * p.model_channels);
+}
+
+/** The `ds` values UNetModel visits: 1, 2, 4, … one per entry of channel_mult. */
+export function downsampleFactors(p: Pick<UNetFactsParams, 'channel_mult'>): number[] {
+  return p.channel_mult.map((_, level) => 2 ** level);
+}
+
+/**
+ * The asserts of UNetModel.__init__ (openaimodel.py) that fire before any layer is built,
+ * plus ldmc's own limit (dims = 2). Empty when the reference would get past them.
+ */
+export function checkUNetParams(p: UNetFactsParams): FactIssue[] {
+  const issues = new IssueList();
+  if (p.use_spatial_transformer && p.context_dim === null)
+    issues.error('unet/context-dim-missing', 'use_spatial_transformer needs context_dim (the width of the cross-attention context)', { param: 'context_dim' });
+  if (p.context_dim !== null && !p.use_spatial_transformer)
+    issues.error('unet/context-dim-without-transformer', 'context_dim is set but use_spatial_transformer is false', { param: 'use_spatial_transformer' });
+  if (p.num_heads === -1 && p.num_head_channels === -1)
+    issues.error('unet/heads-unset', 'either num_heads or num_head_channels has to be set', { param: 'num_heads' });
+  if (p.dims !== 2)
+    issues.error('unet/dims', `dims=${p.dims}: ldmc supports 2-d UNets only`, { param: 'dims' });
+  if (p.channel_mult.length === 0)
+    issues.error('unet/channel-mult-empty', 'channel_mult is empty', { param: 'channel_mult' });
+  return issues.items;
+}
+
+/**
+ * Mirrors the head bookkeeping of UNetModel.__init__, which reuses (and mutates) the local
+ * `num_heads` across blocks: with num_head_channels set, `num_heads = ch // num_head_channels`
+ * sticks for the following blocks. `legacy` (the default) then makes
+ * `dim_head = ch // num_heads` for SpatialTransformer and `dim_head = num_head_channels`
+ * (possibly -1) for AttentionBlock.
+ * Note: one stored copy of the reference also sets `num_heads = 1` under `legacy`; the
+ * snapshot the reference data was made from has it commented out (parity/unet_tiny_xattn is
+ * `SpatialTransformer(64, n_heads 4, d_head 16)` with legacy on), so we follow that.
+ */
+class HeadBookkeeping {
+  private numHeads: number;
+  readonly numHeadsUpsample: number;
+
+  constructor(private readonly p: UNetFactsParams) {
+    this.numHeads = p.num_heads;
+    this.numHeadsUpsample = p.num_heads_upsample === -1 ? p.num_heads : p.num_heads_upsample;
+  }
+
+  /** `(num_heads, dim_head)` as UNetModel computes them for a block of width `ch`. */
+  next(ch: number): { numHeads: number; dimHead: number } {
+    const p = this.p;
+    let dimHead: number;
+    if (p.num_head_channels === -1) {
+      dimHead = safeDiv(ch, this.numHeads);
+    } else {
+      this.numHeads = safeDiv(ch, p.num_head_channels);
+      dimHead = p.num_head_channels;
+    }
+    if (p.legacy) dimHead = p.use_spatial_transformer ? safeDiv(ch, this.numHeads) : p.num_head_channels;
+    return { numHeads: this.numHeads, dimHead };
+  }
+}
+
+/** `a // b`, with 0 in place of Python's ZeroDivisionError (checkUNetParams reports it). */
+function safeDiv(a: number, b: number): number {
+  return b === 0 ? 0 : floorDiv(a, b);
+}
+
+interface WalkState {
+  p: UNetFactsParams;
+  issues: IssueList;
+  timeEmbedDim: number;
+  contextTokens: number;
+  attention: UNetAttentionSite[];
+}
+
+interface ResBlockArgs {
+  cin: number;
+  cout: number;
+  h: number;
+  w: number;
+  updown: 'up' | 'down' | null;
+}
+
+/**
+ * ResBlock (openaimodel.py): in_layers = [GN, SiLU, conv3], emb_layers = [SiLU, Linear(emb,
+ * out or 2·out with use_scale_shift_norm)], out_layers = [GN, SiLU, Dropout, conv3],
+ * skip_connection = Identity or 1×1 conv (UNetModel never passes use_conv). With up/down the
+ * resampling (nearest ×2 / avg-pool ÷2, no params) sits between in_layers' SiLU and conv.
+ * Returns the output spatial size.
+ */
+function resBlock(t: Tally, path: string, s: WalkState, a: ResBlockArgs): [number, number] {
+  const { cin, cout } = a;
+  const [h2, w2] = a.updown === 'up' ? [a.h * 2, a.w * 2] : a.updown === 'down' ? [floorDiv(a.h, 2), floorDiv(a.w, 2)] : [a.h, a.w];
+  const hw = a.h * a.w;
+  const hw2 = h2 * w2;
+  const ted = s.timeEmbedDim;
+  const scaleShift = s.p.use_scale_shift_norm;
+  t.block(s.p.use_checkpoint, cout * hw2, (r) => {
+    r.groupNorm(`${path}.in_layers.0`, cin, hw);
+    r.pointwise(cin * hw); // SiLU
+    if (a.updown !== null) r.pointwise(2 * cin * hw2); // h_upd(h), x_upd(x)
+    r.conv(cin, cout, 3, h2, w2); // in_layers.2
+    r.pointwise(ted); // emb_layers.0 SiLU
+    r.linear(ted, scaleShift ? 2 * cout : cout, 1); // emb_layers.1
+    if (scaleShift) {
+      r.groupNorm(`${path}.out_layers.0`, cout, hw2);
+      r.pointwise(2 * cout * hw2); // * (1 + scale) + shift
+    } else {
+      r.pointwise(cout * hw2); // h + emb_out
+      r.groupNorm(`${path}.out_layers.0`, cout, hw2);
+    }
+    r.pointwise(cout * hw2); // SiLU
+    r.conv(cout, cout, 3, h2, w2); // out_layers.3 (zero-initialised)
+    if (cout !== cin) r.conv(cin, cout, 1, h2, w2); // skip_connection
+    r.pointwise(cout * hw2); // skip + h
+  });
+  return [h2, w2];
+}
+
+/**
+ * AttentionBlock (openaimodel.py): GN, qkv = Conv1d(c, 3c, 1), QKVAttention(Legacy),
+ * proj_out = Conv1d(c, c, 1), residual. Always checkpointed: its forward passes `True` to
+ * checkpoint() regardless of use_checkpoint.
+ */
+function attentionBlock(t: Tally, path: string, s: WalkState, ch: number, h: number, w: number, numHeads: number, numHeadChannels: number): number {
+  let heads: number;
+  if (numHeadChannels === -1) {
+    heads = numHeads;
+  } else {
+    if (numHeadChannels <= 0 || ch % numHeadChannels !== 0)
+      s.issues.error('unet/attention-head-channels', `AttentionBlock: ${ch} channels are not divisible by num_head_channels ${numHeadChannels}`, { path, param: 'num_head_channels' });
+    heads = safeDiv(ch, numHeadChannels);
+  }
+  // QKVAttention(Legacy).forward asserts width % (3 * n_heads) == 0, i.e. ch % heads == 0.
+  if (heads <= 0 || ch % heads !== 0)
+    s.issues.warning('unet/attention-heads', `AttentionBlock at ${path}: ${ch} channels cannot be split into ${heads} heads (fails in forward)`, { path, param: 'num_heads' });
+  const T = h * w;
+  const dh = heads > 0 ? ch / heads : ch;
+  t.block(true, ch * T, (a) => {
+    a.groupNorm(`${path}.norm`, ch, T);
+    a.conv(ch, 3 * ch, 1, T, 1); // qkv
+    const hh = Math.max(heads, 1);
+    a.matmul(hh, T, dh, T); // weights
+    a.pointwise(hh * T * T); // softmax
+    a.matmul(hh, T, T, dh); // a = weights · v
+    a.conv(ch, ch, 1, T, 1); // proj_out (zero-initialised)
+    a.pointwise(ch * T);
+  });
+  return heads;
+}
+
+/** Attention layer of one UNet block: AttentionBlock or SpatialTransformer. */
+function attentionLayer(t: Tally, s: WalkState, site: Omit<UNetAttentionSite, 'kind' | 'heads' | 'headChannels'>, heads: HeadBookkeeping): void {
+  const p = s.p;
+  const { numHeads, dimHead } = heads.next(site.channels);
+  const [h, w] = site.resolution;
+  if (p.use_spatial_transformer) {
+    if (numHeads <= 0 || dimHead <= 0)
+      s.issues.error('unet/transformer-heads', `SpatialTransformer at ${site.path}: n_heads ${numHeads} × d_head ${dimHead} is not a valid width`, { path: site.path, param: 'num_heads' });
+    spatialTransformer(t, site.path, {
+      channels: site.channels, heads: numHeads, dimHead, depth: p.transformer_depth,
+      contextDim: p.context_dim, height: h, width: w, contextTokens: s.contextTokens,
+    });
+    s.attention.push({
+      ...site, kind: 'SpatialTransformer', heads: numHeads, headChannels: dimHead,
+      innerDim: numHeads * dimHead, depth: p.transformer_depth, contextDim: p.context_dim,
+    });
+  } else {
+    // Input and middle blocks pass num_heads; output blocks pass num_heads_upsample.
+    const headsArg = site.block === 'output' ? heads.numHeadsUpsample : numHeads;
+    const n = attentionBlock(t, site.path, s, site.channels, h, w, headsArg, dimHead);
+    s.attention.push({ ...site, kind: 'AttentionBlock', heads: n, headChannels: n > 0 ? site.channels / n : site.channels });
+  }
+}
+
+/** Facts of UNetModel(**p) (openaimodel.py), without building it. */
+export function unetFacts(p: UNetFactsParams, opts: UNetFactsOptions = {}): UNetFacts {
+  const issues = new IssueList();
+  for (const i of checkUNetParams(p)) issues.items.push(i);
+  const batch = opts.batch ?? 1;
+  const norms: GroupNormSite[] = [];
+  const mc = p.model_channels;
+  const s: WalkState = { p, issues, timeEmbedDim: 4 * mc, contextTokens: opts.contextTokens ?? 1, attention: [] };
+  const ted = s.timeEmbedDim;
+  const attnAt = new Set(p.attention_resolutions);
+  const heads = new HeadBookkeeping(p);
+  const parts = new Map<string, Tally>();
+  const part = (name: string): Tally => {
+    const t = new Tally(norms);
+    parts.set(name, t);
+    return t;
+  };
+  const levels: UNetLevel[] = [];
+
+  // time_embed = [Linear(mc, 4mc), SiLU, Linear(4mc, 4mc)] on the sinusoidal embedding.
+  const te = part('time_embed');
+  te.linear(mc, ted, 1);
+  te.pointwise(ted);
+  te.linear(ted, ted, 1);
+  if (p.num_classes !== null) {
+    const le = part('label_emb'); // nn.Embedding(num_classes, 4mc), added to the time embedding
+    le.embedding(p.num_classes, ted, 1);
+    le.pointwise(ted);
+  }
+
+  const [h0, w0] = opts.inputSize ?? [p.image_size, p.image_size];
+  let [h, w] = [h0, w0];
+  let ch = mc;
+  let ds = 1;
+  const skips: Shape3[] = [];
+
+  const ib = part('input_blocks');
+  ib.conv(p.in_channels, mc, 3, h, w); // input_blocks.0.0
+  skips.push([mc, h, w]);
+  let idx = 1;
+  p.channel_mult.forEach((mult, level) => {
+    levels.push({ level, ds, resolution: [h, w], channels: mult * mc });
+    for (let i = 0; i < p.num_res_blocks; i++, idx++) {
+      const path = `input_blocks.${idx}`;
+      resBlock(ib, `${path}.0`, s, { cin: ch, cout: mult * mc, h, w, updown: null });
+      ch = mult * mc;
+      if (attnAt.has(ds)) attentionLayer(ib, s, { block: 'input', index: idx, path: `${path}.1`, ds, resolution: [h, w], channels: ch }, heads);
+      skips.push([ch, h, w]);
+    }
+    if (level !== p.channel_mult.length - 1) {
+      const path = `input_blocks.${idx}.0`;
+      if (p.resblock_updown) {
+        [h, w] = resBlock(ib, path, s, { cin: ch, cout: ch, h, w, updown: 'down' });
+      } else if (p.conv_resample) {
+        // Downsample.op = conv3, stride 2, padding 1: out = (h - 1) // 2 + 1.
+        [h, w] = [floorDiv(h - 1, 2) + 1, floorDiv(w - 1, 2) + 1];
+        ib.conv(ch, ch, 3, h, w);
+      } else {
+        [h, w] = [floorDiv(h, 2), floorDiv(w, 2)]; // AvgPool2d(2, 2)
+        ib.pointwise(ch * h * w);
+      }
+      skips.push([ch, h, w]);
+      ds *= 2;
+      idx++;
+    }
+  });
+
+  const mb = part('middle_block');
+  resBlock(mb, 'middle_block.0', s, { cin: ch, cout: ch, h, w, updown: null });
+  attentionLayer(mb, s, { block: 'middle', index: 0, path: 'middle_block.1', ds, resolution: [h, w], channels: ch }, heads);
+  resBlock(mb, 'middle_block.2', s, { cin: ch, cout: ch, h, w, updown: null });
+
+  const ob = part('output_blocks');
+  idx = 0;
+  for (let level = p.channel_mult.length - 1; level >= 0; level--) {
+    const mult = p.channel_mult[level]!;
+    for (let i = 0; i <= p.num_res_blocks; i++, idx++) {
+      const path = `output_blocks.${idx}`;
+      const [ich, sh, sw] = skips.pop()!;
+      if (sh !== h || sw !== w)
+        issues.warning('unet/skip-size-mismatch', `${path}: the skip connection is ${sh}×${sw} but the upsampled path is ${h}×${w} (torch.cat fails; use an input size divisible by ${2 ** (p.channel_mult.length - 1)})`, { path, param: 'image_size' });
+      ob.pointwise((ch + ich) * h * w); // torch.cat([h, hs.pop()])
+      resBlock(ob, `${path}.0`, s, { cin: ch + ich, cout: mc * mult, h, w, updown: null });
+      ch = mc * mult;
+      let layer = 1;
+      if (attnAt.has(ds)) attentionLayer(ob, s, { block: 'output', index: idx, path: `${path}.${layer++}`, ds, resolution: [h, w], channels: ch }, heads);
+      if (level > 0 && i === p.num_res_blocks) {
+        const upPath = `${path}.${layer}`;
+        if (p.resblock_updown) {
+          [h, w] = resBlock(ob, upPath, s, { cin: ch, cout: ch, h, w, updown: 'up' });
+        } else {
+          [h, w] = [2 * h, 2 * w]; // F.interpolate(scale_factor=2, mode="nearest")
+          ob.pointwise(ch * h * w);
+          if (p.conv_resample) ob.conv(ch, ch, 3, h, w); // Upsample.conv
+        }
+        ds = floorDiv(ds, 2);
+      }
+    }
+  }
+
+  // out = [GN(ch), SiLU, conv3(model_channels → out_channels)]; id_predictor = [GN(ch),
+  // conv1(model_channels → n_embed)]. Both are built with `ch` (= mc · channel_mult[0]) for the
+  // norm but `model_channels` for the conv, so channel_mult[0] ≠ 1 builds but cannot run.
+  if (ch !== mc)
+    issues.warning('unet/out-channels-mismatch', `channel_mult[0] = ${p.channel_mult[0]}: the output head normalises ${ch} channels but its conv expects model_channels = ${mc} (fails in forward)`, { path: 'out', param: 'channel_mult' });
+  const predictIds = p.n_embed !== null;
+  const out = part('out');
+  const head = new Tally(norms);
+  head.groupNorm('out.0', ch, h * w);
+  head.pointwise(ch * h * w); // SiLU
+  head.conv(mc, p.out_channels, 3, h, w); // out.2 (zero-initialised)
+  // forward returns id_predictor(h) instead of out(h) when n_embed is set: `out` then only
+  // contributes its parameters.
+  if (predictIds) out.parameter(head.params);
+  else out.absorb(head);
+  if (predictIds) {
+    const ip = part('id_predictor');
+    ip.groupNorm('id_predictor.0', ch, h * w);
+    ip.conv(mc, p.n_embed!, 1, h, w);
+  }
+
+  const total = new Tally(norms);
+  for (const t of parts.values()) total.absorb(t);
+
+  const levelDs = new Set(downsampleFactors(p));
+  const unmatched = [...new Set(p.attention_resolutions)].filter((r) => !levelDs.has(r));
+
+  return {
+    paramCount: total.params,
+    parts: Object.fromEntries([...parts].map(([k, t]) => [k, t.params])),
+    inputShape: [p.in_channels, h0, w0],
+    outputShape: [predictIds ? p.n_embed! : p.out_channels, h, w],
+    timeEmbedDim: ted,
+    levels,
+    attention: s.attention,
+    unmatchedAttentionResolutions: unmatched,
+    groupNorms: norms,
+    flops: total.flops * batch,
+    activationElements: total.activations * batch,
+    recomputePeakElements: total.recomputePeak * batch,
+    errors: issues.errors,
+    warnings: issues.warnings,
+  };
+}

@@ -1,0 +1,11 @@
+export * from './types.js';
+export * from './registry.js';
+export * from './unet.js';
+export * from './autoencoder.js';
+export * from './diffusion.js';
+export * from './encoders.js';
+export * from './losses.js';
+export * from './schedulers.js';
+export * from './data.js';
+export * from './trainer.js';
+export { closest, editDistance } from './suggest.js';

@@ -1,0 +1,119 @@
+// The vocabulary's building blocks. A target's params are one TypeBox object: it is the TypeScript
+// type (Static<>), the JSON Schema the editor reads, and what the checker validates against.
+// Params that hold a nested `{target, params}` config are marked with `ldmcChild`.
+import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+
+export type Family =
+  | 'model'
+  | 'unet'
+  | 'first_stage'
+  | 'cond_stage'
+  | 'loss'
+  | 'lr_scheduler'
+  | 'data_module'
+  | 'dataset'
+  | 'callback'
+  | 'logger'
+  | 'eval';
+
+export const FamilyNames: Record<Family, string> = {
+  model: 'a model (diffusion wrapper or autoencoder)',
+  unet: 'a denoising network',
+  first_stage: 'a first-stage autoencoder',
+  cond_stage: 'a conditioning stage',
+  loss: 'a loss',
+  lr_scheduler: 'a learning-rate schedule',
+  data_module: 'a data module',
+  dataset: 'a dataset',
+  callback: 'a Lightning callback',
+  logger: 'a Lightning logger',
+  eval: 'an evaluation model',
+};
+
+export const Sentinel = {
+  Unconditional: '__is_unconditional__',
+  FirstStage: '__is_first_stage__',
+} as const;
+export type SentinelValue = (typeof Sentinel)[keyof typeof Sentinel];
+
+export interface ChildSlot {
+  readonly families: readonly Family[];
+  readonly sentinels: readonly SentinelValue[];
+  /** Whether a mapping without `target` is allowed (main.py fills a default target). */
+  readonly defaultTarget?: string;
+}
+
+export interface TargetSpec<P extends TObject = TObject> {
+  /** Canonical dotted path, as the reference configs spell it. */
+  readonly id: string;
+  readonly aliases: readonly string[];
+  readonly families: readonly Family[];
+  readonly summary: string;
+  /** Where the reference defines it, e.g. `ldm/models/autoencoder.py:14`. */
+  readonly source: string;
+  /** Set when the reference repository does not ship the class (see targets.json). */
+  readonly note?: string;
+  readonly params: P;
+  /** `**kwargs`-only classes such as torch.nn.Identity accept and ignore any params. */
+  readonly openParams?: boolean;
+}
+
+export function defineTarget<P extends TObject>(spec: TargetSpec<P>): TargetSpec<P> {
+  return spec;
+}
+
+// ----------------------------------------------------------------- param helpers
+
+interface Doc {
+  readonly description: string;
+}
+
+/** A required int. */
+export const int = (description: string, opts: { minimum?: number; maximum?: number } = {}) =>
+  Type.Integer({ description, ...opts });
+/** A float param (Python accepts an int there too). */
+export const num = (description: string, opts: { minimum?: number; maximum?: number; exclusiveMinimum?: number } = {}) =>
+  Type.Number({ description, ...opts });
+export const bool = (description: string) => Type.Boolean({ description });
+export const str = (description: string) => Type.String({ description });
+export const oneOf = <T extends string>(values: readonly T[], description: string) =>
+  Type.Union(values.map((v) => Type.Literal(v)), { description });
+
+/** A param with a default: optional in the YAML, always present after the checker fills defaults. */
+export function opt<T extends TSchema>(schema: T, dflt: Static<T>) {
+  return Type.Optional(Type.Unsafe<Static<T>>({ ...schema, default: dflt }));
+}
+
+/** `X | None` in the reference signature. */
+export function nullable<T extends TSchema>(schema: T) {
+  const { description, ...rest } = schema as T & Doc;
+  return Type.Union([rest as unknown as T, Type.Null()], { description });
+}
+
+export interface ChildConfig {
+  target?: string;
+  params?: Record<string, unknown>;
+}
+
+/** A nested `{target, params}` config of one of these families (or one of the sentinels). */
+export function child(families: readonly Family[], description: string, sentinels: readonly SentinelValue[] = [], defaultTarget?: string) {
+  const slot: ChildSlot = { families, sentinels, ...(defaultTarget ? { defaultTarget } : {}) };
+  return Type.Unsafe<ChildConfig | SentinelValue>({ description, ldmcChild: slot });
+}
+
+export function childSlot(schema: TSchema): ChildSlot | undefined {
+  const s = schema as TSchema & { ldmcChild?: ChildSlot; anyOf?: TSchema[] };
+  if (s.ldmcChild) return s.ldmcChild;
+  if (s.anyOf) for (const a of s.anyOf) {
+    const c = childSlot(a);
+    if (c) return c;
+  }
+  return undefined;
+}
+
+export function params<P extends TProperties>(props: P) {
+  return Type.Object(props, { additionalProperties: false });
+}
+
+/** The params of a target with every default filled in. */
+export type Filled<P extends TObject> = { [K in keyof Static<P>]-?: Exclude<Static<P>[K], undefined> };
