@@ -81,6 +81,7 @@ export function inspectJson(r: CompileResult): InspectJson {
   const cs = inf?.condStage;
   const uniq = (xs: number[]) => [...new Set(xs)];
   const modelIsFirstStage = g?.model?.spec.families.includes('first_stage') ?? false;
+  const modelIsUNet = g?.model?.spec.families.includes('unet') ?? false;
   return {
     file: r.files[r.files.length - 1] ?? '',
     files: [...r.files],
@@ -120,7 +121,7 @@ export function inspectJson(r: CompileResult): InspectJson {
       ? {
           target: g.model.target,
           params: inf?.totalParams ?? null,
-          conditioning_key: modelIsFirstStage ? null : inf?.conditioningKey ?? null,
+          conditioning_key: modelIsFirstStage || modelIsUNet ? null : inf?.conditioningKey ?? null,
           input_shape: modelIsFirstStage ? fs?.facts.inputShape ?? null : u?.facts.inputShape ?? null,
           output_shape: modelIsFirstStage ? fs?.facts.outputShape ?? null : u?.facts.outputShape ?? null,
         }
@@ -162,7 +163,7 @@ export function formatSummary(j: InspectJson): string {
     for (const [k, v] of Object.entries(c.first_stage.parts)) rows.push([`  ${k}`, '', fmtInt(v), '']);
   }
   if (c.cond_stage) rows.push(['cond_stage', short(c.cond_stage.target), c.cond_stage.params === null ? '?' : fmtInt(c.cond_stage.params), condOut(c.cond_stage.output)]);
-  if (j.model) rows.push(['total', short(j.model.target), j.model.params === null ? '?' : fmtInt(j.model.params), j.model.conditioning_key ? `conditioning: ${j.model.conditioning_key}` : c.unet ? 'unconditional' : '']);
+  if (j.model) rows.push(['total', short(j.model.target), j.model.params === null ? '?' : fmtInt(j.model.params), j.model.conditioning_key ? `conditioning: ${j.model.conditioning_key}` : c.unet && c.first_stage ? 'unconditional' : '']);
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), 0));
   const lines = [`${j.files.join(' + ')}`];
   for (const r of rows) lines.push(`  ${r[0].padEnd(w[0]!)}  ${r[1].padEnd(w[1]!)}  ${r[2].padStart(w[2]!)}  ${r[3]}`.trimEnd());

@@ -66,6 +66,13 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
   if (fam.includes('first_stage')) {
     // An autoencoder config: the model is the first stage.
     inf.firstStage = firstStage(m, ctx);
+  } else if (m.spec.families.includes('unet')) {
+    if (m.valid) {
+      const facts = guard(ctx, m, () => unetFacts(m.params as unknown as UNetFactsParams));
+      if (facts) inf.unet = { node: m, facts };
+    }
+  } else if (m.spec.families.includes('cond_stage')) {
+    inf.condStage = { node: m, sentinel: undefined, facts: condFacts(m, inf.dataImageSize, ctx) };
   } else if (className(m) === 'LatentDiffusion') {
     const u = child(m, 'unet_config');
     const fs = child(m, 'first_stage_config');
@@ -143,6 +150,8 @@ function dataImageSize(g: ModelGraph): number | undefined {
 
 function totalParams(inf: Inference, m: IRNode): number | undefined {
   if (m.spec.families.includes('first_stage')) return inf.firstStage?.facts.paramCount;
+  if (m.spec.families.includes('unet')) return inf.unet?.facts.paramCount;
+  if (m.spec.families.includes('cond_stage')) return inf.condStage?.facts?.paramCount;
   if (!inf.unet || !inf.firstStage) return undefined;
   const cond = inf.condStage?.facts?.paramCount ?? 0;
   const logvar = m.params.learn_logvar ? (m.params.timesteps as number) : 0;
@@ -163,6 +172,11 @@ function memory(g: ModelGraph, inf: Inference, m: IRNode): MemoryEstimate | unde
     const trainable = fs.paramCount;
     const ema = m.params.use_ema ? trainable : 0;
     return finish(B, trainable, 0, ema, fs.activationElements * B * F);
+  }
+  if (m.spec.families.includes('unet')) {
+    if (!inf.unet) return undefined;
+    const u = inf.unet.facts;
+    return finish(B, u.paramCount, 0, 0, (u.activationElements + u.recomputePeakElements) * B * F);
   }
   if (!inf.unet || !inf.firstStage) return undefined;
   const condParams = inf.condStage?.facts?.paramCount ?? 0;

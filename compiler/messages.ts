@@ -26,7 +26,6 @@ export const Messages = {
   Unsupported_YAML_tag_0: m('LDMC106', 'error', "unsupported YAML tag '{0}'"),
   Key_must_be_a_scalar: m('LDMC107', 'error', 'mapping keys must be plain scalars'),
   Multiple_documents: m('LDMC108', 'warning', 'the file holds {0} YAML documents; only the first is read'),
-  Unsupported_config_extension_0: m('LDMC109', 'error', "unsupported config file type '{0}'"),
 
   // --- merge (2xx): bases, --set overrides, interpolation
   Set_override_0_is_not_key_eq_value: m('LDMC200', 'error', "--set '{0}' is not of the form key.path=value"),
@@ -77,7 +76,6 @@ export const Messages = {
   Concat_channels_unknown_0: m('LDMC515', 'warning', 'UNet in_channels is {0}: latent {1} + {2} concat channels, which must come from the data ({3})'),
   Num_timesteps_cond_0_unsupported: m('LDMC516', 'error', 'num_timesteps_cond = {0} is not supported (only 1)'),
   Learning_rate_scaled_0: m('LDMC517', 'info', 'effective learning rate {0} = {1}'),
-  Ignored_param_0: m('LDMC518', 'warning', "'{0}' has no effect: {1}"),
   Reference_would_fail_0: m('LDMC519', 'error', '{0}'),
   Reference_would_misbehave_0: m('LDMC520', 'warning', '{0}'),
   Double_z_0_for_1: m('LDMC521', 'error', 'double_z is {0}, but {1}'),

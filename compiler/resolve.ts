@@ -20,6 +20,8 @@ import { describeNode, type ConfigNode, type MapNode } from './tree.js';
 import { validateParams } from './validate.js';
 
 const SECTIONS = ['model', 'data', 'lightning'] as const;
+/** What a config's top-level model may be: a full model, or one network on its own. */
+const MODEL_FAMILIES: readonly Family[] = ['model', 'unet', 'first_stage', 'cond_stage'];
 const NODE_KEYS = ['target', 'params'];
 
 const roleOfFamily: Record<Family, Role> = {
@@ -39,6 +41,12 @@ const roleOfFamily: Record<Family, Role> = {
 export function resolveGraph(root: MapNode, files: readonly string[], ctx: Reporter): ModelGraph {
   const g: ModelGraph = { files, root, callbacks: [], nodes: [], trainer: {} };
   const r = new Resolver(g, ctx);
+  if (root.entries.has('target') && !root.entries.has('model')) {
+    // A bare `{target, params}` file, as instantiate_from_config takes (the parity configs).
+    const m = r.node(root, 'model', { families: MODEL_FAMILIES, sentinels: [] });
+    if (m && typeof m === 'object') g.model = m;
+    return g;
+  }
   for (const [key, e] of root.entries) {
     if (!(SECTIONS as readonly string[]).includes(key)) {
       const guess = closest(key, SECTIONS);
@@ -49,7 +57,7 @@ export function resolveGraph(root: MapNode, files: readonly string[], ctx: Repor
   if (!model) {
     ctx.report(diag(root.span, 'Missing_model_section', [], { hint: 'add `model:` with `target:` and `params:`' }));
   } else {
-    const m = r.node(model.value, 'model', { families: ['model'], sentinels: [] }, ['base_learning_rate']);
+    const m = r.node(model.value, 'model', { families: MODEL_FAMILIES, sentinels: [] }, ['base_learning_rate']);
     if (m && typeof m === 'object') g.model = m;
     if (model.value.kind === 'map') {
       const lr = model.value.entries.get('base_learning_rate');
@@ -167,7 +175,7 @@ class Resolver {
     const counter = new ErrorCounter(this.ctx);
     // A missing param is reported at `params:` when there is one, else at the target.
     const params = validateParams(spec.params, paramsNode, { owner, site: pe ? pe.keySpan : targetSpan }, counter);
-    const role = slot.families.includes('model') && path === 'model' ? 'model' : roleOfFamily[spec.families.find((f) => slot.families.includes(f))!];
+    const role = path === 'model' ? 'model' : roleOfFamily[spec.families.find((f) => slot.families.includes(f))!];
     const ir: IRNode = { path, role, target: spec.id, written: name, spec, params, node: cfg, paramsNode, targetSpan, children: new Map(), valid: counter.errors === 0 };
     this.g.nodes.push(ir);
     this.children(ir, spec);
