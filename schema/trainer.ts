@@ -36,8 +36,8 @@ export const SetupCallback = defineTarget({
     logdir: opt(str('Run folder.'), ''),
     ckptdir: opt(str('Checkpoint folder.'), ''),
     cfgdir: opt(str('Config folder.'), ''),
-    config: opt(Type.Record(Type.String(), Type.Unknown()), {}),
-    lightning_config: opt(Type.Record(Type.String(), Type.Unknown()), {}),
+    config: opt(Type.Record(Type.String(), Type.Unknown(), { description: 'The resolved config to save.' }), {}),
+    lightning_config: opt(Type.Record(Type.String(), Type.Unknown(), { description: 'The resolved lightning section to save.' }), {}),
   }),
 });
 
@@ -87,7 +87,7 @@ const loggerParams = params({
   save_dir: opt(nullable(str('Log folder.')), null),
   offline: opt(bool('Do not sync.'), false),
   id: opt(nullable(str('Run id.')), null),
-  version: opt(nullable(Type.Union([Type.String(), Type.Integer()])), null),
+  version: opt(nullable(Type.Union([Type.String(), Type.Integer()], { description: 'Run version.' })), null),
 });
 export const TestTubeLogger = defineTarget({
   id: 'pytorch_lightning.loggers.TestTubeLogger',
