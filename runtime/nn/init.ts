@@ -1,0 +1,25 @@
+// Parameter initialisers matching PyTorch's defaults, so a freshly built model trains like the
+// reference: Conv/Linear weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (what
+// kaiming_uniform_(a=sqrt(5)) reduces to), norms at (1, 0), Embedding ~ N(0, 1).
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor } from '@tensorflow/tfjs-core';
+
+export type Init = 'default' | 'zeros';
+
+export function uniformFanIn(shape: number[], fanIn: number, init: Init = 'default'): Tensor {
+  if (init === 'zeros') return tf.zeros(shape);
+  const bound = 1 / Math.sqrt(fanIn);
+  return tf.randomUniform(shape, -bound, bound);
+}
+
+export function ones(shape: number[]): Tensor {
+  return tf.ones(shape);
+}
+
+export function zeros(shape: number[]): Tensor {
+  return tf.zeros(shape);
+}
+
+export function normal(shape: number[]): Tensor {
+  return tf.randomNormal(shape);
+}

@@ -1,0 +1,3 @@
+export * from './args.js';
+export * from './blocks.js';
+export * from './model.js';
