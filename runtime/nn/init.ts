@@ -6,8 +6,25 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 
 export type Init = 'default' | 'zeros';
 
+let zeroInit = false;
+
+/**
+ * Builds modules with every parameter zero instead of randomly initialised: a zero Float32Array
+ * is a fresh mapping the OS fills lazily, so a 274M-parameter UNet costs little memory and no
+ * time. For structural checks (parameter counts, names), never for training.
+ */
+export function buildWithZeroInit<T>(f: () => T): T {
+  const prev = zeroInit;
+  zeroInit = true;
+  try {
+    return f();
+  } finally {
+    zeroInit = prev;
+  }
+}
+
 export function uniformFanIn(shape: number[], fanIn: number, init: Init = 'default'): Tensor {
-  if (init === 'zeros') return tf.zeros(shape);
+  if (init === 'zeros' || zeroInit) return tf.zeros(shape);
   const bound = 1 / Math.sqrt(fanIn);
   return tf.randomUniform(shape, -bound, bound);
 }
@@ -21,5 +38,5 @@ export function zeros(shape: number[]): Tensor {
 }
 
 export function normal(shape: number[]): Tensor {
-  return tf.randomNormal(shape);
+  return zeroInit ? tf.zeros(shape) : tf.randomNormal(shape);
 }

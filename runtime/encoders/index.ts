@@ -1,0 +1,4 @@
+// Conditioning-stage encoders (ldm/modules/encoders/modules.py, ldm/modules/x_transformer.py).
+export * from './modules.js';
+export * from './interpolate.js';
+export * from './x-transformer.js';

@@ -1,0 +1,47 @@
+// The runtime builds the same modules the compiler reasons about: for every reference config,
+// the parameter count of the tfjs module tree equals the static count. Parameters are built
+// zero-initialised (lazily mapped memory), so even the 1.3B-parameter RDM UNet is cheap.
+import { expect } from 'chai';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { compile } from '../../compiler/program.js';
+import { initBackend } from '../../runtime/backend.js';
+import { buildWithZeroInit } from '../../runtime/nn/init.js';
+import { UNetModel } from '../../runtime/unet/index.js';
+import type { UNetModelArgs } from '../../runtime/unet/args.js';
+import { diskHost } from '../support/compile.js';
+import { hasReference, referencePath } from '../support/reference.js';
+
+function yamlFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir)) {
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) out.push(...yamlFiles(p));
+    else if (p.endsWith('.yaml')) out.push(p);
+  }
+  return out.sort();
+}
+
+describe('runtime parameter counts equal the static counts', function () {
+  this.timeout(120000);
+  before(async function () {
+    await initBackend({ backend: 'cpu', quiet: true });
+  });
+
+  const root = referencePath('ldm-configs');
+  const files = hasReference('ldm-configs') ? [...yamlFiles(root), ...yamlFiles(referencePath('parity'))] : [];
+  if (files.length === 0) it('reference configs (pending: ../shared/reference/ldm-configs not found; set LDMC_REFERENCE)');
+  for (const f of files) {
+    const r = compile({ files: [f] }, diskHost);
+    const u = r.inference?.unet;
+    if (!u) continue;
+    it(`${relative(referencePath(), f)}: UNet`, function () {
+      const m = buildWithZeroInit(() => new UNetModel(u.node.params as unknown as UNetModelArgs));
+      try {
+        expect(m.paramCount()).to.equal(u.facts.paramCount);
+      } finally {
+        m.dispose();
+      }
+    });
+  }
+});
