@@ -1,11 +1,13 @@
 // The `ldmc` command: a thin shell over compiler/ (and runtime/, loaded only by the commands
 // that run models, so `check` stays fast).
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { defaultName, diagnosticJson, emitArtifacts, formatSummary, inspectJson } from '../compiler/emit.js';
 import { compile, type CompileResult, type CompilerHost } from '../compiler/program.js';
 import { formatDiagnostic } from './format.js';
 import { parseArgs, UsageError, type ParsedArgs } from './args.js';
+import { CliError } from './errors.js';
+import { writeAtomic } from './fs-util.js';
 
 export const USAGE = `ldmc — the latent-diffusion model compiler
 
@@ -13,6 +15,11 @@ Usage:
   ldmc check   FILE... [--set key.path=value ...] [--format text|json]
   ldmc inspect FILE... [--set ...] [--json]
   ldmc compile FILE... [--set ...] [--name NAME] [--out DIR]
+  ldmc forward CONFIG... --weights W --inputs I.safetensors --out O.safetensors
+               [--component unet|first_stage|cond_stage] [--backend tensorflow|wasm|cpu]
+               [--prefix P] [--ignore-keys P ...] [--non-strict] [--set ...]
+  ldmc convert MODEL.ckpt OUT.safetensors [--select PREFIX]
+  ldmc schema  [--out FILE]        the JSON Schema for editors (stdout without --out)
 
 Files merge left to right (mappings deeply, lists replaced), then --set overrides apply.
 Exit status: 0 no errors, 1 errors found, 2 usage error.
@@ -52,6 +59,11 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
   try {
     return await run(argv, io);
   } catch (e) {
+    if (e instanceof CliError) {
+      io.err(`ldmc: error: ${e.message}`);
+      if (e.hint) io.err(`  help: ${e.hint}`);
+      return 1;
+    }
     if (e instanceof UsageError) {
       io.err(`ldmc: ${e.message}`);
       io.err(`Run 'ldmc --help' for usage.`);
@@ -82,8 +94,21 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
       return inspectCommand(parseArgs(rest, { values: ['set', 'format'], flags: ['json', 'no-frame'] }), io);
     case 'compile':
       return compileCommand(parseArgs(rest, { values: ['set', 'out', 'name', 'format'], flags: ['no-frame', 'json'] }), io);
+    case 'schema': {
+      const a = parseArgs(rest, { values: ['out'], flags: [] });
+      if (a.positionals.length) throw new UsageError(`schema takes no files (got '${a.positionals[0]}')`);
+      const { jsonSchemaText } = await import('../compiler/emit-schema.js');
+      const out = a.values.out?.at(-1);
+      if (out) writeAtomic(resolve(out), jsonSchemaText());
+      else io.out(jsonSchemaText().trimEnd());
+      return 0;
+    }
+    case 'forward':
+      return forwardCommand(parseArgs(rest, { values: ['set', 'weights', 'inputs', 'out', 'component', 'backend', 'prefix', 'ignore-keys'], flags: ['non-strict', 'no-frame'] }), io);
+    case 'convert':
+      return convertCommand(parseArgs(rest, { values: ['select'], flags: [] }), io);
     default: {
-      const commands = ['check', 'inspect', 'compile'];
+      const commands = ['check', 'inspect', 'compile', 'forward', 'convert'];
       const guess = commands.find((c) => c.startsWith(cmd.slice(0, 2)));
       throw new UsageError(`unknown command '${cmd}'${guess ? ` (did you mean '${guess}'?)` : ''}`);
     }
@@ -159,10 +184,42 @@ function compileCommand(a: ParsedArgs, io: Io): number {
   return 0;
 }
 
-/** Temporary file then rename, so an interrupted write never leaves half a file. */
-export function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+async function forwardCommand(a: ParsedArgs, io: Io): Promise<number> {
+  const required = (k: string) => {
+    const v = a.values[k]?.at(-1);
+    if (!v) throw new UsageError(`--${k} is required`);
+    return v;
+  };
+  const weights = required('weights'), inputs = required('inputs'), out = required('out');
+  const { result, host } = runCompiler(a);
+  if (result.hasErrors || !result.graph?.model) {
+    printDiagnostics(result, host, a, io);
+    return 1;
+  }
+  // tfjs loads only here, so check/inspect/compile stay fast.
+  const fwd = await import('./forward.js');
+  const backend = fwd.parseBackend(a);
+  const sel = fwd.selectComponent(result.graph.model, a.values.component?.at(-1));
+  const names = await fwd.runForward(sel, {
+    weights,
+    inputs,
+    out,
+    backend,
+    prefix: a.values.prefix?.at(-1),
+    ignoreKeys: a.values['ignore-keys'] ?? [],
+    strict: !a.flags.has('non-strict'),
+    log: io.err,
+  });
+  io.out(`wrote ${out}: ${names.join(', ')}`);
+  return 0;
+}
+
+async function convertCommand(a: ParsedArgs, io: Io): Promise<number> {
+  if (a.positionals.length !== 2) throw new UsageError('convert takes an input checkpoint and an output .safetensors path');
+  const [input, output] = a.positionals as [string, string];
+  const { convertWeights } = await import('./convert.js');
+  const r = convertWeights(input, output, a.values.select?.at(-1));
+  io.out(`wrote ${output}: ${r.tensors} tensors, ${r.elements.toLocaleString('en-US')} values`);
+  if (r.converted.length) io.err(`note: stored as F32: ${r.converted.slice(0, 5).join(', ')}${r.converted.length > 5 ? ', …' : ''}`);
+  return 0;
 }

@@ -59,10 +59,14 @@ async function start(name: BackendName, opts: InitBackendOptions): Promise<strin
       await startWasm(opts.threads ?? os.cpus().length);
       return 'wasm';
     }
-    case 'cpu':
+    case 'cpu': {
       await import('@tensorflow/tfjs-backend-cpu');
       await setBackendOrThrow('cpu');
+      // tfjs prints a multi-line banner on the cpu backend's first write; ldmc names the backend itself.
+      const cpu = tf.backend() as unknown as { firstUse?: boolean };
+      if ('firstUse' in cpu) cpu.firstUse = false;
       return 'cpu';
+    }
   }
 }
 

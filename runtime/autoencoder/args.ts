@@ -42,7 +42,7 @@ export interface VQModelArgs {
   image_key?: string;
   colorize_nlabels?: number | null;
   monitor?: string | null;
-  batch_resize_range?: [number, number] | null;
+  batch_resize_range?: number[] | null;
   scheduler_config?: TargetConfig | null;
   lr_g_factor?: number;
   /** Remapping indices to a subset of used codes (a .npy file) is not supported yet. */

@@ -6,9 +6,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { compile } from '../../compiler/program.js';
 import { initBackend } from '../../runtime/backend.js';
-import { buildWithZeroInit } from '../../runtime/nn/init.js';
-import { UNetModel } from '../../runtime/unet/index.js';
-import type { UNetModelArgs } from '../../runtime/unet/args.js';
+import { buildComponent } from '../../runtime/build.js';
 import { diskHost } from '../support/compile.js';
 import { hasReference, referencePath } from '../support/reference.js';
 
@@ -33,15 +31,22 @@ describe('runtime parameter counts equal the static counts', function () {
   if (files.length === 0) it('reference configs (pending: ../shared/reference/ldm-configs not found; set LDMC_REFERENCE)');
   for (const f of files) {
     const r = compile({ files: [f] }, diskHost);
-    const u = r.inference?.unet;
-    if (!u) continue;
-    it(`${relative(referencePath(), f)}: UNet`, function () {
-      const m = buildWithZeroInit(() => new UNetModel(u.node.params as unknown as UNetModelArgs));
-      try {
-        expect(m.paramCount()).to.equal(u.facts.paramCount);
-      } finally {
-        m.dispose();
-      }
-    });
+    const inf = r.inference;
+    const parts = [
+      ['UNet', inf?.unet?.node, inf?.unet?.facts.paramCount],
+      ['first stage', inf?.firstStage?.node, inf?.firstStage?.facts.paramCount],
+      ['cond stage', inf?.condStage?.node, inf?.condStage?.facts?.paramCount],
+    ] as const;
+    for (const [what, node, count] of parts) {
+      if (!node || count === undefined || node.target === 'torch.nn.Identity') continue;
+      it(`${relative(referencePath(), f)}: ${what} ${node.target.split('.').pop()}`, function () {
+        const m = buildComponent(node.target, node.params, { zeroInit: true });
+        try {
+          expect(m.paramCount()).to.equal(count);
+        } finally {
+          m.dispose();
+        }
+      });
+    }
   }
 });

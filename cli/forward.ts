@@ -1,0 +1,176 @@
+// `ldmc forward CONFIG --weights W --inputs I --out O [--component C] [--backend B]`: one forward
+// pass of the model a config describes, with PyTorch-layout tensors in and out (the names of
+// ../shared/reference/parity/README.md), to debug a model or check parity from outside.
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
+import { readFileSync } from 'node:fs';
+import { child, className, type IRNode } from '../compiler/ir.js';
+import { AutoencoderKL, VQModel, VQModelInterface } from '../runtime/autoencoder/index.js';
+import { initBackend, type BackendName } from '../runtime/backend.js';
+import { buildComponent, canBuild, type RuntimeComponent } from '../runtime/build.js';
+import { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../runtime/encoders/index.js';
+import { UNetModel } from '../runtime/unet/index.js';
+import { parseSafetensors, serializeSafetensors, type F32Tensor, type RawTensor } from '../runtime/weights/safetensors.js';
+import { formatReport, loadStateDict } from '../runtime/weights/state-dict.js';
+import type { ParsedArgs } from './args.js';
+import { UsageError } from './args.js';
+import { CliError } from './errors.js';
+import { writeAtomic } from './fs-util.js';
+import { readWeightsFile } from './weights-file.js';
+
+export type Component = 'unet' | 'first_stage' | 'cond_stage';
+const COMPONENT_KEYS: Record<Component, string> = { unet: 'unet_config', first_stage: 'first_stage_config', cond_stage: 'cond_stage_config' };
+/** Where LatentDiffusion keeps each part in its state_dict (ldm/models/diffusion/ddpm.py). */
+export const CHECKPOINT_PREFIX: Record<Component, string> = { unet: 'model.diffusion_model.', first_stage: 'first_stage_model.', cond_stage: 'cond_stage_model.' };
+
+export function parseBackend(a: ParsedArgs): BackendName | undefined {
+  const b = a.values.backend?.at(-1);
+  if (b === undefined) return undefined;
+  if (b !== 'tensorflow' && b !== 'wasm' && b !== 'cpu') throw new UsageError(`--backend must be tensorflow, wasm or cpu, not '${b}'`);
+  return b;
+}
+
+/** The IR node of the component to run: the model itself, or one part of a LatentDiffusion. */
+export function selectComponent(model: IRNode, component: string | undefined): { node: IRNode; role: Component } {
+  const own: Component | undefined = model.spec.families.includes('unet') ? 'unet' : model.spec.families.includes('first_stage') ? 'first_stage' : model.spec.families.includes('cond_stage') ? 'cond_stage' : undefined;
+  if (component !== undefined && !(component in COMPONENT_KEYS)) throw new UsageError(`--component must be unet, first_stage or cond_stage, not '${component}'`);
+  if (own) {
+    if (component && component !== own) throw new CliError(`the config's model is a ${className(model)} (a ${own}); it has no ${component}`);
+    return { node: model, role: own };
+  }
+  if (!component) throw new CliError(`the config's model is a ${className(model)}; say which part to run`, 'add --component unet, first_stage or cond_stage');
+  const role = component as Component;
+  const c = model.children.get(COMPONENT_KEYS[role]);
+  if (!c || typeof c !== 'object') throw new CliError(`the ${className(model)} has no ${role}${typeof c === 'string' ? ` (it is ${c})` : ''}`);
+  return { node: child(model, COMPONENT_KEYS[role])!, role };
+}
+
+export interface ForwardOptions {
+  readonly weights: string;
+  readonly inputs: string;
+  readonly out: string;
+  readonly backend: BackendName | undefined;
+  readonly prefix: string | undefined;
+  readonly ignoreKeys: readonly string[];
+  readonly strict: boolean;
+  readonly log: (s: string) => void;
+}
+
+export async function runForward(sel: { node: IRNode; role: Component }, o: ForwardOptions): Promise<string[]> {
+  if (!canBuild(sel.node.target)) throw new CliError(`the runtime cannot build ${sel.node.target} yet`);
+  const weights = readWeightsFile(o.weights);
+  const inputs = readInputs(o.inputs);
+  await initBackend({ ...(o.backend ? { backend: o.backend } : {}) });
+  const model = buildComponent(sel.node.target, sel.node.params, { zeroInit: true });
+  try {
+    const prefix = o.prefix ?? guessPrefix(weights, sel.role);
+    const ignore = o.ignoreKeys.map((k) => new RegExp(`^${k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const report = loadStateDict(model, weights, { prefix, ignoreKeys: ignore, strict: false });
+    if (report.missing.length || report.unexpected.length || report.shapeMismatch.length) {
+      const text = formatReport(`${className(sel.node)} from ${o.weights}${prefix ? ` (prefix '${prefix}')` : ''}`, report);
+      if (o.strict || report.missing.length || report.shapeMismatch.length) {
+        throw new CliError(text, report.unexpected.length && !report.missing.length ? 'pass --non-strict to load anyway, or --ignore-keys PREFIX to drop the unexpected keys' : 'check that the config matches the checkpoint (or pass --prefix)');
+      }
+      o.log(`warning: ${text.split('\n').slice(1).join('; ')}`);
+    }
+    model.eval();
+    const outputs = run(model, inputs);
+    const file = new Map<string, F32Tensor>();
+    for (const [k, t] of outputs) {
+      file.set(k, { shape: t.shape, data: t.dataSync() as Float32Array });
+      t.dispose();
+    }
+    writeAtomic(o.out, serializeSafetensors(file));
+    return [...file.keys()];
+  } finally {
+    model.dispose();
+  }
+}
+
+function guessPrefix(weights: ReadonlyMap<string, RawTensor>, role: Component): string {
+  const p = CHECKPOINT_PREFIX[role];
+  for (const k of weights.keys()) if (k.startsWith(p)) return p;
+  return '';
+}
+
+function readInputs(path: string): Map<string, RawTensor> {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    throw new CliError(`cannot read inputs '${path}': no such file`);
+  }
+  try {
+    return parseSafetensors(bytes).tensors;
+  } catch (e) {
+    throw new CliError(`inputs '${path}' are not a safetensors file: ${(e as Error).message}`);
+  }
+}
+
+function need(inputs: ReadonlyMap<string, RawTensor>, name: string, rank: number, what: string): RawTensor {
+  const t = inputs.get(name);
+  if (!t) throw new CliError(`the inputs have no '${name}' (${what}); they have: ${[...inputs.keys()].join(', ') || 'nothing'}`);
+  if (t.shape.length !== rank) throw new CliError(`input '${name}' must have rank ${rank} (${what}), got shape [${t.shape.join(', ')}]`);
+  return t;
+}
+
+const toFloat = (t: RawTensor) => tf.tensor(Float32Array.from(t.data as ArrayLike<number>), [...t.shape], 'float32');
+/** NCHW (PyTorch) → NHWC (runtime). */
+const image = (t: RawTensor) => tf.tidy(() => tf.transpose(toFloat(t), [0, 2, 3, 1]) as Tensor4D);
+/** NHWC → NCHW. */
+const torchImage = (t: Tensor) => tf.tidy(() => tf.transpose(t, [0, 3, 1, 2]));
+
+function run(model: RuntimeComponent, inputs: ReadonlyMap<string, RawTensor>): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  if (model instanceof UNetModel) {
+    const x = image(need(inputs, 'x', 4, 'the noisy latent, NCHW'));
+    const t = toFloat(need(inputs, 'timesteps', 1, 'one timestep per sample')) as Tensor1D;
+    const ctx = inputs.has('context') ? (toFloat(need(inputs, 'context', 3, '[batch, tokens, dim]')) as Tensor3D) : undefined;
+    const y = inputs.has('y') ? (tf.cast(toFloat(need(inputs, 'y', 1, 'class labels')), 'int32') as Tensor1D) : undefined;
+    const o = model.forward(x, t, ctx, y);
+    out.set('out', torchImage(o));
+    tf.dispose([x, t, ctx, y, o]);
+  } else if (model instanceof VQModelInterface || model instanceof VQModel) {
+    const x = image(need(inputs, 'x', 4, 'images in [-1, 1], NCHW'));
+    const enc = model.encoder.forward(x);
+    const h = model.encodeToPrequant(x);
+    const q = model.quantize.forward(h);
+    const decoded = model.decodeQuant(q.zq);
+    const decodedNoQ = model.decodeQuant(h);
+    out.set('encoder_out', torchImage(enc)).set('h', torchImage(h)).set('quant', torchImage(q.zq));
+    out.set('indices', tf.cast(tf.reshape(q.indices, [-1]), 'float32')).set('emb_loss', tf.reshape(q.loss, [1]));
+    out.set('decoded', torchImage(decoded)).set('decoded_no_quantize', torchImage(decodedNoQ));
+    tf.dispose([x, enc, h, q.zq, q.loss, q.indices, decoded, decodedNoQ]);
+  } else if (model instanceof AutoencoderKL) {
+    const x = image(need(inputs, 'x', 4, 'images in [-1, 1], NCHW'));
+    const enc = model.encoder.forward(x);
+    const post = model.encode(x);
+    const mode = model.decode(post.mean);
+    out.set('encoder_out', torchImage(enc)).set('moments', torchImage(post.parameters));
+    out.set('mean', torchImage(post.mean)).set('logvar', torchImage(post.logvar)).set('std', torchImage(post.std));
+    out.set('decoded_mode', torchImage(mode)).set('kl', post.kl());
+    if (inputs.has('eps')) {
+      const eps = image(need(inputs, 'eps', 4, 'the normal draw of the posterior sample, NCHW'));
+      const z = post.sample(eps);
+      const dec = model.decode(z);
+      out.set('z_sample', torchImage(z)).set('decoded_sample', torchImage(dec));
+      tf.dispose([eps, z, dec]);
+    }
+    tf.dispose([x, enc, mode]);
+    post.dispose();
+  } else if (model instanceof ClassEmbedder) {
+    const y = need(inputs, inputs.has('y') ? 'y' : model.key, 1, 'class labels');
+    const ids = tf.cast(toFloat(y), 'int32');
+    out.set('out', model.embedClasses(ids));
+    ids.dispose();
+  } else if (model instanceof SpatialRescaler) {
+    const x = image(need(inputs, 'x', 4, 'the conditioning map, NCHW'));
+    out.set('out', torchImage(model.forward(x)));
+    x.dispose();
+  } else if (model instanceof BERTEmbedder) {
+    const tokens = tf.cast(toFloat(need(inputs, 'tokens', 2, 'token ids [batch, length]')), 'int32') as Tensor2D;
+    out.set('out', model.forward(tokens));
+    tokens.dispose();
+  }
+  return out;
+}
