@@ -116,7 +116,26 @@ const missing = (mod: string, name: string, props: Parameters<typeof params>[0])
   });
 const cropSize = opt(nullable(int('Crop side.', { minimum: 1 })), null);
 
+// ---- ldmc's own: MNIST-format IDX files (Debian's dataset-fashion-mnist), with class labels.
+const idx = (name: string, what: string, root: string): TargetSpec =>
+  defineTarget({
+    id: `ldmc.data.${name}`,
+    aliases: [],
+    families: ['dataset'],
+    summary: `${what} from IDX files (gzip'd or not), with \`class_label\` for conditioning.`,
+    source: 'runtime/data/idx.ts (ldmc)',
+    params: params({
+      root: opt(str('Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].'), root),
+      split: opt(oneOf(['train', 'test'] as const, 'Which split.'), 'train'),
+      size: opt(int('Side of the yielded images: 28 as stored, 32 pads 2 pixels of background on each side.', { minimum: 28 }), 32),
+      channels: opt(int('1 (grayscale) or 3 (repeated).', { minimum: 1, maximum: 3 }), 1),
+      limit: opt(nullable(int('Use only the first N examples (for quick runs).', { minimum: 1 })), null),
+    }),
+  });
+
 export const dataTargets: TargetSpec[] = [
+  idx('FashionMNIST', 'Fashion-MNIST', '/usr/share/datasets/fashion-mnist'),
+  idx('MNIST', 'MNIST', 'data/mnist'),
   DataModuleFromConfig,
   faces('CelebAHQTrain', 'CelebA-HQ training split'),
   faces('CelebAHQValidation', 'CelebA-HQ validation split'),

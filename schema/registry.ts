@@ -1,5 +1,6 @@
 // The closed registry: every target ldmc knows, by canonical id and alias. A config's `target` is
 // only ever looked up here; nothing is imported or executed.
+import { createHash } from 'node:crypto';
 import { autoencoderTargets } from './autoencoder.js';
 import { dataTargets } from './data.js';
 import { diffusionTargets } from './diffusion.js';
@@ -50,4 +51,10 @@ export function suggestTarget(name: string, families?: readonly Family[]): strin
   const classes = new Map(pool.map((t) => [t.id.split('.').pop()!, t.id]));
   const byCls = closest(name.split('.').pop()!, [...classes.keys()], 3);
   return byCls ? classes.get(byCls) : undefined;
+}
+
+/** A fingerprint of the vocabulary (ids, aliases, param schemas), stamped into generated files. */
+export function registryHash(): string {
+  const text = JSON.stringify(allTargets.map((t) => [t.id, t.aliases, t.params]));
+  return createHash('sha256').update(text).digest('hex');
 }
