@@ -1,7 +1,8 @@
 // The `ldmc` command: a thin shell over compiler/ (and runtime/, loaded only by the commands
 // that run models, so `check` stays fast).
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defaultName, diagnosticJson, emitArtifacts, formatSummary, inspectJson } from '../compiler/emit.js';
 import { compile, type CompileResult, type CompilerHost } from '../compiler/program.js';
 import { formatDiagnostic } from './format.js';
@@ -166,7 +167,7 @@ function inspectCommand(a: ParsedArgs, io: Io): number {
   return result.hasErrors ? 1 : 0;
 }
 
-function compileCommand(a: ParsedArgs, io: Io): number {
+async function compileCommand(a: ParsedArgs, io: Io): Promise<number> {
   const { result, host } = runCompiler(a);
   const json = format(a) === 'json';
   if (json) io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson) }));
@@ -176,6 +177,18 @@ function compileCommand(a: ParsedArgs, io: Io): number {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(name)) throw new UsageError(`--name '${name}' must be letters, digits, '-' and '_'`);
   const outDir = resolve(a.values.out?.at(-1) ?? 'generated');
   const files = emitArtifacts(result, name);
+  // ts-morph and handlebars load only here: `check` never pays for them.
+  const { emitTypeScript } = await import('../compiler/emit-ts.js');
+  const pkgRoot = fileURLToPath(new URL('../..', import.meta.url));
+  const inside = !relative(pkgRoot, join(outDir, name)).startsWith('..');
+  const ts = emitTypeScript(result, {
+    name,
+    files: a.positionals,
+    texts: a.positionals.map((f) => host.sources.get(f) ?? ''),
+    overrides: a.values.set ?? [],
+    runtimeBase: inside ? relative(join(outDir, name), pkgRoot).split(sep).join('/') : 'ldmc',
+  });
+  for (const [k, v] of ts) files.set(k, v);
   for (const [rel, text] of files) writeAtomic(join(outDir, rel), text);
   if (!json) {
     io.out(formatSummary(inspectJson(result)));

@@ -1,7 +1,7 @@
 // Phase 4, check: rules across modules — the mistakes PyTorch only finds hours into a run, or
 // never. Params were already validated per target by resolve; this reads the IR and the facts.
 import type { FactIssue } from '../schema/facts/index.js';
-import { Sentinel } from '../schema/index.js';
+import { DDConfig, Sentinel } from '../schema/index.js';
 import { diag, type Reporter, type Span } from './diagnostics.js';
 import type { Inference } from './infer.js';
 import { child, className, paramSpan, type IRNode, type ModelGraph } from './ir.js';
@@ -51,7 +51,9 @@ function factIssues(inf: Inference, ctx: Reporter): void {
       const key = `${i.code}:${i.param ?? ''}`;
       if (seen.has(key)) continue; // one per param: the first site names the problem
       seen.add(key);
-      const span = i.param ? paramSpan(n, i.param) : n.targetSpan;
+      // The double_z rule has its own diagnostic (LDMC521); don't say it twice.
+      if (i.code === 'autoencoder/vq-double-z' || i.code === 'autoencoder/kl-double-z') continue;
+      const span = i.param ? (n.paramsNode?.entries.has(i.param) || !isDDConfigKey(i.param) ? paramSpan(n, i.param) : ddSpan(n, i.param)) : n.targetSpan;
       const mapped = factCodes[i.code];
       const hint = i.path ? `first at ${prefix}${i.path}` : undefined;
       if (mapped === 'Head_channels_0_do_not_divide_1' || mapped === 'Spatial_transformer_needs_context_dim' || mapped === 'UNet_heads_unset') {
@@ -92,6 +94,11 @@ function checkGroupNorms(inf: Inference, ctx: Reporter): void {
       );
     }
   }
+}
+
+const DDCONFIG_KEYS = new Set(Object.keys(DDConfig.properties));
+function isDDConfigKey(k: string): boolean {
+  return DDCONFIG_KEYS.has(k);
 }
 
 function ddSpan(n: IRNode, key: string): Span {
@@ -218,6 +225,10 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
   const f = fs.facts.downsamplingFactor;
   const imageSide = inf.dataImageSize ?? fs.facts.inputShape[1];
   const expectSide = Math.floor(imageSide / f);
+  if (expectSide < 1) {
+    ctx.report(diag(ddSpan(fs.node, 'ch_mult'), 'Reference_would_fail_0', [`the first stage downsamples ${imageSide}px images by ${f}, to nothing`], { hint: 'use fewer ch_mult levels: len(ch_mult) - 1 halvings' }));
+    return;
+  }
   if (m.params.image_size !== expectSide && m.params.image_size !== latentSide) {
     ctx.report(
       diag(paramSpan(m, 'image_size'), 'Diffusion_image_size_0_expected_1', [m.params.image_size, imageSide, expectSide], {

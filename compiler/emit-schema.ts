@@ -176,7 +176,8 @@ class SchemaBuilder {
         params: { type: ['object', 'null'], description: 'Keyword arguments of the target.' },
         ...(extra ?? {}),
       },
-      ...(slot.defaultTarget ? {} : { required: ['target'] }),
+      // `target` is not required here: an override file (`ldmc check base.yaml variant.yaml`)
+      // legitimately leaves it to the base; `ldmc check` reports a missing one after merging.
       additionalProperties: false,
       allOf: branches,
     };

@@ -42,7 +42,7 @@ export function applyOverrides(root: MapNode, overrides: readonly string[], ctx:
     if (!value) continue;
     const relabeled = relabel(value, label, 6);
     const keySpan: Span = { ...argSpan, endCol: 7 + eq, length: eq };
-    const patched = setPath(acc, path, relabeled, keySpan, ctx, arg);
+    const patched = setPath(acc, path, 0, relabeled, keySpan, ctx);
     if (patched) acc = patched;
   }
   return acc;
@@ -63,31 +63,34 @@ function relabel(n: ConfigNode, file: string, shift: number): ConfigNode {
   }
 }
 
-function setPath(node: MapNode, path: readonly string[], value: ConfigNode, keySpan: Span, ctx: Reporter, arg: string): MapNode | undefined {
-  const [head, ...rest] = path as [string, ...string[]];
+/** Sets `full[at..]` under `node`; `full` is the whole dotted path, for messages. */
+function setPath(node: MapNode, full: readonly string[], at: number, value: ConfigNode, keySpan: Span, ctx: Reporter): MapNode | undefined {
+  const head = full[at]!;
+  const upTo = (i: number) => full.slice(0, i + 1).join('.');
   const entries = new Map(node.entries);
   const prev = entries.get(head);
-  if (rest.length === 0) {
+  if (at === full.length - 1) {
     entries.set(head, { key: head, keySpan, value: prev ? mergeNodes(prev.value, value) : value });
     return { kind: 'map', entries, span: node.span };
   }
   let child: ConfigNode | undefined = prev?.value;
-  if (child && child.kind === 'seq' && /^\d+$/.test(rest[0]!)) {
+  const next = full[at + 1]!;
+  if (child && child.kind === 'seq' && /^\d+$/.test(next)) {
     // Index into a list: `a.list.1=5`.
-    const idx = Number(rest[0]);
+    const idx = Number(next);
     if (idx >= child.items.length) {
-      ctx.report(diag(keySpan, 'Set_override_path_0_crosses_non_mapping_1', [path.join('.'), `${head} (a list of ${child.items.length})`]));
+      ctx.report(diag(keySpan, 'Set_override_path_0_crosses_non_mapping_1', [full.join('.'), `${upTo(at)} (a list of ${child.items.length})`]));
       return undefined;
     }
     const items = [...child.items];
     const cur = items[idx]!;
-    if (rest.length === 1) items[idx] = mergeNodes(cur, value);
+    if (at + 1 === full.length - 1) items[idx] = mergeNodes(cur, value);
     else if (cur.kind === 'map') {
-      const sub = setPath(cur, rest.slice(1), value, keySpan, ctx, arg);
+      const sub = setPath(cur, full, at + 2, value, keySpan, ctx);
       if (!sub) return undefined;
       items[idx] = sub;
     } else {
-      ctx.report(diag(keySpan, 'Set_override_path_0_crosses_non_mapping_1', [path.join('.'), `${head}.${rest[0]}`]));
+      ctx.report(diag(keySpan, 'Set_override_path_0_crosses_non_mapping_1', [full.join('.'), upTo(at + 1)], { hint: `set it whole: --set ${upTo(at + 1)}=...` }));
       return undefined;
     }
     entries.set(head, { key: head, keySpan: prev!.keySpan, value: { kind: 'seq', items, span: child.span } });
@@ -96,12 +99,12 @@ function setPath(node: MapNode, path: readonly string[], value: ConfigNode, keyS
   if (child && child.kind !== 'map') {
     if (child.kind === 'scalar' && child.value === null) child = undefined;
     else {
-      ctx.report(diag(keySpan, 'Set_override_path_0_crosses_non_mapping_1', [path.join('.'), head], { hint: `'${head}' holds ${child.kind === 'seq' ? 'a list' : 'a value'}; set it whole: --set ${path.slice(0, path.indexOf(head) + 1).join('.')}=...` }));
+      ctx.report(diag(keySpan, 'Set_override_path_0_crosses_non_mapping_1', [full.join('.'), upTo(at)], { hint: `'${upTo(at)}' holds ${child.kind === 'seq' ? 'a list' : 'a value'}; set it whole: --set ${upTo(at)}=...` }));
       return undefined;
     }
   }
   const base: MapNode = child ?? { kind: 'map', entries: new Map(), span: keySpan };
-  const sub = setPath(base, rest, value, keySpan, ctx, arg);
+  const sub = setPath(base, full, at + 1, value, keySpan, ctx);
   if (!sub) return undefined;
   entries.set(head, { key: head, keySpan: prev?.keySpan ?? keySpan, value: sub });
   return { kind: 'map', entries, span: node.span };

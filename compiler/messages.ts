@@ -26,6 +26,7 @@ export const Messages = {
   Unsupported_YAML_tag_0: m('LDMC106', 'error', "unsupported YAML tag '{0}'"),
   Key_must_be_a_scalar: m('LDMC107', 'error', 'mapping keys must be plain scalars'),
   Multiple_documents: m('LDMC108', 'warning', 'the file holds {0} YAML documents; only the first is read'),
+  Unsupported_config_extension_0: m('LDMC109', 'error', "'{0}' is not a config file ldmc reads (YAML: .yaml, .yml; or .json)"),
 
   // --- merge (2xx): bases, --set overrides, interpolation
   Set_override_0_is_not_key_eq_value: m('LDMC200', 'error', "--set '{0}' is not of the form key.path=value"),

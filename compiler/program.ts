@@ -34,6 +34,10 @@ export function compile(input: CompileInput, host: CompilerHost): CompileResult 
   const bag = new DiagnosticBag();
   const roots: MapNode[] = [];
   for (const f of input.files) {
+    if (!/\.(ya?ml|json)$/i.test(f) && /\.[A-Za-z0-9]+$/.test(f)) {
+      bag.report(diag({ file: f, line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, length: 0 }, 'Unsupported_config_extension_0', [f], { hint: 'pass the YAML config; weights go to `ldmc forward --weights` or `ldmc convert`' }));
+      continue;
+    }
     const text = host.readFile(f);
     if (text instanceof Error) {
       bag.report(diag({ file: f, line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, length: 0 }, 'File_0_not_found', [f, text.message], { hint: 'check the path' }));

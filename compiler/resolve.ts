@@ -59,6 +59,7 @@ export function resolveGraph(root: MapNode, files: readonly string[], ctx: Repor
   } else {
     const m = r.node(model.value, 'model', { families: MODEL_FAMILIES, sentinels: [] }, ['base_learning_rate']);
     if (m && typeof m === 'object') g.model = m;
+    else if (m === null) ctx.report(diag(model.keySpan, 'Section_0_must_be_a_mapping', ['model'], { hint: 'give the model a `target:` and its `params:`' }));
     if (model.value.kind === 'map') {
       const lr = model.value.entries.get('base_learning_rate');
       if (lr) {
@@ -76,6 +77,7 @@ export function resolveGraph(root: MapNode, files: readonly string[], ctx: Repor
   if (data) {
     const d = r.node(data.value, 'data', { families: ['data_module'], sentinels: [] });
     if (d && typeof d === 'object') g.data = d;
+    else if (d === null) ctx.report(diag(data.keySpan, 'Section_0_must_be_a_mapping', ['data'], { hint: 'remove the empty section, or give it `target: main.DataModuleFromConfig`' }));
   }
   const lightning = root.entries.get('lightning');
   if (lightning) r.lightning(lightning.value);

@@ -61,7 +61,7 @@ export function parseSource(path: string, text: string, ctx: Reporter): MapNode 
     const [s, t] = e.pos;
     const span = spanOf(file, s, t);
     if (e.code === 'DUPLICATE_KEY') {
-      const key = text.slice(s, t).trim() || '?';
+      const key = /^\s*(?:"([^"]*)"|'([^']*)'|([^:#\n]*?))\s*:/.exec(text.slice(s))?.slice(1).find((k) => k !== undefined)?.trim() || text.slice(s, t).trim() || '?';
       ctx.report(diag(span, 'Duplicate_key_0', [key], { hint: 'YAML keeps only one of them; remove or rename the other' }));
     } else {
       fatal = true;

@@ -7,3 +7,8 @@ export * as unet from './unet/index.js';
 export { UNetModel, type UNetModelArgs, type UNetTrace } from './unet/index.js';
 export * from './weights/safetensors.js';
 export * from './weights/state-dict.js';
+export * as diffusion from './diffusion/index.js';
+export * as autoencoder from './autoencoder/index.js';
+export * as encoders from './encoders/index.js';
+export * as data from './data/index.js';
+export { buildComponent, canBuild, type RuntimeComponent } from './build.js';

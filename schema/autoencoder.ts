@@ -4,10 +4,10 @@ import { bool, child, defineTarget, int, nullable, num, oneOf, opt, params, str,
 
 export const DDConfig = Type.Object(
   {
-    ch: int('Base width of the Encoder/Decoder; level i has ch × ch_mult[i] channels. Must divide by 32 (GroupNorm).', { minimum: 1 }),
+    ch: int('Base width of the Encoder/Decoder; level i has ch × ch_mult[i] channels. Must divide by 32 (GroupNorm).', { minimum: 1, maximum: 65536 }),
     out_ch: int('Channels of the decoded image.', { minimum: 1 }),
-    ch_mult: opt(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, description: 'Width multiplier per level; len(ch_mult) - 1 downsamplings, so the downsampling factor is 2^(len - 1).' }), [1, 2, 4, 8]),
-    num_res_blocks: int('ResnetBlocks per level.', { minimum: 1 }),
+    ch_mult: opt(Type.Array(Type.Integer({ minimum: 1, maximum: 1024 }), { minItems: 1, maxItems: 12, description: 'Width multiplier per level; len(ch_mult) - 1 downsamplings, so the downsampling factor is 2^(len - 1).' }), [1, 2, 4, 8]),
+    num_res_blocks: int('ResnetBlocks per level.', { minimum: 1, maximum: 64 }),
     attn_resolutions: Type.Array(Type.Integer({ minimum: 1 }), { description: 'Spatial resolutions (real ones, unlike the UNet) at which AttnBlocks are added.' }),
     dropout: opt(num('Dropout in ResnetBlocks.', { minimum: 0, maximum: 1 }), 0),
     resamp_with_conv: opt(bool('Use convs in Downsample/Upsample (otherwise average pooling / plain nearest).'), true),

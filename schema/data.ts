@@ -117,7 +117,7 @@ const missing = (mod: string, name: string, props: Parameters<typeof params>[0])
 const cropSize = opt(nullable(int('Crop side.', { minimum: 1 })), null);
 
 // ---- ldmc's own: MNIST-format IDX files (Debian's dataset-fashion-mnist), with class labels.
-const idx = (name: string, what: string, root: string): TargetSpec =>
+const idx = (name: string, what: string, root: string | null): TargetSpec =>
   defineTarget({
     id: `ldmc.data.${name}`,
     aliases: [],
@@ -125,17 +125,49 @@ const idx = (name: string, what: string, root: string): TargetSpec =>
     summary: `${what} from IDX files (gzip'd or not), with \`class_label\` for conditioning.`,
     source: 'runtime/data/idx.ts (ldmc)',
     params: params({
-      root: opt(str('Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].'), root),
+      root: opt(nullable(str(`Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]${root ? '' : ' (null: <data root>/mnist)'}.`)), root),
       split: opt(oneOf(['train', 'test'] as const, 'Which split.'), 'train'),
-      size: opt(int('Side of the yielded images: 28 as stored, 32 pads 2 pixels of background on each side.', { minimum: 28 }), 32),
+      size: opt(int('Side of the yielded images (28 as stored).', { minimum: 1 }), 32),
       channels: opt(int('1 (grayscale) or 3 (repeated).', { minimum: 1, maximum: 3 }), 1),
-      limit: opt(nullable(int('Use only the first N examples (for quick runs).', { minimum: 1 })), null),
+      resize: opt(oneOf(['pad', 'bilinear'] as const, 'How 28 becomes size: pad with background (exact pixels; even margins) or bilinear resize.'), 'pad'),
+      flip_p: opt(num('Probability of a horizontal flip.', { minimum: 0, maximum: 1 }), 0),
     }),
   });
 
+export const ImageFolder = defineTarget({
+  id: 'ldmc.data.ImageFolder',
+  aliases: [],
+  families: ['dataset'],
+  summary: 'Every PNG/JPEG under a folder (recursively, sorted); optionally class labels from the first-level folder names.',
+  source: 'runtime/data/image-folder.ts (ldmc)',
+  params: params({
+    root: opt(nullable(str('Image folder (null: the data root, e.g. --data DIR).')), null),
+    size: opt(nullable(int('Side of the square images (shortest side resized, then cropped); null keeps the native size.', { minimum: 1 })), null),
+    interpolation: opt(oneOf(['nearest', 'linear', 'bilinear', 'bicubic', 'lanczos'] as const, 'Resize filter.'), 'bicubic'),
+    random_crop: opt(bool('Random (true) or center (false) crops.'), false),
+    flip_p: opt(num('Probability of a horizontal flip.', { minimum: 0, maximum: 1 }), 0),
+    class_folders: opt(bool('Label images by their first-level folder (sorted order) as class_label.'), false),
+  }),
+});
+
 export const dataTargets: TargetSpec[] = [
   idx('FashionMNIST', 'Fashion-MNIST', '/usr/share/datasets/fashion-mnist'),
-  idx('MNIST', 'MNIST', 'data/mnist'),
+  idx('MNIST', 'MNIST', null),
+  ImageFolder,
+  defineTarget({
+    id: 'ldm.data.lsun.LSUNBase',
+    aliases: [],
+    families: ['dataset'],
+    summary: 'LSUN file-list layout with an explicit list file and image root.',
+    source: 'ldm/data/lsun.py:9',
+    params: params({
+      txt_file: str('List file of image paths, relative to data_root.'),
+      data_root: str('Folder of the images.'),
+      size: size(false),
+      interpolation: opt(oneOf(['linear', 'bilinear', 'bicubic', 'lanczos'] as const, 'Resize filter.'), 'bicubic'),
+      flip_p: opt(num('Probability of a horizontal flip.', { minimum: 0, maximum: 1 }), 0.5),
+    }),
+  }),
   DataModuleFromConfig,
   faces('CelebAHQTrain', 'CelebA-HQ training split'),
   faces('CelebAHQValidation', 'CelebA-HQ validation split'),
@@ -149,6 +181,8 @@ export const dataTargets: TargetSpec[] = [
   lsun('LSUNBedroomsValidation', 78, 0.0),
   lsun('LSUNChurchesTrain', 62, 0.5),
   lsun('LSUNChurchesValidation', 67, 0.0),
+  lsun('LSUNCatsTrain', 84, 0.5),
+  lsun('LSUNCatsValidation', 89, 0.0),
   missing('landscapes', 'RFWTrain', { size: size(false), crop_size: cropSize, segmentation_to_float32: opt(bool('Return segmentation as float32.'), false) }),
   missing('landscapes', 'RFWValidation', { size: size(false), crop_size: cropSize, segmentation_to_float32: opt(bool('Return segmentation as float32.'), false) }),
   missing('openimages', 'FullOpenImagesTrain', { size: size(false), crop_size: cropSize }),

@@ -20,7 +20,7 @@ export const ClassEmbedder = defineTarget({
 
 export const BERTEmbedderParams = params({
   n_embed: int('Token width (the UNet context_dim).', { minimum: 1 }),
-  n_layer: int('Transformer encoder layers.', { minimum: 1 }),
+  n_layer: int('Transformer encoder layers.', { minimum: 1, maximum: 1024 }),
   vocab_size: opt(int('Vocabulary size.', { minimum: 1 }), 30522),
   max_seq_len: opt(int('Context length in tokens.', { minimum: 1 }), 77),
   device: opt(str('Device of the tokenizer (ignored by ldmc).'), 'cuda'),
@@ -39,7 +39,7 @@ export const BERTEmbedder = defineTarget({
 });
 
 export const SpatialRescalerParams = params({
-  n_stages: opt(int('Number of rescaling steps.', { minimum: 0 }), 1),
+  n_stages: opt(int('Number of rescaling steps.', { minimum: 0, maximum: 32 }), 1),
   method: opt(oneOf(['nearest', 'linear', 'bilinear', 'trilinear', 'bicubic', 'area'] as const, 'Interpolation mode.'), 'bilinear'),
   multiplier: opt(num('Scale factor per stage.', { exclusiveMinimum: 0 }), 0.5),
   in_channels: opt(int('Input channels.', { minimum: 1 }), 3),

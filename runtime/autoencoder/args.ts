@@ -6,9 +6,9 @@
 export interface DDConfig {
   ch: number;
   out_ch: number;
-  ch_mult?: number[];
+  ch_mult?: readonly number[];
   num_res_blocks: number;
-  attn_resolutions: number[];
+  attn_resolutions: readonly number[];
   dropout?: number;
   resamp_with_conv?: boolean;
   in_channels: number;
@@ -38,11 +38,11 @@ export interface VQModelArgs {
   n_embed: number;
   embed_dim: number;
   ckpt_path?: string | null;
-  ignore_keys?: string[];
+  ignore_keys?: readonly string[];
   image_key?: string;
   colorize_nlabels?: number | null;
   monitor?: string | null;
-  batch_resize_range?: number[] | null;
+  batch_resize_range?: readonly number[] | null;
   scheduler_config?: TargetConfig | null;
   lr_g_factor?: number;
   /** Remapping indices to a subset of used codes (a .npy file) is not supported yet. */
@@ -58,7 +58,7 @@ export interface AutoencoderKLArgs {
   lossconfig?: TargetConfig;
   embed_dim: number;
   ckpt_path?: string | null;
-  ignore_keys?: string[];
+  ignore_keys?: readonly string[];
   image_key?: string;
   colorize_nlabels?: number | null;
   monitor?: string | null;

@@ -29,7 +29,7 @@ function attnTypeOf(cfg: DDConfig): AttnType {
   return cfg.use_linear_attn ? 'linear' : cfg.attn_type ?? 'vanilla';
 }
 
-function checkConfig(cfg: DDConfig, who: string): number[] {
+function checkConfig(cfg: DDConfig, who: string): readonly number[] {
   const chMult = cfg.ch_mult ?? [1, 2, 4, 8];
   for (const [k, v] of [['ch', cfg.ch], ['num_res_blocks', cfg.num_res_blocks], ['resolution', cfg.resolution], ['z_channels', cfg.z_channels]] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new Error(`${who}: ddconfig.${k} must be a positive integer, got ${String(v)}`);

@@ -8,9 +8,9 @@ export interface UNetModelArgs {
   out_channels: number;
   num_res_blocks: number;
   /** Downsample rates (1, 2, 4, …) at which attention is used. */
-  attention_resolutions: number[];
+  attention_resolutions: readonly number[];
   dropout: number;
-  channel_mult: number[];
+  channel_mult: readonly number[];
   conv_resample: boolean;
   /** Only 2 is supported by the runtime. */
   dims: number;

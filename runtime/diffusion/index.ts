@@ -1,0 +1,9 @@
+// Diffusion: schedules, DDPM (q, posterior, ancestral sampling, losses), DDIM and PLMS samplers,
+// LitEma, and DiffusionWrapper's conditioning routes.
+export * from './schedule.js';
+export * from './noise.js';
+export * from './conditioning.js';
+export * from './ddpm.js';
+export * from './ddim.js';
+export * from './plms.js';
+export * from './ema.js';
