@@ -9,6 +9,7 @@ import { stringify as yamlStringify } from 'yaml';
 import { registryHash } from '../schema/index.js';
 import { fmtBytes, fmtFlops, fmtLr, inspectJson, type FileMap } from './emit.js';
 import { className, type IRNode } from './ir.js';
+import { resolvedConfig } from './resolved.js';
 import type { CompileResult } from './program.js';
 import { modelCardTemplate } from './templates/model-card.js';
 
@@ -198,30 +199,6 @@ function configPath(path: string): string {
     .map((p) => (/^[A-Za-z_$][\w$]*$/.test(p) ? p : `[${JSON.stringify(p)}]`))
     .join('.')
     .replace(/\.\[/g, '[');
-}
-
-/** The config as main.py would see it after ldmc: children expanded, defaults filled. */
-export function resolvedConfig(r: CompileResult): Record<string, unknown> {
-  const g = r.graph!;
-  const node = (n: IRNode): Record<string, unknown> => {
-    const params: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(n.params)) {
-      const c = n.children.get(k);
-      params[k] = c === undefined ? v : c === null ? null : typeof c === 'string' ? c : node(c);
-    }
-    return { target: n.target, params };
-  };
-  const out: Record<string, unknown> = {};
-  if (g.model) out.model = { ...(g.baseLearningRate !== undefined ? { base_learning_rate: g.baseLearningRate } : {}), ...node(g.model) };
-  if (g.data) out.data = node(g.data);
-  const callbacks = g.callbacks.filter((c) => c.path.startsWith('lightning.callbacks.'));
-  if (Object.keys(g.trainer).length || callbacks.length) {
-    out.lightning = {
-      ...(Object.keys(g.trainer).length ? { trainer: g.trainer } : {}),
-      ...(callbacks.length ? { callbacks: Object.fromEntries(callbacks.map((c) => [c.path.slice('lightning.callbacks.'.length), node(c)])) } : {}),
-    };
-  }
-  return out;
 }
 
 function modelCard(r: CompileResult, o: EmitTsOptions, classes: readonly Emitted[]): string {

@@ -21,7 +21,7 @@ import { validateParams } from './validate.js';
 
 const SECTIONS = ['model', 'data', 'lightning'] as const;
 /** What a config's top-level model may be: a full model, or one network on its own. */
-const MODEL_FAMILIES: readonly Family[] = ['model', 'unet', 'first_stage', 'cond_stage'];
+const MODEL_FAMILIES: readonly Family[] = ['model', 'unet', 'first_stage', 'cond_stage', 'eval'];
 const NODE_KEYS = ['target', 'params'];
 
 const roleOfFamily: Record<Family, Role> = {

@@ -7,3 +7,4 @@ export * from './ddpm.js';
 export * from './ddim.js';
 export * from './plms.js';
 export * from './ema.js';
+export * from './latent-diffusion.js';

@@ -50,7 +50,8 @@ export function torchShape(shape: readonly number[], layout: ParamLayout): numbe
 }
 
 /** torch layout → tfjs layout. */
-function fromTorch(t: TorchTensor, layout: ParamLayout): tf.Tensor {
+/** A PyTorch-layout tensor as a tfjs tensor in the runtime layout. */
+export function fromTorch(t: TorchTensor, layout: ParamLayout): tf.Tensor {
   return tf.tidy(() => {
     const x = tf.tensor(Float32Array.from(t.data), [...t.shape], 'float32');
     switch (layout) {
@@ -67,7 +68,8 @@ function fromTorch(t: TorchTensor, layout: ParamLayout): tf.Tensor {
 }
 
 /** tfjs layout → torch layout. */
-function toTorch(v: tf.Tensor, layout: ParamLayout): tf.Tensor {
+/** A runtime tensor in PyTorch layout (the caller disposes it). */
+export function toTorch(v: tf.Tensor, layout: ParamLayout): tf.Tensor {
   return tf.tidy(() => {
     switch (layout) {
       case 'plain':
