@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runtime } from './runtime.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -101,7 +102,8 @@ function compiler(o) {
 
 const SECTIONS = {
   compiler,
-  // runtime: (o) => [...],   // e.g. kernels per op (later)
+  // fwd+bwd of a ResBlock and an attention block, UNet and VQ training steps (bench/runtime.js)
+  runtime,
   // training: (o) => [...],  // e.g. steps per second (later)
 };
 

@@ -20,6 +20,11 @@ Usage:
                [--component unet|first_stage|cond_stage] [--backend tensorflow|wasm|cpu]
                [--prefix P] [--ignore-keys P ...] [--non-strict] [--set ...]
   ldmc convert MODEL.ckpt OUT.safetensors [--select PREFIX]
+  ldmc train   CONFIG... [--data DIR] [--max-steps N] [--resume RUN] [--run-dir DIR] [--set ...]
+               [--backend B] [--seed N] [--ckpt-every N] [--val-every N] [--val-batches N] [--workers N]
+  ldmc sample  CONFIG... --ckpt CKPT --out GRID.png [--sampler ddim|plms|ddpm] [--steps S]
+               [--eta E] [--scale G --uc-class K] [--class K] [-n N] [--seed SEED] [--no-ema]
+               [--backend tensorflow|wasm|cpu] [--threads T] [--set ...]
   ldmc schema  [--out FILE]        the JSON Schema for editors (stdout without --out)
 
 Files merge left to right (mappings deeply, lists replaced), then --set overrides apply.
@@ -106,6 +111,13 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
     }
     case 'forward':
       return forwardCommand(parseArgs(rest, { values: ['set', 'weights', 'inputs', 'out', 'component', 'backend', 'prefix', 'ignore-keys'], flags: ['non-strict', 'no-frame'] }), io);
+    case 'sample': {
+      // tfjs and sharp load only here, so check/inspect/compile stay fast.
+      const { sampleCommand, SAMPLE_ARGS } = await import('./sample.js');
+      return sampleCommand(parseArgs(rest, SAMPLE_ARGS), io);
+    }
+    case 'train':
+      return trainCommand(parseArgs(rest, { values: ['set', 'data', 'max-steps', 'resume', 'run-dir', 'backend', 'seed', 'ckpt-every', 'val-every', 'val-batches', 'workers', 'lpips-weights'], flags: ['no-frame'] }), io);
     case 'convert':
       return convertCommand(parseArgs(rest, { values: ['select'], flags: [] }), io);
     default: {
@@ -225,6 +237,40 @@ async function forwardCommand(a: ParsedArgs, io: Io): Promise<number> {
   });
   io.out(`wrote ${out}: ${names.join(', ')}`);
   return 0;
+}
+
+function intOption(a: ParsedArgs, name: string): number | undefined {
+  const v = a.values[name]?.at(-1);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, not '${v}'`);
+  return n;
+}
+
+async function trainCommand(a: ParsedArgs, io: Io): Promise<number> {
+  const resume = a.values.resume?.at(-1);
+  if (a.positionals.length === 0 && resume) a.positionals.push(join(resume, 'config.yaml'));
+  const { result, host } = runCompiler(a);
+  printDiagnostics(result, host, a, io);
+  if (result.hasErrors || !result.graph?.model) return 1;
+  const { runTrain } = await import('./train.js');
+  const { parseBackend } = await import('./forward.js');
+  return runTrain({
+    files: a.positionals,
+    result,
+    dataRoot: a.values.data?.at(-1),
+    maxSteps: intOption(a, 'max-steps'),
+    resume,
+    runDir: a.values['run-dir']?.at(-1),
+    backend: parseBackend(a),
+    seed: intOption(a, 'seed') ?? 23,
+    checkpointEvery: intOption(a, 'ckpt-every'),
+    validateEvery: intOption(a, 'val-every'),
+    valBatches: intOption(a, 'val-batches'),
+    numWorkers: intOption(a, 'workers'),
+    lpipsWeights: a.values['lpips-weights']?.at(-1),
+    log: io.err,
+  });
 }
 
 async function convertCommand(a: ParsedArgs, io: Io): Promise<number> {

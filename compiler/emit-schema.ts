@@ -38,7 +38,7 @@ export const SCHEMA_FIX_COMMAND = 'npx ldmc schema --out schema/ldmc.schema.json
 export const SCHEMA_PATH = 'schema/ldmc.schema.json';
 
 /** What a config's top-level model may be (mirrors compiler/resolve.ts). */
-const MODEL_FAMILIES: readonly Family[] = ['model', 'unet', 'first_stage', 'cond_stage'];
+const MODEL_FAMILIES: readonly Family[] = ['model', 'unet', 'first_stage', 'cond_stage', 'eval'];
 const LOGGER_DEFAULT = 'pytorch_lightning.loggers.TestTubeLogger';
 
 const ref = (name: string): JsonSchemaObject => ({ $ref: `#/definitions/${name}` });

@@ -141,13 +141,16 @@ async function startWasm(threads: number): Promise<void> {
   // Already initialised in this process (threaded or not): just switch back to it.
   if (tf.getBackend() === 'wasm' || tf.findBackend('wasm')) return setBackendOrThrow('wasm');
   if (threads > 1 && typeof SharedArrayBuffer === 'function') {
-    try {
-      await startThreadedWasm(threads);
-      return;
-    } catch (e) {
-      process.stderr.write(`ldmc: wasm threads unavailable (${e instanceof Error ? e.message : String(e)}); using 1 thread\n`);
-      tf.removeBackend('wasm');
-      tf.registerBackend('wasm', wasmFactory(), 2);
+    // Two tries: a start that stalls (see startThreadedWasm) usually succeeds the second time.
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      try {
+        await startThreadedWasm(threads);
+        return;
+      } catch (e) {
+        tf.removeBackend('wasm');
+        tf.registerBackend('wasm', wasmFactory(), 2);
+        if (attempt === 2) process.stderr.write(`ldmc: wasm threads unavailable (${e instanceof Error ? e.message : String(e)}); using 1 thread\n`);
+      }
     }
   }
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
@@ -173,6 +176,8 @@ function wasmFactory(): () => tf.KernelBackend | Promise<tf.KernelBackend> {
  * 4. unrefs the pool's workers once the backend is up: they would otherwise keep Node alive
  *    after the program ends (the main thread waits on them synchronously, so they need no ref).
  */
+const THREADED_START_TIMEOUT_MS = Number(process.env.LDMC_WASM_START_TIMEOUT_MS ?? 20000);
+
 async function startThreadedWasm(threads: number): Promise<void> {
   const wasm = require('@tensorflow/tfjs-backend-wasm') as WasmModule;
   const dir = mkdtempSync(join(os.tmpdir(), 'ldmc-wasm-'));
@@ -232,7 +237,18 @@ async function startThreadedWasm(threads: number): Promise<void> {
   try {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     wasm.setThreadsCount(threads);
-    await setBackendOrThrow('wasm');
+    // Now and then (about one start in five here) the pthread workers exit cleanly during start-up
+    // and the backend's init promise never settles, with nothing left to keep Node alive. A
+    // watchdog turns that into an error, and startWasm falls back to one thread.
+    let timer: NodeJS.Timeout | undefined;
+    const watchdog = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the threaded start did not finish in ${THREADED_START_TIMEOUT_MS / 1000} s`)), THREADED_START_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([setBackendOrThrow('wasm'), watchdog]);
+    } finally {
+      clearTimeout(timer);
+    }
     if (!wroteMain || !wroteWorker) throw new Error('the threaded wasm module was not built (SIMD unsupported?)');
     if (wasm.getThreadsCount() < 2) throw new Error(`thread pool has ${wasm.getThreadsCount()} thread(s)`);
     started = true;

@@ -5,6 +5,7 @@ import { autoencoderTargets } from './autoencoder.js';
 import { dataTargets } from './data.js';
 import { diffusionTargets } from './diffusion.js';
 import { encoderTargets } from './encoders.js';
+import { evalTargets } from './eval.js';
 import { lossTargets } from './losses.js';
 import { schedulerTargets } from './schedulers.js';
 import { trainerTargets } from './trainer.js';
@@ -21,6 +22,7 @@ export const allTargets: readonly TargetSpec[] = [
   ...schedulerTargets,
   ...dataTargets,
   ...trainerTargets,
+  ...evalTargets,
 ];
 
 const byName = new Map<string, TargetSpec>();

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs-core';
 import { Module, registerModule } from '../module.js';
 import type { VectorQuantizerArgs } from './args.js';
+import { uniform } from '../nn/init.js';
 
 export interface QuantizeResult {
   /** Quantized latents with a straight-through gradient to z: [B, H, W, e_dim]. */
@@ -102,6 +103,6 @@ class CodebookEmbedding extends Module {
   readonly weight: tf.Variable;
   constructor(n: number, d: number) {
     super();
-    this.weight = this.addParam('weight', tf.randomUniform([n, d], -1 / n, 1 / n));
+    this.weight = this.addParam('weight', uniform([n, d], -1 / n, 1 / n));
   }
 }

@@ -101,9 +101,12 @@ export class DataLoader implements AsyncIterable<Batch> {
     }
   }
 
-  /** One epoch. The pool stays up for the next epoch: call close() at the end. */
-  epoch(epoch: number): AsyncGenerator<Batch> {
-    return this.run(this.tasks(epoch));
+  /**
+   * One epoch, from batch `fromStep` on (a resumed run skips what it has seen without decoding
+   * it). The pool stays up for the next epoch: call close() at the end.
+   */
+  epoch(epoch: number, fromStep = 0): AsyncGenerator<Batch> {
+    return this.run(this.tasks(epoch, fromStep));
   }
 
   /** Worker threads now running (0 in-process, before the first batch and after close()). */
@@ -118,10 +121,10 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (p) await p.terminate();
   }
 
-  private *tasks(epoch: number): Generator<Task> {
+  private *tasks(epoch: number, fromStep = 0): Generator<Task> {
     this.checkNonEmpty();
     const order = this.order(epoch);
-    for (let s = 0; s < this.batchesPerEpoch; s++) {
+    for (let s = fromStep; s < this.batchesPerEpoch; s++) {
       yield { epoch, step: s, indices: order.subarray(s * this.batchSize, Math.min(order.length, (s + 1) * this.batchSize)) };
     }
   }

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs-core';
 import { Module, ModuleList, registerModule } from '../module.js';
-import { Dropout, Embedding, FeedForward, Identity, LayerNorm, Linear } from '../nn/index.js';
+import { Dropout, Embedding, FeedForward, Identity, LayerNorm, Linear, normal } from '../nn/index.js';
 
 export const DEFAULT_DIM_HEAD = 64;
 
@@ -181,7 +181,7 @@ export class TransformerWrapper extends Module {
     const dim = args.attn_layers.dim, embDim = args.emb_dim ?? dim;
     this.numMemoryTokens = args.num_memory_tokens ?? 0;
     // An own parameter comes before the children in torch's state_dict, as in paramEntries().
-    this.memory_tokens = this.numMemoryTokens > 0 ? this.addParam('memory_tokens', tf.randomNormal([this.numMemoryTokens, dim])) : null;
+    this.memory_tokens = this.numMemoryTokens > 0 ? this.addParam('memory_tokens', normal([this.numMemoryTokens, dim])) : null;
     this.token_emb = this.add('token_emb', new Embedding(args.num_tokens, embDim));
     this.pos_emb = (args.use_pos_emb ?? true) && !args.attn_layers.hasPosEmb
       ? this.add('pos_emb', new AbsolutePositionalEmbedding(embDim, args.max_seq_len)) : null;

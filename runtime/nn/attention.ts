@@ -4,11 +4,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
 import { Module, ModuleList, Sequential, registerModule } from '../module.js';
 import { Conv1d, Conv2d, Dropout, GELU, GroupNorm, GroupNorm32, LayerNorm, Linear, gelu } from './layers.js';
+import { batchMatMul } from '../perf/matmul.js';
 
 /** softmax(q·kᵀ)·v on [B·H, T, d] tensors; q and k arrive already scaled. */
 function attend(q: Tensor3D, k: Tensor3D, v: Tensor3D): Tensor3D {
-  const w = tf.softmax(tf.matMul(q, k, false, true), -1) as Tensor3D;
-  return tf.matMul(w, v);
+  const w = tf.softmax(batchMatMul(q, k, false, true), -1) as Tensor3D;
+  return batchMatMul(w, v);
 }
 
 /** [B, T, H·d] → [B·H, T, d] (einops `b n (h d) -> (b h) n d`). */
@@ -138,8 +139,8 @@ export class CrossAttention extends Module {
       const k = splitHeads(this.to_k.forward(ctx), h);
       const v = splitHeads(this.to_v.forward(ctx), h);
       // torch scales the logits after the product; doing the same keeps rounding identical.
-      const w = tf.softmax(tf.mul(tf.matMul(q, k, false, true), this.scale), -1) as Tensor3D;
-      return this.to_out.forward(mergeHeads(tf.matMul(w, v), h));
+      const w = tf.softmax(tf.mul(batchMatMul(q, k, false, true), this.scale), -1) as Tensor3D;
+      return this.to_out.forward(mergeHeads(batchMatMul(w, v), h));
     });
   }
 }

@@ -3,6 +3,8 @@
 // a forward conv (XNNPACK). Other backends keep the gradient that was registered before.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, NamedAttrMap, Tensor, Tensor4D } from '@tensorflow/tfjs-core';
+import { registerBatchMatMulGradient } from '../perf/matmul.js';
+import { installWasmKernels } from '../perf/wasm-kernels.js';
 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
@@ -61,6 +63,10 @@ let installed = false;
  * backend to the previously registered (native) gradient.
  */
 export function registerConv2dGradient(): void {
+  // The matmul gradient has the same problem on wasm (slow kernels behind transpose flags); it is
+  // installed here because this is the hook initBackend calls for wasm.
+  registerBatchMatMulGradient();
+  installWasmKernels(); // faster Slice/Unpack/SplitV (runtime/perf/wasm-kernels.ts)
   if (installed) return;
   previous = tf.getGradient('Conv2D');
   installed = true;

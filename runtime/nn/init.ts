@@ -7,6 +7,27 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 export type Init = 'default' | 'zeros';
 
 let zeroInit = false;
+let initSeed: number | undefined;
+let initCount = 0;
+
+/**
+ * Makes every later random initialisation deterministic: the k-th initialiser draws with seed
+ * `seed + k`. A training run seeds this before building its model, so two runs with the same seed
+ * start from the same weights (and a resumed run matches an uninterrupted one).
+ */
+export function seedInit(seed: number | undefined): void {
+  initSeed = seed;
+  initCount = 0;
+}
+
+function nextSeed(): number | undefined {
+  return initSeed === undefined ? undefined : initSeed + initCount++;
+}
+
+/** U(lo, hi) of the given shape (zeros under buildWithZeroInit). */
+export function uniform(shape: number[], lo: number, hi: number): Tensor {
+  return zeroInit ? tf.zeros(shape) : tf.randomUniform(shape, lo, hi, 'float32', nextSeed());
+}
 
 /**
  * Builds modules with every parameter zero instead of randomly initialised: a zero Float32Array
@@ -26,7 +47,7 @@ export function buildWithZeroInit<T>(f: () => T): T {
 export function uniformFanIn(shape: number[], fanIn: number, init: Init = 'default'): Tensor {
   if (init === 'zeros' || zeroInit) return tf.zeros(shape);
   const bound = 1 / Math.sqrt(fanIn);
-  return tf.randomUniform(shape, -bound, bound);
+  return tf.randomUniform(shape, -bound, bound, 'float32', nextSeed());
 }
 
 export function ones(shape: number[]): Tensor {
@@ -38,5 +59,5 @@ export function zeros(shape: number[]): Tensor {
 }
 
 export function normal(shape: number[]): Tensor {
-  return zeroInit ? tf.zeros(shape) : tf.randomNormal(shape);
+  return zeroInit ? tf.zeros(shape) : tf.randomNormal(shape, 0, 1, 'float32', nextSeed());
 }

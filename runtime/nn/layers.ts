@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs-core';
 import { Module, registerModule, type UnaryModule } from '../module.js';
 import { normal, ones, uniformFanIn, zeros, type Init } from './init.js';
+import { groupNormFused } from '../perf/group-norm.js';
 
 /** PyTorch padding: a number (all sides) or explicit [top, bottom, left, right]. */
 export type Padding2d = number | readonly [number, number, number, number];
@@ -138,11 +139,9 @@ export class GroupNorm extends Module implements UnaryModule {
     return tf.tidy(() => {
       const B = x.shape[0], C = x.shape[x.rank - 1]!, G = this.numGroups;
       if (C !== this.numChannels) throw new Error(`GroupNorm: expected ${this.numChannels} channels, got ${C}`);
-      const xr = tf.reshape(x, [B, -1, G, C / G]);
-      const { mean, variance } = tf.moments(xr, [1, 3], true);
-      const xn = tf.reshape(tf.mul(tf.sub(xr, mean), tf.rsqrt(tf.add(variance, this.eps))), x.shape);
-      if (!this.weight || !this.bias) return xn;
-      return tf.add(tf.mul(xn, this.weight), this.bias);
+      if (B === 0) return tf.reshape(x, x.shape);
+      // Same forward ops as (x − mean)·rsqrt(var + eps)·γ + β; backward written out (runtime/perf/group-norm.ts).
+      return groupNormFused(x, this.weight, this.bias, G, this.eps);
     }) as T;
   }
 }

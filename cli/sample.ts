@@ -1,0 +1,398 @@
+// `ldmc sample CONFIG... --ckpt CKPT --out grid.png`: draws samples from a trained LatentDiffusion
+// (DDIM, PLMS or DDPM ancestral sampling, optional classifier-free guidance for class-conditional
+// models), decodes them with the first stage and writes one make_grid-style PNG.
+// Loaded lazily by main.ts: tfjs and sharp start only for the commands that run models.
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
+import { randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { child, className, paramSpan, type IRNode } from '../compiler/ir.js';
+import { compile, type CompileResult } from '../compiler/program.js';
+import { resolvedNode } from '../compiler/resolved.js';
+import { initBackend, type BackendName } from '../runtime/backend.js';
+import { DDIMSampler, makeDdimTimesteps } from '../runtime/diffusion/ddim.js';
+import { LatentDiffusion, type LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
+import { seededNoise, type NoiseSource } from '../runtime/diffusion/noise.js';
+import { PLMSSampler } from '../runtime/diffusion/plms.js';
+import { makeGrid, toUint8Images, type Uint8Images } from '../runtime/images/grid.js';
+import { writePng } from '../runtime/images/png.js';
+import type { RawTensor } from '../runtime/weights/safetensors.js';
+import { formatReport, loadStateDict } from '../runtime/weights/state-dict.js';
+import { UsageError, type ArgSpec, type ParsedArgs } from './args.js';
+import { CliError } from './errors.js';
+import { parseBackend } from './forward.js';
+import { formatDiagnostic } from './format.js';
+import { DiskHost, type Io } from './main.js';
+import { readWeightsFile } from './weights-file.js';
+
+/** The options `ldmc sample` takes (main.ts parses argv with this). */
+export const SAMPLE_ARGS: ArgSpec = {
+  values: ['set', 'ckpt', 'sampler', 'steps', 'eta', 'scale', 'uc-class', 'class', 'n', 'seed', 'backend', 'threads', 'out'],
+  flags: ['no-ema', 'no-frame'],
+  short: { n: 'n' },
+};
+
+export type SamplerName = 'ddim' | 'plms' | 'ddpm';
+
+/** What the command line asks for, validated (before anything is compiled or loaded). */
+export interface SampleSettings {
+  readonly ckpt: string;
+  readonly out: string;
+  readonly sampler: SamplerName;
+  /** undefined: the default (50) for ddim/plms; ddpm always runs every timestep. */
+  readonly steps: number | undefined;
+  readonly eta: number | undefined;
+  readonly scale: number;
+  readonly ucClass: number | undefined;
+  readonly classLabel: number | undefined;
+  readonly n: number | undefined;
+  /** undefined: a random seed, printed so the run can be repeated. */
+  readonly seed: number | undefined;
+  readonly ema: boolean;
+  /** wasm threads; undefined: one per core (initBackend's default). */
+  readonly threads: number | undefined;
+}
+
+const DEFAULT_STEPS = 50;
+const LATENT_DIFFUSION = 'LatentDiffusion';
+const CKPT_PATH_SET = 'model.params.first_stage_config.params.ckpt_path';
+
+export function parseSampleSettings(a: ParsedArgs): SampleSettings {
+  const last = (k: string) => a.values[k]?.at(-1);
+  const ckpt = last('ckpt'), out = last('out');
+  if (!ckpt) throw new UsageError('--ckpt is required (the LatentDiffusion checkpoint to sample from)');
+  if (!out) throw new UsageError('--out is required (the grid image to write, e.g. --out samples.png)');
+  if (extname(out).toLowerCase() !== '.png') throw new UsageError(`--out '${out}' must name a .png file`);
+  const sampler = last('sampler') ?? 'ddim';
+  if (sampler !== 'ddim' && sampler !== 'plms' && sampler !== 'ddpm') throw new UsageError(`--sampler must be ddim, plms or ddpm, not '${sampler}'`);
+  const int = (k: string, min: number): number | undefined => {
+    const v = last(k);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${k} must be an integer ≥ ${min}, not '${v}'`);
+    return n;
+  };
+  const num = (k: string, min: number): number | undefined => {
+    const v = last(k);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new UsageError(`--${k} must be a number ≥ ${min}, not '${v}'`);
+    return n;
+  };
+  const seed = int('seed', 0);
+  if (seed !== undefined && seed > 2 ** 31 - 1) throw new UsageError(`--seed must be below 2^31, not ${seed}`);
+  return {
+    ckpt,
+    out,
+    sampler,
+    steps: int('steps', 1),
+    eta: num('eta', 0),
+    scale: num('scale', 0) ?? 1,
+    ucClass: int('uc-class', 0),
+    classLabel: int('class', 0),
+    n: int('n', 1),
+    seed,
+    ema: !a.flags.has('no-ema'),
+    threads: int('threads', 1),
+  };
+}
+
+/** One batch of the grid: a grid row per class, or every sample of an unconditional model. */
+interface Row {
+  /** The class of every sample in the row; undefined for an unconditional model. */
+  readonly label: number | undefined;
+  readonly size: number;
+}
+
+interface Plan {
+  readonly rows: readonly Row[];
+  /** Images per grid row (make_grid's nrow). */
+  readonly nrow: number;
+  readonly layout: string;
+}
+
+export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
+  const s = parseSampleSettings(a);
+  const backend = parseBackend(a);
+  if (a.positionals.length === 0) throw new UsageError('no config file given');
+  const host = new DiskHost();
+  const result = compile({ files: a.positionals, overrides: a.values.set ?? [] }, host);
+  if (result.hasErrors || !result.graph?.model) {
+    printDiagnostics(result, host, a, io, io.out);
+    if (!result.hasErrors) io.err('ldmc: error: the config has no model: to sample, it needs model.target: ldm.models.diffusion.ddpm.LatentDiffusion');
+    return 1;
+  }
+  // LDMC510 (a missing ckpt_path) is decided below, where we know what the checkpoint holds.
+  printDiagnostics({ ...result, diagnostics: result.diagnostics.filter((d) => d.code !== 'LDMC510') }, host, a, io, io.err);
+
+  const model = result.graph.model;
+  if (className(model) !== LATENT_DIFFUSION) {
+    throw new CliError(`the config's model is a ${className(model)}; ldmc sample draws from a LatentDiffusion`, 'run an autoencoder or a single component with ldmc forward');
+  }
+  const cond = condKind(model);
+  const T = Number(model.params.timesteps);
+  checkSettings(s, cond, T);
+
+  const weights = readWeightsFile(s.ckpt);
+  const hasFirstStage = [...weights.keys()].some((k) => k.startsWith('first_stage_model.'));
+  const firstStage = child(model, 'first_stage_config');
+  const firstStageCkpt = hasFirstStage ? undefined : firstStageCheckpoint(s.ckpt, firstStage);
+
+  await startBackend(backend, s.threads);
+  const seed = s.seed ?? randomInt(0, 2 ** 31 - 1);
+  const ld = new LatentDiffusion(resolvedNode(model).params as unknown as LatentDiffusionArgs, { zeroInit: true });
+  try {
+    try {
+      ld.loadFull(weights, { strict: true, ignoreKeys: [/^first_stage_model\.loss\./, ...(hasFirstStage ? [] : ['first_stage_model.'])] });
+    } catch (e) {
+      throw new CliError(`'${s.ckpt}' does not fit the config: ${(e as Error).message}`, 'check that the config (and its --set overrides) is the one the checkpoint was trained with');
+    }
+    if (firstStageCkpt) loadFirstStage(ld, firstStageCkpt, firstStage!, io);
+    io.err(`ldmc: weights ${emaChoice(ld, weights, s)}`);
+    ld.eval();
+    const plan = planGrid(s, cond, ld);
+    const stepsPerRow = s.sampler === 'ddpm' ? ld.ddpm.numTimesteps : makeDdimTimesteps('uniform', s.steps ?? DEFAULT_STEPS, ld.ddpm.numTimesteps).length;
+    io.err(`ldmc: ${describeSampler(s, stepsPerRow)}, seed ${seed}${s.seed === undefined ? ` (random; --seed ${seed} repeats this run)` : ''}`);
+    io.err(`ldmc: ${plan.rows.reduce((n, r) => n + r.size, 0)} samples of [${ld.args.channels}, ${ld.args.image_size}, ${ld.args.image_size}] latents, ${plan.layout}`);
+    const images = sampleRows(ld, s, plan, stepsPerRow, seededNoise(seed), io);
+    const grid = makeGrid(images, { nrow: plan.nrow, padding: 2 });
+    const out = resolve(s.out);
+    await writePng(out, grid);
+    const [, h, w] = images.shape;
+    io.out(`wrote ${s.out}: ${grid.shape[1]}×${grid.shape[0]} grid of ${images.shape[0]} samples (${w}×${h}), ${plan.layout}`);
+    return 0;
+  } finally {
+    ld.dispose();
+  }
+}
+
+const BACKEND_START_LIMIT_S = 30;
+
+/**
+ * initBackend with a watchdog. The threaded wasm start sometimes never settles (no worker keeps
+ * the process alive then, so Node would exit with status 0 and no output); the timer keeps the
+ * process alive and turns the hang into an error the user can act on.
+ */
+async function startBackend(backend: BackendName | undefined, threads: number | undefined): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CliError(
+      `the tfjs ${backend ?? ''}${backend ? ' ' : ''}backend did not start within ${BACKEND_START_LIMIT_S} s`,
+      'the threaded wasm start hangs now and then: run the command again, or pass --threads 1 (or --backend cpu)',
+    )), BACKEND_START_LIMIT_S * 1000);
+  });
+  try {
+    await Promise.race([initBackend({ ...(backend ? { backend } : {}), ...(threads ? { threads } : {}) }), hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+type CondKind = { kind: 'unconditional' } | { kind: 'class'; nClasses: number } | { kind: 'other'; what: string };
+
+function condKind(model: IRNode): CondKind {
+  const c = model.children.get('cond_stage_config');
+  if (c === '__is_unconditional__') return { kind: 'unconditional' };
+  if (c && typeof c === 'object') {
+    if (className(c) === 'ClassEmbedder') return { kind: 'class', nClasses: Number(c.params.n_classes ?? 1000) };
+    return { kind: 'other', what: className(c) };
+  }
+  return { kind: 'other', what: typeof c === 'string' ? c : 'an identity cond stage' };
+}
+
+function checkSettings(s: SampleSettings, cond: CondKind, T: number): void {
+  if (cond.kind === 'other') {
+    throw new CliError(`sampling a model conditioned by ${cond.what} is not supported yet: ldmc sample draws from unconditional and class-conditional (ClassEmbedder) models`);
+  }
+  if (s.steps !== undefined && s.sampler !== 'ddpm' && s.steps > T) throw new UsageError(`--steps ${s.steps} is more than the model's ${T} timesteps`);
+  if (s.sampler === 'plms' && (s.eta ?? 0) !== 0) throw new UsageError('--eta must be 0 with --sampler plms (PLMS is deterministic)');
+  if (cond.kind === 'unconditional') {
+    if (s.classLabel !== undefined) throw new UsageError('--class needs a class-conditional model; this one is unconditional');
+    if (s.scale !== 1) throw new CliError('--scale (classifier-free guidance) needs a conditional model; this one is unconditional');
+    return;
+  }
+  const range = (k: string, v: number | undefined) => {
+    if (v !== undefined && v >= cond.nClasses) throw new CliError(`--${k} ${v} is not a class of this model (n_classes is ${cond.nClasses}: 0 to ${cond.nClasses - 1})`);
+  };
+  range('class', s.classLabel);
+  range('uc-class', s.ucClass);
+  if (s.scale !== 1) {
+    if (s.ucClass === undefined) {
+      throw new CliError(
+        `--scale ${s.scale} (classifier-free guidance) needs an unconditional class: the model must have been trained with a null class, whose embedding is the unconditional conditioning`,
+        `pass --uc-class K with the model's null class (cin256-v2, with n_classes 1001, uses --uc-class 1000), or drop --scale`,
+      );
+    }
+    if (s.sampler === 'ddpm') throw new CliError('classifier-free guidance is not supported with --sampler ddpm yet', 'use --sampler ddim or plms with --scale');
+  }
+}
+
+/** The first stage's ckpt_path, which must exist when the checkpoint does not carry first_stage_model.* weights. */
+function firstStageCheckpoint(ckpt: string, fs: IRNode | undefined): string {
+  const p = fs?.params.ckpt_path;
+  if (typeof p !== 'string' || p === '') {
+    throw new CliError(
+      `'${ckpt}' has no first_stage_model.* weights and the first stage has no ckpt_path to load them from`,
+      `set ${CKPT_PATH_SET}=PATH to the autoencoder's checkpoint (--set ${CKPT_PATH_SET}=...), or sample from a checkpoint of the whole model`,
+    );
+  }
+  if (!existsSync(p)) {
+    const span = paramSpan(fs!, 'ckpt_path');
+    const where = span.line > 0 ? ` (${span.file}:${span.line}:${span.col})` : '';
+    throw new CliError(
+      `the first stage's ckpt_path '${p}'${where} does not exist, and '${ckpt}' has no first_stage_model.* weights to use instead`,
+      `paths are relative to the working directory (${process.cwd()}): train the autoencoder first, point ckpt_path at its checkpoint (--set ${CKPT_PATH_SET}=PATH), or pass a --ckpt that includes the first stage`,
+    );
+  }
+  return p;
+}
+
+/** LatentDiffusion's first stage from its own checkpoint (init_from_ckpt): `loss.*` and the config's ignore_keys are dropped. */
+function loadFirstStage(ld: LatentDiffusion, path: string, fs: IRNode, io: Io): void {
+  const tensors: ReadonlyMap<string, RawTensor> = readWeightsFile(path);
+  const prefix = [...tensors.keys()].some((k) => k.startsWith('first_stage_model.')) ? 'first_stage_model.' : '';
+  const ignore = [...((fs.params.ignore_keys as readonly string[] | undefined) ?? []), 'loss.'];
+  const report = loadStateDict(ld.first_stage_model, tensors, { prefix, strict: false, ignoreKeys: (k) => ignore.some((p) => k.startsWith(p)) });
+  if (report.missing.length || report.shapeMismatch.length) {
+    throw new CliError(`the first stage's ckpt_path '${path}' does not fit the config: ${formatReport(className(fs), report)}`, 'check first_stage_config against the autoencoder config the checkpoint was trained with');
+  }
+  if (report.unexpected.length) io.err(`ldmc: warning: ${path}: ${report.unexpected.length} unused key(s): ${report.unexpected.slice(0, 5).join(', ')}${report.unexpected.length > 5 ? ', …' : ''}`);
+  io.err(`ldmc: first stage from ${path} (${report.loaded} tensors)`);
+}
+
+/** Puts the EMA weights into the UNet when asked and present (the reference's ema_scope); says which weights are used. */
+function emaChoice(ld: LatentDiffusion, weights: ReadonlyMap<string, RawTensor>, s: SampleSettings): string {
+  const shadows = [...weights.keys()].filter((k) => k.startsWith('model_ema.') && k !== 'model_ema.decay' && k !== 'model_ema.num_updates').length;
+  if (!shadows) return `from ${s.ckpt} (no EMA weights in it)`;
+  if (!s.ema) return `from ${s.ckpt}: the raw weights (--no-ema)`;
+  if (!ld.ema) return `from ${s.ckpt}: the raw weights (the config sets use_ema: false)`;
+  // No store/restore around it: the model is used for sampling only and discarded afterwards.
+  ld.ema.copyTo(ld.model);
+  return `from ${s.ckpt}: EMA (model_ema.*, ${ld.ema.numUpdates} updates; --no-ema for the raw ones)`;
+}
+
+function planGrid(s: SampleSettings, cond: CondKind, ld: LatentDiffusion): Plan {
+  if (cond.kind !== 'class') {
+    const n = s.n ?? 16;
+    const nrow = Math.ceil(Math.sqrt(n));
+    return { rows: [{ label: undefined, size: n }], nrow, layout: `${Math.ceil(n / nrow)} rows × ${Math.min(nrow, n)} columns, unconditional` };
+  }
+  const n = s.n ?? 8;
+  if (s.classLabel !== undefined) return { rows: [{ label: s.classLabel, size: n }], nrow: n, layout: `1 row × ${n} columns of class ${s.classLabel}` };
+  const classes = cond.nClasses;
+  const key = ld.condStageKey;
+  return {
+    rows: Array.from({ length: classes }, (_, k) => ({ label: k, size: n })),
+    nrow: n,
+    layout: `${classes} rows × ${n} columns, row k = class k (${key} 0 to ${classes - 1}, top to bottom)`,
+  };
+}
+
+function describeSampler(s: SampleSettings, steps: number): string {
+  const guidance = s.scale !== 1 ? `, guidance scale ${s.scale} (unconditional class ${s.ucClass})` : '';
+  if (s.sampler === 'ddpm') return `sampler ddpm (ancestral, all ${steps} timesteps${s.steps !== undefined ? `; --steps ${s.steps} ignored` : ''}${s.eta !== undefined ? '; --eta ignored' : ''})${guidance}`;
+  const asked = s.steps ?? DEFAULT_STEPS;
+  const count = steps === asked ? `${steps} steps` : `${steps} steps (--steps ${asked} does not divide the model's timesteps)`;
+  return `sampler ${s.sampler}, ${count}${s.sampler === 'ddim' ? `, eta ${s.eta ?? 0}` : ''}${guidance}`;
+}
+
+/** Runs the sampler row by row (one batch each), decodes, and returns every image in grid order. */
+function sampleRows(ld: LatentDiffusion, s: SampleSettings, plan: Plan, stepsPerRow: number, noise: NoiseSource, io: Io): Uint8Images {
+  const shape = [ld.args.image_size, ld.args.image_size, ld.args.channels] as const;
+  const progress = new Progress(plan.rows.length * stepsPerRow, io);
+  const parts: Uint8Array[] = [];
+  let imageShape: readonly [number, number, number] | undefined;
+  plan.rows.forEach((row, r) => {
+    const rowLabel = plan.rows.length > 1 ? `row ${r + 1}/${plan.rows.length}${row.label !== undefined ? ` (class ${row.label})` : ''}` : '';
+    const tick = () => progress.tick(rowLabel);
+    const labels = (k: number) => tf.fill([row.size], k, 'int32');
+    const held: Tensor[] = [];
+    try {
+      let c: Tensor | undefined, uc: Tensor | undefined;
+      if (row.label !== undefined) {
+        const ids = labels(row.label);
+        held.push(ids, (c = ld.getLearnedConditioning(ids)));
+        if (s.scale !== 1 && s.ucClass !== undefined) {
+          const uids = labels(s.ucClass);
+          held.push(uids, (uc = ld.getLearnedConditioning(uids)));
+        }
+      }
+      let z: Tensor4D;
+      if (s.sampler === 'ddpm') {
+        const r = ld.ddpm.pSampleLoop([row.size, ...shape], { ...(c ? { cond: c } : {}), noise, logEveryT: Number.MAX_SAFE_INTEGER, callback: tick });
+        z = r.samples;
+        tf.dispose(r.intermediates);
+      } else {
+        const sampler = s.sampler === 'plms' ? new PLMSSampler(ld.ddpm) : new DDIMSampler(ld.ddpm);
+        const r = sampler.sample({
+          S: s.steps ?? DEFAULT_STEPS,
+          batchSize: row.size,
+          shape,
+          ...(c ? { conditioning: c } : {}),
+          eta: s.eta ?? 0,
+          ...(uc ? { unconditionalGuidanceScale: s.scale, unconditionalConditioning: uc } : {}),
+          noise,
+          logEveryT: Number.MAX_SAFE_INTEGER,
+          callback: tick,
+        });
+        z = r.samples;
+        tf.dispose([...r.intermediates.x_inter, ...r.intermediates.pred_x0]);
+      }
+      held.push(z);
+      const x = ld.decodeFirstStage(z);
+      held.push(x);
+      const img = toUint8Images(x);
+      imageShape = [img.shape[1], img.shape[2], img.shape[3]];
+      parts.push(img.data);
+    } finally {
+      tf.dispose(held);
+    }
+  });
+  progress.done();
+  const total = plan.rows.reduce((n, r) => n + r.size, 0);
+  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    data.set(p, off);
+    off += p.length;
+  }
+  return { data, shape: [total, ...imageShape!] };
+}
+
+/** `step i/S` on one updating line when stderr is a terminal, otherwise a line every 10%. */
+class Progress {
+  private done_ = 0;
+  private nextMark = 1;
+  private readonly tty = Boolean(process.stderr.isTTY);
+  private readonly started = Date.now();
+
+  constructor(private readonly total: number, private readonly io: Io) {}
+
+  tick(label: string): void {
+    this.done_++;
+    const pct = Math.floor((100 * this.done_) / this.total);
+    const text = `ldmc: sampling ${label ? `${label} ` : ''}step ${this.done_}/${this.total} (${pct}%, ${this.elapsed()})`;
+    if (this.tty) process.stderr.write(`\r\x1b[2K${text}`);
+    else if (pct >= this.nextMark * 10 || this.done_ === this.total) {
+      this.io.err(text);
+      this.nextMark = Math.floor(pct / 10) + 1;
+    }
+  }
+
+  done(): void {
+    if (this.tty && this.done_ > 0) process.stderr.write('\n');
+  }
+
+  private elapsed(): string {
+    const s = (Date.now() - this.started) / 1000;
+    return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  }
+}
+
+function printDiagnostics(r: CompileResult, host: DiskHost, a: ParsedArgs, io: Io, write: (s: string) => void): void {
+  for (const d of r.diagnostics) write(formatDiagnostic(d, { color: io.color, frames: !a.flags.has('no-frame'), sources: host.sources }));
+  const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
+  const warnings = r.diagnostics.filter((d) => d.severity === 'warning').length;
+  if (errors || warnings) io.err(`${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`);
+}

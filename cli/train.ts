@@ -1,0 +1,132 @@
+// `ldmc train CONFIG... [--data DIR] [--max-steps N] [--resume RUN] [--set ...]`: builds the model
+// and data from the typed graph and trains it, writing a run folder (resolved config, metrics.jsonl,
+// loss.png, image grids, checkpoints).
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify as yamlStringify } from 'yaml';
+import { defaultName } from '../compiler/emit.js';
+import { child, className } from '../compiler/ir.js';
+import type { CompileResult } from '../compiler/program.js';
+import { resolvedConfig, resolvedNode } from '../compiler/resolved.js';
+import { initBackend, type BackendName } from '../runtime/backend.js';
+import { seedInit } from '../runtime/nn/init.js';
+import { DataModule, type DataModuleParams } from '../runtime/data/index.js';
+import { LatentDiffusion, type LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
+import { makeScheduler } from '../runtime/train/schedulers.js';
+import { LdmTask } from '../runtime/train/ldm-task.js';
+import { train, type TrainTask } from '../runtime/train/trainer.js';
+import { loadStateDict, formatReport } from '../runtime/weights/state-dict.js';
+import { CliError } from './errors.js';
+import { readWeightsFile } from './weights-file.js';
+
+export interface TrainCliOptions {
+  readonly files: readonly string[];
+  readonly result: CompileResult;
+  readonly dataRoot: string | undefined;
+  readonly maxSteps: number | undefined;
+  readonly resume: string | undefined;
+  readonly runDir: string | undefined;
+  readonly backend: BackendName | undefined;
+  readonly seed: number;
+  readonly checkpointEvery: number | undefined;
+  readonly validateEvery: number | undefined;
+  readonly valBatches: number | undefined;
+  readonly numWorkers: number | undefined;
+  readonly lpipsWeights: string | undefined;
+  readonly log: (s: string) => void;
+}
+
+/** A fresh run folder: runs/<name>, or runs/<name>-2, -3, … when taken. */
+function freshRunDir(name: string): string {
+  let dir = join('runs', name);
+  for (let i = 2; existsSync(dir); i++) dir = join('runs', `${name}-${i}`);
+  return dir;
+}
+
+export async function runTrain(o: TrainCliOptions): Promise<number> {
+  const r = o.result;
+  const g = r.graph!;
+  const m = g.model!;
+  // A missing ckpt_path is only a warning for check; training needs the weights.
+  const missing = r.diagnostics.filter((d) => d.code === 'LDMC510');
+  if (missing.length) {
+    const d = missing[0]!;
+    throw new CliError(`${d.span?.file}:${d.span?.line}:${d.span?.col}: ${d.message}`, 'train the first stage first (ldmc train examples/fashion-vq-f4.yaml) or fix the path');
+  }
+  if (!g.data) throw new CliError('the config has no data section: ldmc train needs `data: {target: main.DataModuleFromConfig, …}`');
+  const resolved = resolvedConfig(r);
+  const configHash = createHash('sha256').update(JSON.stringify(resolved)).digest('hex');
+  const runDir = o.resume ?? o.runDir ?? freshRunDir(defaultName(o.files[o.files.length - 1]!));
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, 'config.yaml'), `# Resolved by ldmc from ${o.files.join(' + ')}\n${yamlStringify(resolved, { lineWidth: 0 })}`);
+
+  const backend = await initBackend({ ...(o.backend ? { backend: o.backend } : {}) });
+  const lr = r.inference?.learningRate;
+  if (!lr) throw new CliError('the model has no base_learning_rate', 'add `base_learning_rate:` under `model:`');
+  o.log(`Setting learning rate to ${lr.value.toExponential(2)} = ${lr.accumulateGradBatches} (accumulate_grad_batches) * ${lr.ngpu} (num_gpus) * ${lr.batchSize} (batchsize) * ${lr.base.toExponential(2)} (base_lr)`);
+  // The same seed gives the same initial weights (and so the same run).
+  seedInit(o.seed);
+  let task: TrainTask;
+  let dispose: () => void;
+  if (className(m) === 'LatentDiffusion') {
+    const ld = new LatentDiffusion(resolvedNode(m).params as unknown as LatentDiffusionArgs);
+    dispose = () => ld.dispose();
+    if (!o.resume) {
+      const fs = child(m, 'first_stage_config');
+      const path = fs?.params.ckpt_path;
+      if (typeof path !== 'string') throw new CliError('the first stage has no ckpt_path: LatentDiffusion trains on a pretrained, frozen autoencoder', `set model.params.first_stage_config.params.ckpt_path`);
+      const weights = readWeightsFile(path);
+      const prefix = [...weights.keys()].some((k) => k.startsWith('first_stage_model.')) ? 'first_stage_model.' : '';
+      const rep = loadStateDict(ld.first_stage_model, weights, { prefix, strict: false, ignoreKeys: [/^loss\./] });
+      if (rep.missing.length || rep.shapeMismatch.length) throw new CliError(formatReport(`the first stage from ${path}`, rep), 'the first stage config must match the checkpoint');
+      o.log(`first stage: ${rep.loaded} tensors from ${path}`);
+    }
+    task = new LdmTask(ld, lr.value);
+  } else {
+    throw new CliError(`ldmc train does not train ${className(m)} yet`);
+  }
+
+  const trainer = g.trainer;
+  const maxSteps = o.maxSteps ?? (typeof trainer.max_steps === 'number' ? trainer.max_steps : undefined);
+  const dm = new DataModule(resolvedNode(g.data).params as unknown as DataModuleParams, {
+    seed: o.seed,
+    ...(o.dataRoot !== undefined ? { dataRoot: o.dataRoot } : {}),
+    ...(o.numWorkers !== undefined ? { numWorkers: o.numWorkers } : {}),
+  }).setup();
+  const perEpoch = dm.trainDataloader().batchesPerEpoch;
+  const steps = maxSteps ?? (typeof trainer.max_epochs === 'number' ? Math.ceil((trainer.max_epochs * perEpoch) / lr.accumulateGradBatches) : undefined);
+  if (steps === undefined) throw new CliError('how long to train? pass --max-steps N, or set lightning.trainer.max_steps or max_epochs');
+  const sched = m.params.scheduler_config && typeof m.params.scheduler_config === 'object' ? resolvedNode(child(m, 'scheduler_config')!) : undefined;
+  const logger = g.callbacks.find((c) => c.target === 'main.ImageLogger');
+  const monitor = typeof m.params.monitor === 'string' ? m.params.monitor : undefined;
+  const every = (x: unknown) => (typeof x === 'number' && x >= 1 ? Math.floor(x) : undefined);
+  o.log(`training ${className(m)} for ${steps} steps on ${backend}; run folder ${runDir}`);
+  try {
+    const res = await train(task, {
+      runDir,
+      data: dm,
+      maxSteps: steps,
+      accumulate: lr.accumulateGradBatches,
+      seed: o.seed,
+      configHash,
+      lr: lr.value,
+      lrMultiplier: makeScheduler(sched?.target, sched?.params),
+      checkpointEvery: o.checkpointEvery ?? every((g.callbacks.find((c) => c.path === 'lightning.modelcheckpoint')?.params.every_n_train_steps)) ?? 500,
+      validateEvery: o.validateEvery ?? every(trainer.val_check_interval) ?? Math.max(1, Math.min(perEpoch, 1000)),
+      valBatches: o.valBatches ?? (typeof trainer.limit_val_batches === 'number' && trainer.limit_val_batches >= 1 ? trainer.limit_val_batches : 20),
+      imageEvery: logger ? (logger.params.batch_frequency as number) : undefined,
+      maxImages: logger ? (logger.params.max_images as number) : 8,
+      monitor,
+      resume: o.resume !== undefined,
+      log: o.log,
+    });
+    o.log(res.message);
+    if (res.status === 'diverged') return 1;
+    if (res.status === 'interrupted') return 130;
+    o.log(`checkpoint: ${join(runDir, 'checkpoints', 'last.safetensors')}`);
+    return 0;
+  } finally {
+    dispose();
+  }
+}
