@@ -65,6 +65,12 @@ export async function runTrain(o: TrainCliOptions): Promise<number> {
   const lr = r.inference?.learningRate;
   if (!lr) throw new CliError('the model has no base_learning_rate', 'add `base_learning_rate:` under `model:`');
   o.log(`Setting learning rate to ${lr.value.toExponential(2)} = ${lr.accumulateGradBatches} (accumulate_grad_batches) * ${lr.ngpu} (num_gpus) * ${lr.batchSize} (batchsize) * ${lr.base.toExponential(2)} (base_lr)`);
+  const mem = r.inference?.memory;
+  if (mem) {
+    const { checkTrainingFits } = await import('../runtime/fit.js');
+    const fit = checkTrainingFits(mem, backend);
+    if (!fit.fits) throw new CliError(fit.message ?? 'the model does not fit the backend', fit.suggestion);
+  }
   // The same seed gives the same initial weights (and so the same run).
   seedInit(o.seed);
   let task: TrainTask;
@@ -83,8 +89,27 @@ export async function runTrain(o: TrainCliOptions): Promise<number> {
       o.log(`first stage: ${rep.loaded} tensors from ${path}`);
     }
     task = new LdmTask(ld, lr.value);
+  } else if (className(m) === 'VQModel' || className(m) === 'VQModelInterface') {
+    const { buildComponent } = await import('../runtime/build.js');
+    const { createLoss, LpipsWeightsRequired } = await import('../runtime/losses/index.js');
+    const { VqTask } = await import('../runtime/train/vq-task.js');
+    const vq = buildComponent(m.target, m.params) as import('../runtime/autoencoder/index.js').VQModel;
+    const lc = child(m, 'lossconfig');
+    let loss;
+    try {
+      loss = lc ? createLoss(lc.target, lc.params, o.lpipsWeights ? { lpipsWeights: o.lpipsWeights } : {}) : null;
+    } catch (e) {
+      if (e instanceof LpipsWeightsRequired) throw new CliError(e.message, 'or set model.params.lossconfig.params.perceptual_weight=0');
+      throw e;
+    }
+    if (!loss || !('discriminator' in loss)) throw new CliError(`training ${className(m)} needs a VQLPIPSWithDiscriminator lossconfig, not ${lc?.target ?? 'none'}`);
+    dispose = () => {
+      vq.dispose();
+      loss.dispose();
+    };
+    task = new VqTask(vq, loss as import('../runtime/losses/index.js').VQLPIPSWithDiscriminator, lr.value, (m.params.lr_g_factor as number | undefined) ?? 1);
   } else {
-    throw new CliError(`ldmc train does not train ${className(m)} yet`);
+    throw new CliError(`ldmc train does not train ${className(m)} yet`, 'it trains LatentDiffusion and VQ first stages');
   }
 
   const trainer = g.trainer;

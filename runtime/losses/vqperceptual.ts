@@ -30,9 +30,10 @@ export class VQLPIPSWithDiscriminator extends PerceptualGanLoss {
       const { rec, p } = this.reconstruction(inputs, reconstructions, featsX);
       const nll = tf.mean(rec) as Scalar;
       const g = this.generatorLoss(reconstructions, cond, true);
-      // Computed even while disc_factor is 0 (before disc_start), as the reference does: it is logged.
-      const dWeight = this.adaptiveWeight(last_layer, (r) => tf.mean(this.reconstruction(inputs, r, featsX).rec), cond);
+      // The reference computes d_weight even before disc_start (only to log it). Here it is 0 until
+      // the adversarial term switches on: the extra backward pass costs about a third of a step.
       const discFactor = this.discFactorAt(global_step);
+      const dWeight = discFactor > 0 ? this.adaptiveWeight(last_layer, (r) => tf.mean(this.reconstruction(inputs, r, featsX).rec), cond) : 0;
       const q = tf.mean(codebook_loss) as Scalar;
       const loss = tf.add(tf.add(nll, tf.mul(dWeight * discFactor, g)), tf.mul(this.codebook_weight, q)) as Scalar;
       const log = readLog(split, {
