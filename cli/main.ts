@@ -16,6 +16,7 @@ Usage:
   ldmc check   FILE... [--set key.path=value ...] [--format text|json]
   ldmc inspect FILE... [--set ...] [--json]
   ldmc compile FILE... [--set ...] [--name NAME] [--out DIR]
+  ldmc export  FILE... [--set ...] --to ldm --out resolved.yaml   the resolved config for main.py
   ldmc forward CONFIG... --weights W --inputs I.safetensors --out O.safetensors
                [--component unet|first_stage|cond_stage] [--backend tensorflow|wasm|cpu]
                [--prefix P] [--ignore-keys P ...] [--non-strict] [--set ...]
@@ -100,6 +101,22 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
       return inspectCommand(parseArgs(rest, { values: ['set', 'format'], flags: ['json', 'no-frame'] }), io);
     case 'compile':
       return compileCommand(parseArgs(rest, { values: ['set', 'out', 'name', 'format'], flags: ['no-frame', 'json'] }), io);
+    case 'export': {
+      const a = parseArgs(rest, { values: ['set', 'to', 'out', 'format'], flags: ['no-frame'] });
+      const to = a.values.to?.at(-1) ?? 'ldm';
+      if (to !== 'ldm') throw new UsageError(`--to must be ldm, not '${to}'`);
+      const out = a.values.out?.at(-1);
+      if (!out) throw new UsageError('--out is required (the YAML file to write)');
+      const { result, host } = runCompiler(a);
+      printDiagnostics(result, host, a, io);
+      if (result.hasErrors || !result.graph) return 1;
+      const { exportConfig } = await import('../compiler/export.js');
+      const x = exportConfig(result, to);
+      for (const t of x.ldmcOnly) io.err(`warning: ${t.path} uses ${t.target}, an ldmc-only target that main.py cannot import`);
+      writeAtomic(resolve(out), x.text);
+      io.out(`wrote ${out}`);
+      return 0;
+    }
     case 'schema': {
       const a = parseArgs(rest, { values: ['out'], flags: [] });
       if (a.positionals.length) throw new UsageError(`schema takes no files (got '${a.positionals[0]}')`);

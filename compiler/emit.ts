@@ -241,7 +241,8 @@ export function graphJson(r: CompileResult): unknown {
     })),
     base_learning_rate: g?.baseLearningRate ?? null,
     trainer: g?.trainer ?? {},
-    facts: inspectJson(r),
+    // Diagnostics stay out: they depend on the machine (a ckpt_path that exists here or not).
+    facts: { ...inspectJson(r), diagnostics: undefined },
   };
 }
 

@@ -27,6 +27,9 @@ export const Messages = {
   Key_must_be_a_scalar: m('LDMC107', 'error', 'mapping keys must be plain scalars'),
   Multiple_documents: m('LDMC108', 'warning', 'the file holds {0} YAML documents; only the first is read'),
   Unsupported_config_extension_0: m('LDMC109', 'error', "'{0}' is not a config file ldmc reads (YAML: .yaml, .yml; or .json)"),
+  TS_config_only_literals_0: m('LDMC110', 'error', 'TS config: only literal values are allowed here, not {0}'),
+  TS_config_missing_default_export: m('LDMC111', 'error', "TS config: no 'export default defineConfig({...})'"),
+  TS_config_syntax_error_0: m('LDMC112', 'error', 'TS config syntax error: {0}'),
 
   // --- merge (2xx): bases, --set overrides, interpolation
   Set_override_0_is_not_key_eq_value: m('LDMC200', 'error', "--set '{0}' is not of the form key.path=value"),

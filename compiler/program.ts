@@ -7,6 +7,7 @@ import type { ModelGraph } from './ir.js';
 import { applyOverrides, mergeAll, resolveInterpolations } from './merge.js';
 import { resolveGraph } from './resolve.js';
 import { parseSource } from './source.js';
+import { isTsConfigPath, parseTsConfig } from './ts-config.js';
 import type { MapNode } from './tree.js';
 
 export interface CompilerHost {
@@ -34,7 +35,7 @@ export function compile(input: CompileInput, host: CompilerHost): CompileResult 
   const bag = new DiagnosticBag();
   const roots: MapNode[] = [];
   for (const f of input.files) {
-    if (!/\.(ya?ml|json)$/i.test(f) && /\.[A-Za-z0-9]+$/.test(f)) {
+    if (!/\.(ya?ml|json)$/i.test(f) && !isTsConfigPath(f) && /\.[A-Za-z0-9]+$/.test(f)) {
       bag.report(diag({ file: f, line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, length: 0 }, 'Unsupported_config_extension_0', [f], { hint: 'pass the YAML config; weights go to `ldmc forward --weights` or `ldmc convert`' }));
       continue;
     }
@@ -43,7 +44,7 @@ export function compile(input: CompileInput, host: CompilerHost): CompileResult 
       bag.report(diag({ file: f, line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, length: 0 }, 'File_0_not_found', [f, text.message], { hint: 'check the path' }));
       continue;
     }
-    const root = parseSource(f, text, bag);
+    const root = isTsConfigPath(f) ? parseTsConfig(f, text, bag) : parseSource(f, text, bag);
     if (root) roots.push(root);
   }
   const done = (graph?: ModelGraph, inference?: Inference, merged?: MapNode): CompileResult => ({

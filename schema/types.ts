@@ -117,3 +117,15 @@ export function params<P extends TProperties>(props: P) {
 
 /** The params of a target with every default filled in. */
 export type Filled<P extends TObject> = { [K in keyof Static<P>]-?: Exclude<Static<P>[K], undefined> };
+
+/** The same params with read-only lists, so `as const` configs (generated config.ts) fit. */
+export type ReadonlyParams<T> = { readonly [K in keyof T]: T[K] extends (infer U)[] ? readonly U[] : T[K] extends (infer U)[] | null ? readonly U[] | null : T[K] };
+
+/** The defaults a params schema declares, by param name (the reference constructor's defaults). */
+export function defaultsOf(schema: TObject): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, s] of Object.entries(schema.properties as Record<string, TSchema & { default?: unknown }>)) {
+    if ('default' in s) out[k] = structuredClone(s.default);
+  }
+  return out;
+}

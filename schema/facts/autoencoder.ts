@@ -6,37 +6,15 @@
 import { Tally } from './tally.js';
 import { IssueList, floorDiv } from './types.js';
 import type { FactIssue, GroupNormSite, Shape3 } from './types.js';
+import { defaultsOf, type ReadonlyParams } from '../types.js';
+import { DDConfig as DDConfigSchema, type DDConfig as DDConfigParams } from '../autoencoder.js';
 
 /** `ddconfig`: the keyword arguments Encoder(**ddconfig) and Decoder(**ddconfig) receive. */
-export interface DDConfig {
-  ch: number;
-  out_ch: number;
-  ch_mult: readonly number[];
-  num_res_blocks: number;
-  attn_resolutions: readonly number[];
-  dropout: number;
-  resamp_with_conv: boolean;
-  in_channels: number;
-  resolution: number;
-  z_channels: number;
-  double_z: boolean;
-  give_pre_end: boolean;
-  tanh_out: boolean;
-  use_linear_attn: boolean;
-  attn_type: string;
-}
+/** Encoder/Decoder params (schema/autoencoder.ts `DDConfig`), every default filled in. */
+export type DDConfig = ReadonlyParams<DDConfigParams>;
 
-/** Defaults of Encoder/Decoder.__init__ (model.py) for the keys that have one. */
-export const ddconfigDefaults = {
-  ch_mult: [1, 2, 4, 8],
-  dropout: 0.0,
-  resamp_with_conv: true,
-  double_z: true,
-  give_pre_end: false,
-  tanh_out: false,
-  use_linear_attn: false,
-  attn_type: 'vanilla',
-} as const satisfies Partial<DDConfig>;
+/** ddconfig's defaults (Encoder/Decoder signatures in model.py), as the registry declares them. */
+export const ddconfigDefaults = defaultsOf(DDConfigSchema) as Omit<DDConfig, 'ch' | 'out_ch' | 'num_res_blocks' | 'attn_resolutions' | 'in_channels' | 'resolution' | 'z_channels'>;
 
 export type AttnType = 'vanilla' | 'linear' | 'none';
 

@@ -6,57 +6,17 @@
 import { Tally } from './tally.js';
 import { spatialTransformer } from './transformer.js';
 import { IssueList, floorDiv } from './types.js';
+import { defaultsOf, type ReadonlyParams } from '../types.js';
+import { UNetModelParams as UNetModelParamsSchema, type UNetModelParams } from '../unet.js';
 import type { FactIssue, GroupNormSite, Shape3 } from './types.js';
 
-/** UNetModel.__init__ params, snake_case as in the reference, every default filled in. */
-export interface UNetFactsParams {
-  image_size: number;
-  in_channels: number;
-  model_channels: number;
-  out_channels: number;
-  num_res_blocks: number;
-  attention_resolutions: readonly number[];
-  dropout: number;
-  channel_mult: readonly number[];
-  conv_resample: boolean;
-  dims: number;
-  num_classes: number | null;
-  use_checkpoint: boolean;
-  use_fp16: boolean;
-  num_heads: number;
-  num_head_channels: number;
-  num_heads_upsample: number;
-  use_scale_shift_norm: boolean;
-  resblock_updown: boolean;
-  use_new_attention_order: boolean;
-  use_spatial_transformer: boolean;
-  transformer_depth: number;
-  context_dim: number | null;
-  n_embed: number | null;
-  legacy: boolean;
-}
+/** UNetModel.__init__ params, snake_case as in the reference, every default filled in (schema/unet.ts). */
+export type UNetFactsParams = ReadonlyParams<UNetModelParams>;
 
-/** The defaults of the reference signature (openaimodel.py, UNetModel.__init__). */
-export const unetDefaults = {
-  dropout: 0,
-  channel_mult: [1, 2, 4, 8],
-  conv_resample: true,
-  dims: 2,
-  num_classes: null,
-  use_checkpoint: false,
-  use_fp16: false,
-  num_heads: -1,
-  num_head_channels: -1,
-  num_heads_upsample: -1,
-  use_scale_shift_norm: false,
-  resblock_updown: false,
-  use_new_attention_order: false,
-  use_spatial_transformer: false,
-  transformer_depth: 1,
-  context_dim: null,
-  n_embed: null,
-  legacy: true,
-} as const satisfies Partial<UNetFactsParams>;
+type UNetRequired = 'image_size' | 'in_channels' | 'model_channels' | 'out_channels' | 'num_res_blocks' | 'attention_resolutions';
+
+/** The defaults of the reference signature (openaimodel.py, UNetModel.__init__), as the registry declares them. */
+export const unetDefaults = defaultsOf(UNetModelParamsSchema) as Omit<UNetFactsParams, UNetRequired>;
 
 export interface UNetFactsOptions {
   /** Scales `flops` and `activationElements` (default 1). */

@@ -13,21 +13,12 @@ import { join, relative } from 'node:path';
 import fc from 'fast-check';
 import { compile, type CompilerHost } from '../../compiler/program.js';
 import { referencePath, repoRoot } from '../support/reference.js';
+import { yamlFiles } from '../support/files.js';
 
 const SEED = Number(process.env.LDMC_FUZZ_SEED ?? 20261126);
 const BUDGET_MS = 2000;
 const STACK_TRACE = /\n\s+at .+:\d+:\d+\)?/;
 
-function yamlFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const e of readdirSync(dir)) {
-    const p = join(dir, e);
-    if (statSync(p).isDirectory()) out.push(...yamlFiles(p));
-    else if (/\.ya?ml$/.test(e)) out.push(p);
-  }
-  return out.sort();
-}
 
 const seedFiles = [join(repoRoot, 'examples', 'celeba256.yaml'), ...yamlFiles(referencePath('ldm-configs'))];
 const seeds = seedFiles.map((p) => ({ name: relative(repoRoot, p), text: readFileSync(p, 'utf8') }));

@@ -7,16 +7,8 @@ import { compile } from '../../compiler/program.js';
 import { inspectJson } from '../../compiler/emit.js';
 import { diskHost } from '../support/compile.js';
 import { hasReference, referencePath, requireReference } from '../support/reference.js';
+import { yamlFiles } from '../support/files.js';
 
-function yamlFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir)) {
-    const p = join(dir, e);
-    if (statSync(p).isDirectory()) out.push(...yamlFiles(p));
-    else if (p.endsWith('.yaml')) out.push(p);
-  }
-  return out.sort();
-}
 
 interface CountsEntry {
   file: string;

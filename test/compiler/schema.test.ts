@@ -8,16 +8,8 @@ import { parse } from 'yaml';
 import { buildJsonSchema, jsonSchemaText, SCHEMA_FIX_COMMAND, SCHEMA_PATH, type JsonSchemaObject } from '../../compiler/emit-schema.js';
 import { allTargets, childSlot } from '../../schema/index.js';
 import { repoRoot, requireReference } from '../support/reference.js';
+import { yamlFiles } from '../support/files.js';
 
-function yamlFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir)) {
-    const p = join(dir, e);
-    if (statSync(p).isDirectory()) out.push(...yamlFiles(p));
-    else if (p.endsWith('.yaml')) out.push(p);
-  }
-  return out.sort();
-}
 
 // ajv is CommonJS: under NodeNext its default export is the module object, whose `default` is the class.
 const Ajv = AjvModule.default;

@@ -9,16 +9,8 @@ import { initBackend } from '../../runtime/backend.js';
 import { buildComponent } from '../../runtime/build.js';
 import { diskHost } from '../support/compile.js';
 import { hasReference, referencePath } from '../support/reference.js';
+import { yamlFiles } from '../support/files.js';
 
-function yamlFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir)) {
-    const p = join(dir, e);
-    if (statSync(p).isDirectory()) out.push(...yamlFiles(p));
-    else if (p.endsWith('.yaml')) out.push(p);
-  }
-  return out.sort();
-}
 
 describe('runtime parameter counts equal the static counts', function () {
   this.timeout(120000);
