@@ -100,8 +100,18 @@ function compiler(o) {
   return rows;
 }
 
+/** Builds celeba256's UNet and VQ for real once (too heavy for a test): time, counts, memory. */
+function build() {
+  requireBuild();
+  const r = spawnSync(process.execPath, ['bench/build-celeba.js'], { cwd: repoRoot, encoding: 'utf8' });
+  if (r.status !== 0) return [{ name: 'build celeba256 UNet + VQ', unit: '', note: `failed: ${r.stderr.slice(-300)}` }];
+  const j = JSON.parse(r.stdout.trim().split('\n').pop());
+  return Object.entries(j).map(([k, v]) => ({ name: `build celeba256 ${k} (cpu, random init)`, unit: 'ms', min: v.ms, median: v.ms, max: v.ms, note: `${v.params.toLocaleString('en-US')} params (static ${v.static.toLocaleString('en-US')}${v.params === v.static ? ', equal' : ', DIFFERENT'}), RSS ${v.rssMiB} MiB` }));
+}
+
 const SECTIONS = {
   compiler,
+  build,
   // fwd+bwd of a ResBlock and an attention block, UNet and VQ training steps (bench/runtime.js)
   runtime,
   // training: (o) => [...],  // e.g. steps per second (later)
