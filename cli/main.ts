@@ -8,6 +8,7 @@ import { compile, type CompileResult, type CompilerHost } from '../compiler/prog
 import { formatDiagnostic } from './format.js';
 import { parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { CliError } from './errors.js';
+import { closest } from '../schema/suggest.js';
 import { writeAtomic } from './fs-util.js';
 
 export const USAGE = `ldmc — the latent-diffusion model compiler
@@ -23,6 +24,7 @@ Usage:
   ldmc convert MODEL.ckpt OUT.safetensors [--select PREFIX]
   ldmc train   CONFIG... [--data DIR] [--max-steps N] [--resume RUN] [--run-dir DIR] [--set ...]
                [--backend B] [--seed N] [--ckpt-every N] [--val-every N] [--val-batches N] [--workers N]
+               [--lpips-weights FILE]
   ldmc sample  CONFIG... --ckpt CKPT --out GRID.png [--sampler ddim|plms|ddpm] [--steps S]
                [--eta E] [--scale G --uc-class K] [--class K] [-n N] [--seed SEED] [--no-ema]
                [--backend tensorflow|wasm|cpu] [--threads T] [--set ...]
@@ -138,8 +140,8 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
     case 'convert':
       return convertCommand(parseArgs(rest, { values: ['select'], flags: [] }), io);
     default: {
-      const commands = ['check', 'inspect', 'compile', 'forward', 'convert'];
-      const guess = commands.find((c) => c.startsWith(cmd.slice(0, 2)));
+      const commands = ['check', 'inspect', 'compile', 'schema', 'export', 'forward', 'convert', 'train', 'sample'];
+      const guess = closest(cmd, commands);
       throw new UsageError(`unknown command '${cmd}'${guess ? ` (did you mean '${guess}'?)` : ''}`);
     }
   }
