@@ -9,7 +9,7 @@ import { DataError } from './errors.js';
 import { FacesDataset, type FacesParams, type FacesSplit } from './faces.js';
 import { ImageFolder, type ImageFolderParams } from './image-folder.js';
 import { ImageNetDataset, type ImageNetParams, type ImageNetSplit } from './imagenet.js';
-import { MnistDataset, type MnistParams, debianFashionMnistRoot } from './idx.js';
+import { MnistDataset, type MnistParams } from './idx.js';
 import { LSUNBase, lsunDataset, type LSUNBaseParams, type LSUNSplit } from './lsun.js';
 
 export interface CreateDatasetOptions {
@@ -23,47 +23,9 @@ export interface CreateDatasetOptions {
 type Params = Record<string, unknown>;
 type Factory = (p: Params, dataRoot: string, spec: DatasetSpec) => Dataset;
 
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'string[]' | 'object' | readonly string[];
 interface ParamRule {
-  kind: Kind;
-  nullable?: boolean;
   default?: unknown;
 }
-
-/** ldmc's own dataset targets and their params (the schema does not list them). */
-export const ldmcDatasetParams: Record<string, Record<string, ParamRule>> = {
-  'ldmc.data.ImageFolder': {
-    root: { kind: 'string', nullable: true, default: null },
-    size: { kind: 'int', nullable: true, default: null },
-    interpolation: { kind: ['nearest', 'linear', 'bilinear', 'bicubic', 'lanczos'], default: 'bicubic' },
-    random_crop: { kind: 'bool', default: false },
-    flip_p: { kind: 'number', default: 0 },
-    class_folders: { kind: 'bool', default: false },
-  },
-  'ldmc.data.FashionMNIST': {
-    root: { kind: 'string', default: debianFashionMnistRoot },
-    split: { kind: ['train', 'test'], default: 'train' },
-    size: { kind: 'int', default: 32 },
-    channels: { kind: 'int', default: 1 },
-    resize: { kind: ['pad', 'bilinear'], default: 'pad' },
-    flip_p: { kind: 'number', default: 0 },
-  },
-  'ldmc.data.MNIST': {
-    root: { kind: 'string', nullable: true, default: null },
-    split: { kind: ['train', 'test'], default: 'train' },
-    size: { kind: 'int', default: 32 },
-    channels: { kind: 'int', default: 1 },
-    resize: { kind: ['pad', 'bilinear'], default: 'pad' },
-    flip_p: { kind: 'number', default: 0 },
-  },
-  'ldm.data.lsun.LSUNBase': {
-    txt_file: { kind: 'string' },
-    data_root: { kind: 'string' },
-    size: { kind: 'int', nullable: true, default: null },
-    interpolation: { kind: ['linear', 'bilinear', 'bicubic', 'lanczos'], default: 'bicubic' },
-    flip_p: { kind: 'number', default: 0.5 },
-  },
-};
 
 const faces = (split: FacesSplit): Factory => (p, root, spec) => new FacesDataset(split, p as unknown as FacesParams, root, spec);
 const lsun = (split: LSUNSplit): Factory => (p, root, spec) => lsunDataset(split, p as Omit<LSUNBaseParams, 'txt_file' | 'data_root'>, root, spec);
@@ -94,7 +56,7 @@ export const datasetTargetIds: readonly string[] = Object.keys(factories).sort()
 const schemaDatasets = dataTargets.filter((t) => t.families.includes('dataset'));
 
 function canonical(id: string): string | undefined {
-  if (factories[id] || ldmcDatasetParams[id]) return id;
+  if (factories[id]) return id;
   return schemaDatasets.find((t) => t.id === id || t.aliases.includes(id))?.id;
 }
 
@@ -119,9 +81,9 @@ export function createDataset(targetId: string, params: Record<string, unknown> 
   return factory(filled, dataRoot, spec);
 }
 
-/** Fills defaults and checks names and types against the schema (or ldmc's own rules). */
+/** Fills defaults and checks param names against the schema. */
 function fillParams(id: string, params: Params): Params {
-  const rules = ldmcDatasetParams[id] ?? schemaRules(id);
+  const rules = schemaRules(id);
   const out: Params = {};
   for (const [k, v] of Object.entries(params)) {
     const rule = rules[k];
@@ -129,7 +91,6 @@ function fillParams(id: string, params: Params): Params {
       const guess = closest(k, Object.keys(rules));
       throw new DataError(`${id}: unknown param '${k}'`, null, guess ? `did you mean '${guess}'?` : `params: ${Object.keys(rules).join(', ') || '(none)'}`);
     }
-    checkKind(id, k, v, rule);
     out[k] = v;
   }
   for (const [k, rule] of Object.entries(rules)) {
@@ -146,25 +107,8 @@ function schemaRules(id: string): Record<string, ParamRule> {
   const out: Record<string, ParamRule> = {};
   for (const [k, s] of Object.entries(props)) {
     const d = (s as { default?: unknown }).default;
-    // Types were checked by the compiler; here only names and defaults. `size` may be required.
-    out[k] = { kind: 'object', ...(d !== undefined ? { default: d } : {}) };
+    // Types were checked by the compiler (schema/data.ts is the one definition); here only names and defaults.
+    out[k] = d !== undefined ? { default: d } : {};
   }
   return out;
-}
-
-function checkKind(id: string, key: string, v: unknown, rule: ParamRule): void {
-  if (v === null && rule.nullable) return;
-  const k = rule.kind;
-  const ok =
-    typeof k !== 'string' ? typeof v === 'string' && k.includes(v)
-    : k === 'string' ? typeof v === 'string'
-    : k === 'int' ? Number.isInteger(v)
-    : k === 'number' ? typeof v === 'number' && Number.isFinite(v)
-    : k === 'bool' ? typeof v === 'boolean'
-    : k === 'string[]' ? Array.isArray(v) && v.every((x) => typeof x === 'string')
-    : true;
-  if (!ok) {
-    const want = typeof k !== 'string' ? `one of ${k.map((x) => `'${x}'`).join(', ')}` : k;
-    throw new DataError(`${id}: param '${key}' must be ${want}${rule.nullable ? ' or null' : ''}, got ${JSON.stringify(v)}`, null, `fix params.${key}`);
-  }
 }

@@ -295,7 +295,7 @@ describe('data: image layouts', () => {
     const p = await rejection(() => createDataset('ldmc.data.ImageFolder', { root: tmp, sise: 3 }));
     expect(p.hint).to.contain("'size'");
     const t = await rejection(() => createDataset('ldmc.data.FashionMNIST', { split: 'val' }));
-    expect(t.message).to.match(/'split' must be one of 'train', 'test'/);
+    expect(t.message).to.match(/split must be 'train' or 'test', got 'val'/);
   });
 });
 
