@@ -53,7 +53,13 @@ export async function writeLossCurve(path: string, records: readonly LogRecord[]
   const sx = (x: number) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y: number) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
   const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd'];
-  const lines = series.map((s, i) => `<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="1.5" points="${s.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`);
+  const lines = series.map((s, i) => {
+    const c = colors[i % colors.length];
+    const line = `<polyline fill="none" stroke="${c}" stroke-width="1.5" points="${s.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`;
+    // Sparse series (validation) get dots: a single point would draw no line at all.
+    const dots = s.length < 50 ? s.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${c}"/>`).join('') : '';
+    return line + dots;
+  });
   const legend = keys.map((k, i) => `<text x="${L + 10 + i * 200}" y="20" font-size="13" fill="${colors[i % colors.length]}">${k}</text>`);
   const ticks = [0, 0.5, 1].map((f) => {
     const y = y0 + f * (y1 - y0);
