@@ -1,6 +1,5 @@
 // PNG files through sharp (loaded on first use, so importing runtime/images costs nothing).
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { writeAtomic } from '../util/atomic.js';
 import type { Uint8Image } from './grid.js';
 
 type Channels = 1 | 2 | 3 | 4;
@@ -26,16 +25,7 @@ export async function encodePng(img: Uint8Image): Promise<Uint8Array> {
 
 /** Writes a PNG atomically (a temporary file next to `path`, then a rename); creates the folder. */
 export async function writePng(path: string, img: Uint8Image): Promise<void> {
-  const bytes = await encodePng(img);
-  mkdirSync(dirname(path) || '.', { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeAtomic(path, await encodePng(img));
 }
 
 /** Reads a PNG (or any image sharp reads) as HWC 8-bit pixels, keeping its channel count. */

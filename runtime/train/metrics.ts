@@ -1,6 +1,7 @@
 // The run's scalar log (JSONL, one object per logged step) and its loss-curve picture.
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import sharp from 'sharp';
+import { writeAtomic } from '../util/atomic.js';
 
 export type Scalars = Record<string, number>;
 
@@ -37,7 +38,7 @@ export class MetricsLog {
   /** Keeps the records up to `step` (after a resume from that step). */
   truncate(step: number): void {
     const keep = this.read(step);
-    writeFileSync(this.path, keep.map((r) => JSON.stringify(r)).join('\n') + (keep.length ? '\n' : ''));
+    writeAtomic(this.path, keep.map((r) => JSON.stringify(r)).join('\n') + (keep.length ? '\n' : ''));
   }
 }
 
@@ -69,9 +70,5 @@ export async function writeLossCurve(path: string, records: readonly LogRecord[]
 <line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>
 <text x="${L}" y="${H - 12}" font-size="11">${x0}</text><text x="${W - R}" y="${H - 12}" font-size="11" text-anchor="end">${x1} steps</text>
 ${ticks.join('')}${lines.join('')}${legend.join('')}</svg>`;
-  const png = await sharp(Buffer.from(svg)).png().toBuffer();
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, png);
-  const { renameSync } = await import('node:fs');
-  renameSync(tmp, path);
+  writeAtomic(path, await sharp(Buffer.from(svg)).png().toBuffer());
 }
