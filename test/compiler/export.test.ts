@@ -1,7 +1,7 @@
 // `ldmc export --to ldm`: the resolved config round-trips. Every reference config and every example,
 // exported and checked again, gives the same typed graph and no diagnostic the original lacked.
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parse as yamlParse } from 'yaml';
@@ -9,17 +9,9 @@ import { exportConfig } from '../../compiler/export.js';
 import { compile, type CompileResult, type CompilerHost } from '../../compiler/program.js';
 import { main } from '../../cli/main.js';
 import { diskHost } from '../support/compile.js';
+import { yamlFiles } from '../support/files.js';
 import { referencePath, repoRoot, requireReference } from '../support/reference.js';
 
-function yamlFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir)) {
-    const p = join(dir, e);
-    if (statSync(p).isDirectory()) out.push(...yamlFiles(p));
-    else if (p.endsWith('.yaml')) out.push(p);
-  }
-  return out.sort();
-}
 
 /** The exported text in memory; everything else (ckpt paths, data) as on disk. */
 function withExported(text: string): CompilerHost {
