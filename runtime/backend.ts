@@ -21,6 +21,7 @@ export interface InitBackendOptions {
 
 const require = createRequire(import.meta.url);
 let announced = false;
+let nativeNote = '';
 
 /** Starts a backend (see InitBackendOptions) and returns its tfjs name ('tensorflow', 'wasm', 'cpu'). */
 export async function initBackend(opts: InitBackendOptions = {}): Promise<string> {
@@ -32,7 +33,7 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<string
       const got = await start(name, opts);
       if (!opts.quiet && !announced) {
         announced = true;
-        const extra = got === 'wasm' ? ` (${wasmThreads()} thread${wasmThreads() === 1 ? '' : 's'})` : '';
+        const extra = got === 'wasm' ? ` (${wasmThreads()} thread${wasmThreads() === 1 ? '' : 's'}${nativeNote})` : '';
         process.stderr.write(`ldmc: tfjs backend ${got}${extra}\n`);
       }
       return got;
@@ -57,6 +58,9 @@ async function start(name: BackendName, opts: InitBackendOptions): Promise<strin
       const { registerConv2dGradient } = await import('./nn/conv-grad.js');
       registerConv2dGradient();
       await startWasm(opts.threads ?? os.cpus().length);
+      const { installNativeKernels } = await import('./perf/native-kernels.js');
+      const native = installNativeKernels();
+      nativeNote = native.installed ? `, native kernels: ${native.library}, ${native.threads} threads` : `, no native kernels: ${native.why}`;
       return 'wasm';
     }
     case 'cpu': {

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, NamedAttrMap, Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { registerBatchMatMulGradient } from '../perf/matmul.js';
 import { installWasmKernels } from '../perf/wasm-kernels.js';
+import { nativeKernelsActive } from '../perf/native-kernels.js';
 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
@@ -78,13 +79,21 @@ export function registerConv2dGradient(): void {
         strides: number | [number, number]; pad: Pad; dataFormat: string; dilations: number | [number, number]; dimRoundingMode: Rounding;
       };
       const dil = typeof dilations === 'number' ? [dilations, dilations] : dilations;
-      const useOwn = tf.getBackend() === 'wasm' && dataFormat === 'NHWC' && dil[0] === 1 && dil[1] === 1;
+      const useOwn = tf.getBackend() === 'wasm' && dataFormat === 'NHWC' && (nativeKernelsActive() || (dil[0] === 1 && dil[1] === 1));
       if (!useOwn) {
         if (!previous) throw new Error('No Conv2D gradient registered for this backend (gradients not loaded: call initBackend())');
         return previous.gradFunc(dy, saved, attrs);
       }
       const [x, f] = saved as [Tensor4D, Tensor4D];
       const g = dy as Tensor4D;
+      if (nativeKernelsActive()) {
+        // The addon's backprop kernels (runtime/perf/native-kernels.ts) take the conv as it is.
+        const common = { strides, pad, dataFormat, dilations, dimRoundingMode };
+        return {
+          x: () => tf.engine().runKernel('Conv2DBackpropInput', { dy: g, filter: f }, { ...common, inputShape: x.shape } as unknown as NamedAttrMap) as Tensor4D,
+          filter: () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: g }, { ...common, filterShape: f.shape } as unknown as NamedAttrMap) as Tensor4D,
+        };
+      }
       const s: [number, number] = typeof strides === 'number' ? [strides, strides] : strides;
       return {
         x: () => conv2dInputGrad(x.shape, g, f, s, pad, dimRoundingMode),

@@ -5,6 +5,7 @@ import type { Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs-core
 import { Module, registerModule, type UnaryModule } from '../module.js';
 import { normal, ones, uniformFanIn, zeros, type Init } from './init.js';
 import { groupNormFused } from '../perf/group-norm.js';
+import { SILU, SILU_GRAD, nativeKernelsActive } from '../perf/native-kernels.js';
 
 /** PyTorch padding: a number (all sides) or explicit [top, bottom, left, right]. */
 export type Padding2d = number | readonly [number, number, number, number];
@@ -200,8 +201,19 @@ export class Embedding extends Module {
 registerModule(Embedding);
 
 export function silu<T extends Tensor>(x: T): T {
+  if (nativeKernelsActive() && x.dtype === 'float32') return siluNative(x);
   return tf.tidy(() => tf.mul(x, tf.sigmoid(x))) as T;
 }
+
+/** x·σ(x) in one native pass, and its gradient in one more (runtime/perf/native-kernels.ts). */
+const siluNative = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
+  const [x, save] = args as [Tensor, tf.GradSaveFunc];
+  save([x]);
+  return {
+    value: tf.engine().runKernel(SILU, { x }) as Tensor,
+    gradFunc: (dy: Tensor, saved: Tensor[]) => tf.engine().runKernel(SILU_GRAD, { dy, x: saved[0]! }) as Tensor,
+  };
+}) as <T extends Tensor>(x: T) => T;
 
 /** Exact (erf) GELU, torch's F.gelu default. */
 export function gelu<T extends Tensor>(x: T): T {

@@ -5,13 +5,15 @@
 //   x̂ = (x − μ)·r,  r = (σ² + eps)^-½,  g = dy·γ
 //   dx = r·(g − mean_grp(g) − x̂·mean_grp(g·x̂)),  dγ = Σ dy·x̂,  dβ = Σ dy
 import * as tf from '@tensorflow/tfjs-core';
-import type { Tensor } from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, Tensor } from '@tensorflow/tfjs-core';
+import { GROUP_NORM, GROUP_NORM_GRAD, nativeKernelsActive } from './native-kernels.js';
 
 /**
  * GroupNorm over channels-last x ([B, ..., C]) with `groups` groups; gamma/beta [C] or null
  * (no affine). Statistics two-pass as torch does.
  */
 export function groupNormFused(x: Tensor, gamma: Tensor | null, beta: Tensor | null, groups: number, eps: number): Tensor {
+  if (nativeKernelsActive() && x.dtype === 'float32') return groupNormNative(x, gamma, beta, groups, eps);
   const B = x.shape[0]!, C = x.shape[x.rank - 1]!, G = groups, Cg = C / G;
   const shape = x.shape;
   const normalize = (xi: Tensor) => {
@@ -51,6 +53,40 @@ export function groupNormFused(x: Tensor, gamma: Tensor | null, beta: Tensor | n
     return {
       value: tf.reshape(xhat, shape),
       gradFunc: (dy: Tensor, saved: Tensor[]) => backwardCore(dy, saved[0]!, saved[1]!, null),
+    };
+  });
+  return f(x);
+}
+
+/**
+ * The same GroupNorm on the native kernels (runtime/perf/native-kernels.ts): one pass over x for
+ * the forward and one for the backward, with μ and r saved between them.
+ */
+function groupNormNative(x: Tensor, gamma: Tensor | null, beta: Tensor | null, groups: number, eps: number): Tensor {
+  const run = (name: string, inputs: Record<string, Tensor>, attrs: Record<string, number>) =>
+    tf.engine().runKernel(name, inputs, attrs as unknown as NamedAttrMap) as unknown as Tensor[];
+  if (gamma && beta) {
+    const f = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
+      const [xi, gi, bi, save] = args as [Tensor, Tensor, Tensor, tf.GradSaveFunc];
+      const [y, mean, rstd] = run(GROUP_NORM, { x: xi, gamma: gi, beta: bi }, { groups, eps }) as [Tensor, Tensor, Tensor];
+      save([xi, mean, rstd, gi]);
+      return {
+        value: y,
+        gradFunc: (dy: Tensor, saved: Tensor[]) => {
+          const [xs, m, r, gs] = saved as [Tensor, Tensor, Tensor, Tensor];
+          return run(GROUP_NORM_GRAD, { dy, x: xs, mean: m, rstd: r, gamma: gs }, { groups });
+        },
+      };
+    });
+    return f(x, gamma, beta);
+  }
+  const f = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
+    const [xi, save] = args as [Tensor, tf.GradSaveFunc];
+    const [y, mean, rstd] = run(GROUP_NORM, { x: xi }, { groups, eps }) as [Tensor, Tensor, Tensor];
+    save([xi, mean, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => run(GROUP_NORM_GRAD, { dy, x: saved[0]!, mean: saved[1]!, rstd: saved[2]! }, { groups })[0]!,
     };
   });
   return f(x);

@@ -5,6 +5,7 @@
 // for exactly those flags (dA = dy·bᵀ, dB = aᵀ·dy), so every Linear/attention backward hit the slow
 // loop. Here the transposes are made explicit on wasm; other backends keep the flags.
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeKernelsActive } from './native-kernels.js';
 import type { GradConfig, NamedAttrMap, Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs-core';
 
 /** Swaps the last two axes (a no-op for the data of a [.., 1, n] or [.., n, 1] tensor, still a copy). */
@@ -19,7 +20,8 @@ export function transposeLast2<T extends Tensor>(x: T): T {
 
 /** True where transposed operands should be materialised before a matMul (the wasm backend). */
 export function explicitTransposes(): boolean {
-  return tf.getBackend() === 'wasm';
+  // The native BatchMatMul (./native-kernels.ts) takes the flags as strides, at full speed.
+  return tf.getBackend() === 'wasm' && !nativeKernelsActive();
 }
 
 /**

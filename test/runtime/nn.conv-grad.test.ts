@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor4D } from '@tensorflow/tfjs-core';
 import { initBackend } from '../../runtime/backend.js';
 import { conv2dTorch, registerConv2dGradient } from '../../runtime/nn/index.js';
+import { setNativeKernels } from '../../runtime/perf/native-kernels.js';
 
 type Shape4 = [number, number, number, number];
 type Case = [name: string, x: Shape4, w: Shape4, stride: number, pad: Shape4];
@@ -36,14 +37,16 @@ function grads(c: Case): { dx: Float32Array; dw: Float32Array } {
 
 const maxAbs = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
-describe('nn conv2d gradient on wasm (forward-conv formulation)', function () {
+describe('nn conv2d gradient on wasm (forward-conv formulation, native kernels off)', function () {
   const native = new Map<string, { dx: Float32Array; dw: Float32Array }>();
   before(async () => {
     await initBackend({ backend: 'cpu', quiet: true });
     registerConv2dGradient(); // dispatches on the backend: cpu keeps its native gradient
     for (const c of CASES) native.set(c[0], grads(c));
     await initBackend({ backend: 'wasm', quiet: true });
+    setNativeKernels(false); // the forward-conv formulation; test/runtime/native-kernels.test.ts covers the addon
   });
+  after(() => setNativeKernels(true));
 
   for (const c of CASES) {
     it(`${c[0]}: dx and dW match the cpu backend's native gradient`, () => {

@@ -8,6 +8,7 @@ import { initBackend } from '../../runtime/backend.js';
 import { AttentionBlock, CrossAttention, GroupNorm } from '../../runtime/nn/index.js';
 import { groupNormFused } from '../../runtime/perf/group-norm.js';
 import { batchMatMul, matMulFast } from '../../runtime/perf/matmul.js';
+import { setNativeKernels } from '../../runtime/perf/native-kernels.js';
 
 function data(shape: number[], s: number): Float32Array {
   const n = shape.reduce((a, b) => a * b, 1), a = new Float32Array(n);
@@ -88,6 +89,7 @@ describe('runtime/perf: GroupNorm with the closed-form gradient (cpu)', function
 });
 
 describe('runtime/perf: wasm matmul, gradient and kernels against cpu', function () {
+  after(() => setNativeKernels(true));
   const onCpu = new Map<string, Float32Array[]>();
   const cases: Array<[string, () => Float32Array[]]> = [];
   const add = (name: string, f: () => Float32Array[]) => cases.push([name, f]);
@@ -134,6 +136,7 @@ describe('runtime/perf: wasm matmul, gradient and kernels against cpu', function
     await initBackend({ backend: 'cpu', quiet: true });
     for (const [name, f] of cases) onCpu.set(name, f());
     await initBackend({ backend: 'wasm', quiet: true });
+    setNativeKernels(false); // these are the tfjs-only paths; test/runtime/native-kernels.test.ts covers the addon
   });
 
   for (const [name, f] of cases) {

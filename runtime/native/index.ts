@@ -1,0 +1,64 @@
+// The optional native kernel addon (runtime/native/ldmc_native.cc, built by
+// scripts/build-native.mjs into build/native/). Loading it is best-effort: without it, or with
+// LDMC_NATIVE=0, the runtime runs on tfjs's own kernels; LDMC_NATIVE=1 makes a missing addon an error.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The addon's functions. Float32Arrays may be views of the wasm heap; every call is synchronous. */
+export interface NativeAddon {
+  conv2d(x: Float32Array, xShape: number[], w: Float32Array, wShape: number[], y: Float32Array, yShape: number[],
+    strides: number[], dilations: number[], pads: number[]): void;
+  conv2dBackpropInput(dy: Float32Array, dyShape: number[], w: Float32Array, wShape: number[], dx: Float32Array, dxShape: number[],
+    strides: number[], dilations: number[], pads: number[]): void;
+  conv2dBackpropFilter(x: Float32Array, xShape: number[], dy: Float32Array, dyShape: number[], dw: Float32Array, wShape: number[],
+    strides: number[], dilations: number[], pads: number[]): void;
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, batchA: number, batchB: number, m: number, k: number, n: number,
+    transposeA: boolean, transposeB: boolean): void;
+  groupNormForward(x: Float32Array, B: number, S: number, C: number, G: number, eps: number, gamma: Float32Array | null,
+    beta: Float32Array | null, y: Float32Array, mean: Float32Array, rstd: Float32Array): void;
+  groupNormBackward(dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, B: number, S: number, C: number,
+    G: number, gamma: Float32Array | null, dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null): void;
+  silu(x: Float32Array, y: Float32Array): void;
+  siluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  info(): { library: string; threads: number };
+}
+
+/** Where the build script puts the addon, from the package root. */
+export const ADDON_PATH = join('build', 'native', 'ldmc_native.node');
+
+function packageRoot(): string {
+  // dist/runtime/native/index.js (or runtime/native/index.ts under a TS loader) → the package root
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    dir = resolve(dir, '..');
+  }
+  return process.cwd();
+}
+
+let loaded: { addon: NativeAddon | undefined; why: string } | undefined;
+
+/** The addon, or undefined with the reason (not built, disabled, failed to load). */
+export function loadNative(): { addon: NativeAddon | undefined; why: string } {
+  if (loaded) return loaded;
+  const mode = process.env.LDMC_NATIVE;
+  if (mode === '0' || mode === 'off') return (loaded = { addon: undefined, why: 'disabled by LDMC_NATIVE=0' });
+  const path = join(packageRoot(), ADDON_PATH);
+  if (!existsSync(path)) {
+    loaded = { addon: undefined, why: `${ADDON_PATH} is not built (npm run build:native; it needs g++ and libdnnl-dev)` };
+  } else {
+    // OpenMP's workers spin after each parallel region by default; on a machine with as many cores
+    // as threads they then starve the wasm backend's own pthreads (a UNet step took 2–9 s instead
+    // of 1). libgomp reads this when the addon loads it.
+    process.env.OMP_WAIT_POLICY ??= 'passive';
+    try {
+      loaded = { addon: createRequire(import.meta.url)(path) as NativeAddon, why: '' };
+    } catch (e) {
+      loaded = { addon: undefined, why: `${ADDON_PATH} failed to load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` };
+    }
+  }
+  if (!loaded.addon && (mode === '1' || mode === 'on')) throw new Error(`ldmc: LDMC_NATIVE=1 but ${loaded.why}`);
+  return loaded;
+}

@@ -1,0 +1,464 @@
+// ldmc's optional native kernels: oneDNN convolutions and matrix products, plus a GroupNorm,
+// for the tensors of the tfjs wasm backend. They work in place on the wasm heap (a typed-array
+// view of it is passed in, so nothing is copied) and are registered as that backend's kernels by
+// runtime/perf/native-kernels.ts when this addon loads. On CPUs with AVX2/AVX-512, oneDNN's JIT
+// convolutions run several times faster than the 128-bit SIMD that wasm can express.
+//
+// Built by scripts/build-native.mjs with g++ against Node-API (no node-gyp, no node headers beyond
+// node_api.h) and libdnnl; the runtime runs without it.
+#include <node_api.h>
+#include <dnnl.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine& eng() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& strm() {
+  static dnnl::stream s(eng());
+  return s;
+}
+
+// ------------------------------------------------------------------ Node-API helpers
+
+struct JsError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void check(napi_env env, napi_status s, const char* what) {
+  if (s != napi_ok) throw JsError(std::string("ldmc-native: ") + what);
+}
+
+std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t n) {
+  std::vector<napi_value> v(n);
+  size_t argc = n;
+  check(env, napi_get_cb_info(env, info, &argc, v.data(), nullptr, nullptr), "arguments");
+  if (argc < n) throw JsError("ldmc-native: expected " + std::to_string(n) + " arguments, got " + std::to_string(argc));
+  return v;
+}
+
+float* f32(napi_env env, napi_value v, size_t* len = nullptr) {
+  bool is = false;
+  check(env, napi_is_typedarray(env, v, &is), "typed array");
+  if (!is) throw JsError("ldmc-native: expected a Float32Array");
+  napi_typedarray_type t;
+  size_t n = 0;
+  void* data = nullptr;
+  check(env, napi_get_typedarray_info(env, v, &t, &n, &data, nullptr, nullptr), "typed array info");
+  if (t != napi_float32_array) throw JsError("ldmc-native: expected a Float32Array");
+  if (len) *len = n;
+  return static_cast<float*>(data);
+}
+
+bool isNull(napi_env env, napi_value v) {
+  napi_valuetype t;
+  check(env, napi_typeof(env, v, &t), "typeof");
+  return t == napi_null || t == napi_undefined;
+}
+
+int64_t i64(napi_env env, napi_value v) {
+  int64_t r = 0;
+  check(env, napi_get_value_int64(env, v, &r), "integer");
+  return r;
+}
+
+double f64(napi_env env, napi_value v) {
+  double r = 0;
+  check(env, napi_get_value_double(env, v, &r), "number");
+  return r;
+}
+
+bool boolean(napi_env env, napi_value v) {
+  bool r = false;
+  check(env, napi_get_value_bool(env, v, &r), "boolean");
+  return r;
+}
+
+std::vector<int64_t> ints(napi_env env, napi_value v, size_t n) {
+  uint32_t len = 0;
+  check(env, napi_get_array_length(env, v, &len), "array");
+  if (len != n) throw JsError("ldmc-native: expected an array of " + std::to_string(n) + " integers");
+  std::vector<int64_t> r(n);
+  for (uint32_t i = 0; i < len; i++) {
+    napi_value e;
+    check(env, napi_get_element(env, v, i, &e), "array element");
+    r[i] = i64(env, e);
+  }
+  return r;
+}
+
+/** Wraps a kernel body so that C++ exceptions (ours or oneDNN's) become JS errors. */
+template <typename F>
+napi_value guarded(napi_env env, F&& body) {
+  try {
+    body();
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, "LDMC_NATIVE", (std::string("oneDNN: ") + e.what()).c_str());
+  } catch (const std::exception& e) {
+    napi_throw_error(env, "LDMC_NATIVE", e.what());
+  }
+  return nullptr;
+}
+
+// ------------------------------------------------------------------ convolution
+
+/** One conv geometry, in tfjs terms: NHWC activations, HWIO filters. */
+struct ConvGeom {
+  int64_t B, H, W, C;      // input
+  int64_t KH, KW, O;       // filter [KH, KW, C, O]
+  int64_t Ho, Wo;          // output [B, Ho, Wo, O]
+  int64_t sh, sw, dh, dw;  // strides, dilations (1 = none)
+  int64_t pt, pb, pl, pr;  // explicit padding
+
+  std::string key(const char* op) const {
+    std::string k(op);
+    for (int64_t v : {B, H, W, C, KH, KW, O, Ho, Wo, sh, sw, dh, dw, pt, pb, pl, pr}) k += ':' + std::to_string(v);
+    return k;
+  }
+  memory::desc src() const { return memory::desc({B, C, H, W}, dt::f32, tag::nhwc); }
+  memory::desc dst() const { return memory::desc({B, O, Ho, Wo}, dt::f32, tag::nhwc); }
+  memory::desc weiUser() const { return memory::desc({O, C, KH, KW}, dt::f32, tag::hwio); }
+  memory::desc weiAny() const { return memory::desc({O, C, KH, KW}, dt::f32, tag::any); }
+  memory::dims strides() const { return {sh, sw}; }
+  memory::dims dil() const { return {dh - 1, dw - 1}; }  // oneDNN counts dilation from 0
+  memory::dims padL() const { return {pt, pl}; }
+  memory::dims padR() const { return {pb, pr}; }
+
+  dnnl::convolution_forward::primitive_desc fwdPd() const {
+    auto d = dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                             src(), weiAny(), dst(), strides(), dil(), padL(), padR());
+    return dnnl::convolution_forward::primitive_desc(d, eng());
+  }
+};
+
+ConvGeom convGeom(napi_env env, napi_value xDims, napi_value wDims, napi_value yDims, napi_value strides,
+                  napi_value dil, napi_value pads) {
+  auto x = ints(env, xDims, 4), w = ints(env, wDims, 4), y = ints(env, yDims, 4);
+  auto s = ints(env, strides, 2), d = ints(env, dil, 2), p = ints(env, pads, 4);
+  if (w[2] != x[3] || y[3] != w[3] || y[0] != x[0]) throw JsError("ldmc-native: conv2d shapes do not agree");
+  return ConvGeom{x[0], x[1], x[2], x[3], w[0], w[1], w[3], y[1], y[2], s[0], s[1], d[0], d[1], p[0], p[1], p[2], p[3]};
+}
+
+/** A primitive with the scratch memory for its reordered weights, built once per geometry. */
+struct CachedConv {
+  dnnl::primitive prim;
+  memory wei;                     // weights (or diff weights) in the primitive's own layout
+  std::unique_ptr<dnnl::reorder> toPrim;   // user HWIO → wei (forward, backward data)
+  std::unique_ptr<dnnl::reorder> fromPrim; // wei → user HWIO (backward weights)
+  bool sameLayout = false;        // the primitive takes HWIO as is
+};
+
+std::unordered_map<std::string, std::unique_ptr<CachedConv>>& convCache() {
+  static std::unordered_map<std::string, std::unique_ptr<CachedConv>> c;
+  return c;
+}
+
+enum class ConvOp { Forward, BackwardData, BackwardWeights };
+
+CachedConv& cachedConv(const ConvGeom& g, ConvOp op) {
+  const char* name = op == ConvOp::Forward ? "fwd" : op == ConvOp::BackwardData ? "bwd_data" : "bwd_weights";
+  auto key = g.key(name);
+  auto& cache = convCache();
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
+  auto c = std::make_unique<CachedConv>();
+  auto fwd = g.fwdPd();
+  memory::desc weiDesc;
+  if (op == ConvOp::Forward) {
+    c->prim = dnnl::convolution_forward(fwd);
+    weiDesc = fwd.weights_desc();
+  } else if (op == ConvOp::BackwardData) {
+    auto d = dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, g.src(), g.weiAny(), g.dst(),
+                                                   g.strides(), g.dil(), g.padL(), g.padR());
+    dnnl::convolution_backward_data::primitive_desc pd(d, eng(), fwd);
+    c->prim = dnnl::convolution_backward_data(pd);
+    weiDesc = pd.weights_desc();
+  } else {
+    auto d = dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, g.src(), g.weiAny(), g.dst(),
+                                                      g.strides(), g.dil(), g.padL(), g.padR());
+    dnnl::convolution_backward_weights::primitive_desc pd(d, eng(), fwd);
+    c->prim = dnnl::convolution_backward_weights(pd);
+    weiDesc = pd.diff_weights_desc();
+  }
+  c->sameLayout = weiDesc == g.weiUser();
+  if (!c->sameLayout) {
+    c->wei = memory(weiDesc, eng());
+    if (op == ConvOp::BackwardWeights)
+      c->fromPrim = std::make_unique<dnnl::reorder>(dnnl::reorder::primitive_desc(eng(), weiDesc, eng(), g.weiUser()));
+    else
+      c->toPrim = std::make_unique<dnnl::reorder>(dnnl::reorder::primitive_desc(eng(), g.weiUser(), eng(), weiDesc));
+  }
+  auto& ref = *c;
+  cache.emplace(key, std::move(c));
+  return ref;
+}
+
+/** conv2d(x, xDims, w, wDims, y, yDims, strides, dilations, pads[t,b,l,r]): y = x ⋆ w. */
+napi_value Conv2d(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 9);
+    auto g = convGeom(env, a[1], a[3], a[5], a[6], a[7], a[8]);
+    float *x = f32(env, a[0]), *w = f32(env, a[2]), *y = f32(env, a[4]);
+    auto& c = cachedConv(g, ConvOp::Forward);
+    memory xm(g.src(), eng(), x), wm(g.weiUser(), eng(), w), ym(g.dst(), eng(), y);
+    if (!c.sameLayout) c.toPrim->execute(strm(), wm, c.wei);
+    c.prim.execute(strm(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, c.sameLayout ? wm : c.wei}, {DNNL_ARG_DST, ym}});
+    strm().wait();
+  });
+}
+
+/** conv2dBackpropInput(dy, dyDims, w, wDims, dx, dxDims, strides, dilations, pads): dx = ∂(x ⋆ w)/∂x · dy. */
+napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 9);
+    auto g = convGeom(env, a[5], a[3], a[1], a[6], a[7], a[8]);
+    float *dy = f32(env, a[0]), *w = f32(env, a[2]), *dx = f32(env, a[4]);
+    auto& c = cachedConv(g, ConvOp::BackwardData);
+    memory dym(g.dst(), eng(), dy), wm(g.weiUser(), eng(), w), dxm(g.src(), eng(), dx);
+    if (!c.sameLayout) c.toPrim->execute(strm(), wm, c.wei);
+    c.prim.execute(strm(), {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, c.sameLayout ? wm : c.wei}, {DNNL_ARG_DIFF_SRC, dxm}});
+    strm().wait();
+  });
+}
+
+/** conv2dBackpropFilter(x, xDims, dy, dyDims, dw, wDims, strides, dilations, pads): dw = ∂(x ⋆ w)/∂w · dy. */
+napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 9);
+    auto g = convGeom(env, a[1], a[5], a[3], a[6], a[7], a[8]);
+    float *x = f32(env, a[0]), *dy = f32(env, a[2]), *dw = f32(env, a[4]);
+    auto& c = cachedConv(g, ConvOp::BackwardWeights);
+    memory xm(g.src(), eng(), x), dym(g.dst(), eng(), dy), dwm(g.weiUser(), eng(), dw);
+    c.prim.execute(strm(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, c.sameLayout ? dwm : c.wei}});
+    if (!c.sameLayout) c.fromPrim->execute(strm(), c.wei, dwm);
+    strm().wait();
+  });
+}
+
+// ------------------------------------------------------------------ matrix product
+
+struct CachedMatmul {
+  dnnl::matmul prim;
+  memory::desc a, b, c;
+};
+
+/**
+ * matmul(a, b, c, batchA, batchB, m, k, n, transA, transB): c[i] = op(a[i or 0]) · op(b[i or 0]),
+ * a batch of 1 broadcasting against the other; op transposes the last two axes when asked.
+ */
+napi_value Matmul(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto v = args(env, info, 10);
+    float *a = f32(env, v[0]), *b = f32(env, v[1]), *c = f32(env, v[2]);
+    int64_t ba = i64(env, v[3]), bb = i64(env, v[4]), m = i64(env, v[5]), k = i64(env, v[6]), n = i64(env, v[7]);
+    bool ta = boolean(env, v[8]), tb = boolean(env, v[9]);
+    if (ba != bb && ba != 1 && bb != 1) throw JsError("ldmc-native: matmul batch sizes do not broadcast");
+    int64_t bc = ba > bb ? ba : bb;
+    std::string key = "mm";
+    for (int64_t x : {ba, bb, m, k, n, int64_t(ta), int64_t(tb)}) key += ':' + std::to_string(x);
+    static std::unordered_map<std::string, std::unique_ptr<CachedMatmul>> cache;
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+      auto e = std::make_unique<CachedMatmul>();
+      e->a = memory::desc({ba, m, k}, dt::f32, ta ? memory::dims{m * k, 1, m} : memory::dims{m * k, k, 1});
+      e->b = memory::desc({bb, k, n}, dt::f32, tb ? memory::dims{k * n, 1, k} : memory::dims{k * n, n, 1});
+      e->c = memory::desc({bc, m, n}, dt::f32, memory::dims{m * n, n, 1});
+      dnnl::matmul::desc d(e->a, e->b, e->c);
+      e->prim = dnnl::matmul(dnnl::matmul::primitive_desc(d, eng()));
+      it = cache.emplace(key, std::move(e)).first;
+    }
+    auto& e = *it->second;
+    memory am(e.a, eng(), a), bm(e.b, eng(), b), cm(e.c, eng(), c);
+    e.prim.execute(strm(), {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+    strm().wait();
+  });
+}
+
+// ------------------------------------------------------------------ GroupNorm (channels last)
+
+/**
+ * groupNormForward(x, B, S, C, G, eps, gamma|null, beta|null, y, mean, rstd): y = (x − μ)·r·γ + β
+ * over x viewed as [B, S, C] with C split into G groups; μ and r = (σ² + eps)^-½ per (b, g) are
+ * written out for the backward. Statistics are two-pass with double accumulators.
+ */
+napi_value GroupNormForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 11);
+    const float* x = f32(env, a[0]);
+    const int64_t B = i64(env, a[1]), S = i64(env, a[2]), C = i64(env, a[3]), G = i64(env, a[4]);
+    const double eps = f64(env, a[5]);
+    const float* gamma = isNull(env, a[6]) ? nullptr : f32(env, a[6]);
+    const float* beta = isNull(env, a[7]) ? nullptr : f32(env, a[7]);
+    float *y = f32(env, a[8]), *mean = f32(env, a[9]), *rstd = f32(env, a[10]);
+    const int64_t Cg = C / G;
+    const double n = double(S * Cg);
+#pragma omp parallel for schedule(static)
+    for (int64_t bg = 0; bg < B * G; bg++) {
+      const int64_t b = bg / G, g = bg % G;
+      const float* xb = x + b * S * C + g * Cg;
+      double s = 0;
+      for (int64_t i = 0; i < S; i++)
+        for (int64_t j = 0; j < Cg; j++) s += xb[i * C + j];
+      const double mu = s / n;
+      double v = 0;
+      for (int64_t i = 0; i < S; i++)
+        for (int64_t j = 0; j < Cg; j++) {
+          const double d = xb[i * C + j] - mu;
+          v += d * d;
+        }
+      const float r = float(1.0 / std::sqrt(v / n + eps)), m = float(mu);
+      mean[bg] = m;
+      rstd[bg] = r;
+      float* yb = y + b * S * C + g * Cg;
+      for (int64_t i = 0; i < S; i++)
+        for (int64_t j = 0; j < Cg; j++) {
+          const int64_t c = g * Cg + j;
+          float t = (xb[i * C + j] - m) * r;
+          if (gamma) t = t * gamma[c] + beta[c];
+          yb[i * C + j] = t;
+        }
+    }
+  });
+}
+
+/**
+ * groupNormBackward(dy, x, mean, rstd, B, S, C, G, gamma|null, dx, dgamma|null, dbeta|null):
+ *   x̂ = (x − μ)·r, g = dy·γ, dx = r·(g − mean_grp(g) − x̂·mean_grp(g·x̂)), dγ = Σ dy·x̂, dβ = Σ dy.
+ */
+napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 12);
+    const float *dy = f32(env, a[0]), *x = f32(env, a[1]), *mean = f32(env, a[2]), *rstd = f32(env, a[3]);
+    const int64_t B = i64(env, a[4]), S = i64(env, a[5]), C = i64(env, a[6]), G = i64(env, a[7]);
+    const float* gamma = isNull(env, a[8]) ? nullptr : f32(env, a[8]);
+    float* dx = f32(env, a[9]);
+    float* dgamma = isNull(env, a[10]) ? nullptr : f32(env, a[10]);
+    float* dbeta = isNull(env, a[11]) ? nullptr : f32(env, a[11]);
+    const int64_t Cg = C / G;
+    const double n = double(S * Cg);
+    // Per (b, c) partial sums of dγ and dβ; each (b, g) owns its channels, so no two threads share one.
+    std::vector<double> pg(gamma ? B * C : 0), pb(gamma ? B * C : 0);
+#pragma omp parallel for schedule(static)
+    for (int64_t bg = 0; bg < B * G; bg++) {
+      const int64_t b = bg / G, g = bg % G, off = b * S * C + g * Cg;
+      const float m = mean[bg], r = rstd[bg];
+      double s1 = 0, s2 = 0;
+      for (int64_t i = 0; i < S; i++)
+        for (int64_t j = 0; j < Cg; j++) {
+          const int64_t p = off + i * C + j, c = g * Cg + j;
+          const float xh = (x[p] - m) * r;
+          const float gv = gamma ? dy[p] * gamma[c] : dy[p];
+          s1 += gv;
+          s2 += double(gv) * xh;
+          if (gamma) {
+            pg[b * C + c] += double(dy[p]) * xh;
+            pb[b * C + c] += dy[p];
+          }
+        }
+      const float m1 = float(s1 / n), m2 = float(s2 / n);
+      for (int64_t i = 0; i < S; i++)
+        for (int64_t j = 0; j < Cg; j++) {
+          const int64_t p = off + i * C + j, c = g * Cg + j;
+          const float xh = (x[p] - m) * r;
+          const float gv = gamma ? dy[p] * gamma[c] : dy[p];
+          dx[p] = r * (gv - m1 - xh * m2);
+        }
+    }
+    if (gamma) {
+      for (int64_t c = 0; c < C; c++) {
+        double sg = 0, sb = 0;
+        for (int64_t b = 0; b < B; b++) {
+          sg += pg[b * C + c];
+          sb += pb[b * C + c];
+        }
+        if (dgamma) dgamma[c] = float(sg);
+        if (dbeta) dbeta[c] = float(sb);
+      }
+    }
+  });
+}
+
+// ------------------------------------------------------------------ SiLU
+
+/** silu(x, y): y = x·σ(x). */
+napi_value Silu(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 2);
+    size_t n = 0, ny = 0;
+    const float* x = f32(env, a[0], &n);
+    float* y = f32(env, a[1], &ny);
+    if (n != ny) throw JsError("ldmc-native: silu sizes differ");
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-x[i]));
+  });
+}
+
+/** siluGrad(dy, x, dx): dx = dy·σ(x)·(1 + x·(1 − σ(x))). */
+napi_value SiluGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 3);
+    size_t n = 0;
+    const float *dy = f32(env, a[0], &n), *x = f32(env, a[1]);
+    float* dx = f32(env, a[2]);
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+      const float s = 1.0f / (1.0f + std::exp(-x[i]));
+      dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+  });
+}
+
+/** info(): what this build is (for the runtime's start-up line and the benchmarks). */
+napi_value Info(napi_env env, napi_callback_info) {
+  napi_value o, v;
+  napi_create_object(env, &o);
+  const dnnl_version_t* ver = dnnl_version();
+  std::string s = "oneDNN " + std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);
+  napi_create_string_utf8(env, s.c_str(), s.size(), &v);
+  napi_set_named_property(env, o, "library", v);
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  napi_create_int32(env, threads, &v);
+  napi_set_named_property(env, o, "threads", v);
+  return o;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"conv2d", nullptr, Conv2d, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropInput", nullptr, Conv2dBackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackpropFilter", nullptr, Conv2dBackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matmul", nullptr, Matmul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"groupNormForward", nullptr, GroupNormForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"groupNormBackward", nullptr, GroupNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"silu", nullptr, Silu, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"siluGrad", nullptr, SiluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(ldmc_native, Init)

@@ -1,0 +1,202 @@
+// The wasm backend's Conv2D, its two backprop kernels, BatchMatMul and a GroupNorm pair, run by the
+// native addon (runtime/native) on the wasm heap in place. Installed by initBackend for 'wasm' when
+// the addon loads; each kernel hands what it does not cover (other layouts and dtypes, batch
+// broadcasting beyond 1 ↔ n) to the kernel that was registered before, and setNativeKernels(false)
+// sends everything there (tests compare the two paths in one process).
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { loadNative, type NativeAddon } from '../native/index.js';
+
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: string): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+type KernelArgs = Parameters<KernelFunc>[0];
+type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: Pad;
+  dataFormat: string;
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/** Names of the GroupNorm kernels this module registers (not tfjs kernels). */
+export const GROUP_NORM = 'LdmcGroupNorm';
+export const GROUP_NORM_GRAD = 'LdmcGroupNormGrad';
+export const SILU = 'LdmcSilu';
+export const SILU_GRAD = 'LdmcSiluGrad';
+
+let addon: NativeAddon | undefined;
+let enabled = true;
+
+/** True when the native kernels are installed and switched on (and the active backend is wasm). */
+export function nativeKernelsActive(): boolean {
+  return addon !== undefined && enabled && tf.getBackend() === 'wasm';
+}
+
+/** Switches the native kernels on or off (they stay registered; off means the previous kernels run). */
+export function setNativeKernels(on: boolean): void {
+  enabled = on;
+}
+
+const pair = (v: number | [number, number] | undefined): [number, number] => (v === undefined ? [1, 1] : typeof v === 'number' ? [v, v] : v);
+
+function isNhwc(format: string): boolean {
+  return format === 'NHWC' || format === 'channelsLast';
+}
+
+/** The forward geometry of a conv, as tfjs computes it (output shape and explicit pads). */
+function convInfo(xShape: number[], wShape: number[], a: ConvAttrs) {
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number], wShape as [number, number, number, number],
+    pair(a.strides), pair(a.dilations), a.pad, a.dimRoundingMode, false, 'channelsLast',
+  );
+  const p = info.padInfo;
+  return { outShape: info.outShape, strides: pair(a.strides), dilations: pair(a.dilations), pads: [p.top, p.bottom, p.left, p.right] };
+}
+
+const f32 = (b: WasmBackendLike, t: TensorInfo) => b.typedArrayFromHeap(t) as Float32Array;
+
+const conv2d = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
+  const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+  const a = args.attrs as unknown as ConvAttrs;
+  if (!nativeKernelsActive() || !isNhwc(a.dataFormat) || x.dtype !== 'float32' || filter.dtype !== 'float32') return prev(args);
+  const b = args.backend as unknown as WasmBackendLike;
+  const g = convInfo(x.shape, filter.shape, a);
+  const out = b.makeOutput(g.outShape, 'float32'); // may grow the heap: take the views after it
+  if (out.shape.some((d) => d === 0)) return out;
+  addon!.conv2d(f32(b, x), x.shape, f32(b, filter), filter.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads);
+  return out;
+};
+
+const conv2dBackpropInput = (args: KernelArgs, prev: KernelFunc | undefined): TensorInfo | TensorInfo[] => {
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const a = args.attrs as unknown as ConvAttrs & { inputShape: number[] };
+  if (!nativeKernelsActive() || !isNhwc(a.dataFormat) || dy.dtype !== 'float32') {
+    if (!prev) throw new Error('Conv2DBackpropInput: no kernel for this case on wasm');
+    return prev(args);
+  }
+  const b = args.backend as unknown as WasmBackendLike;
+  const g = convInfo(a.inputShape, filter.shape, a);
+  const out = b.makeOutput(a.inputShape, 'float32');
+  addon!.conv2dBackpropInput(f32(b, dy), dy.shape, f32(b, filter), filter.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads);
+  return out;
+};
+
+const conv2dBackpropFilter = (args: KernelArgs): TensorInfo | TensorInfo[] => {
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const a = args.attrs as unknown as ConvAttrs & { filterShape: number[] };
+  // tfjs-backend-wasm has no kernel of its own here; runtime/nn/conv-grad.ts only asks for this
+  // one while the native kernels are active.
+  if (!nativeKernelsActive() || !isNhwc(a.dataFormat) || x.dtype !== 'float32') throw new Error('Conv2DBackpropFilter: the native kernels are off');
+  const b = args.backend as unknown as WasmBackendLike;
+  const g = convInfo(x.shape, a.filterShape, a);
+  const out = b.makeOutput(a.filterShape, 'float32');
+  addon!.conv2dBackpropFilter(f32(b, x), x.shape, f32(b, dy), dy.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads);
+  return out;
+};
+
+const batchMatMul = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
+  const { a, b: bm } = args.inputs as { a: TensorInfo; b: TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+  if (!nativeKernelsActive() || a.dtype !== 'float32' || bm.dtype !== 'float32' || a.shape.length < 2 || bm.shape.length < 2) return prev(args);
+  const ra = a.shape.length, rb = bm.shape.length;
+  const batchShapeA = a.shape.slice(0, -2), batchShapeB = bm.shape.slice(0, -2);
+  const batchA = batchShapeA.reduce((p, d) => p * d, 1), batchB = batchShapeB.reduce((p, d) => p * d, 1);
+  // Equal batch shapes, or one side a single matrix (broadcast): anything else goes to tfjs.
+  const sameBatch = ra === rb && batchShapeA.every((d, i) => d === batchShapeB[i]);
+  if (!sameBatch && batchA !== 1 && batchB !== 1) return prev(args);
+  const m = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!, k = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
+  const n = transposeB ? bm.shape[rb - 2]! : bm.shape[rb - 1]!, kb = transposeB ? bm.shape[rb - 1]! : bm.shape[rb - 2]!;
+  if (k !== kb) return prev(args); // let tfjs report the mismatch
+  const single = batchA === 1 ? batchShapeA : batchShapeB, full = batchA === 1 ? batchShapeB : batchShapeA;
+  if (!sameBatch && single.length > full.length) return prev(args); // e.g. [1,1,k,n] against [2,m,k]
+  const outShape = [...full, m, n];
+  const back = args.backend as unknown as WasmBackendLike;
+  const out = back.makeOutput(outShape, 'float32');
+  if (m * n === 0) return out;
+  if (k === 0) {
+    f32(back, out).fill(0);
+    return out;
+  }
+  addon!.matmul(f32(back, a), f32(back, bm), f32(back, out), batchA, batchB, m, k, n, transposeA, transposeB);
+  return out;
+};
+
+/** [B, ..., C] → (B, S, C) with S the product of the middle axes. */
+function bsc(shape: number[]): [number, number, number] {
+  const B = shape[0]!, C = shape[shape.length - 1]!;
+  return [B, shape.slice(1, -1).reduce((p, d) => p * d, 1), C];
+}
+
+const groupNorm: KernelFunc = (args: KernelArgs) => {
+  const { x, gamma, beta } = args.inputs as { x: TensorInfo; gamma?: TensorInfo; beta?: TensorInfo };
+  const { groups, eps } = args.attrs as unknown as { groups: number; eps: number };
+  const b = args.backend as unknown as WasmBackendLike;
+  const [B, S, C] = bsc(x.shape);
+  const y = b.makeOutput(x.shape, 'float32'), mean = b.makeOutput([B, groups], 'float32'), rstd = b.makeOutput([B, groups], 'float32');
+  addon!.groupNormForward(f32(b, x), B, S, C, groups, eps, gamma ? f32(b, gamma) : null, beta ? f32(b, beta) : null, f32(b, y), f32(b, mean), f32(b, rstd));
+  return [y, mean, rstd];
+};
+
+const groupNormGrad: KernelFunc = (args: KernelArgs) => {
+  const { dy, x, mean, rstd, gamma } = args.inputs as { dy: TensorInfo; x: TensorInfo; mean: TensorInfo; rstd: TensorInfo; gamma?: TensorInfo };
+  const { groups } = args.attrs as unknown as { groups: number };
+  const b = args.backend as unknown as WasmBackendLike;
+  const [B, S, C] = bsc(x.shape);
+  const dx = b.makeOutput(x.shape, 'float32');
+  const dgamma = gamma ? b.makeOutput([C], 'float32') : undefined, dbeta = gamma ? b.makeOutput([C], 'float32') : undefined;
+  addon!.groupNormBackward(f32(b, dy), f32(b, x), f32(b, mean), f32(b, rstd), B, S, C, groups, gamma ? f32(b, gamma) : null,
+    f32(b, dx), dgamma ? f32(b, dgamma) : null, dbeta ? f32(b, dbeta) : null);
+  return dgamma && dbeta ? [dx, dgamma, dbeta] : [dx];
+};
+
+const silu: KernelFunc = (args: KernelArgs) => {
+  const { x } = args.inputs as { x: TensorInfo };
+  const b = args.backend as unknown as WasmBackendLike;
+  const y = b.makeOutput(x.shape, 'float32');
+  addon!.silu(f32(b, x), f32(b, y));
+  return y;
+};
+
+const siluGrad: KernelFunc = (args: KernelArgs) => {
+  const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
+  const b = args.backend as unknown as WasmBackendLike;
+  const dx = b.makeOutput(x.shape, 'float32');
+  addon!.siluGrad(f32(b, dy), f32(b, x), f32(b, dx));
+  return dx;
+};
+
+let installed = false;
+
+/**
+ * Loads the addon and registers the kernels for 'wasm' (after tfjs-backend-wasm registered its
+ * own). Idempotent. Returns what was installed, or why not.
+ */
+export function installNativeKernels(): { installed: boolean; why: string; library?: string; threads?: number } {
+  const { addon: a, why } = loadNative();
+  if (!a) return { installed: false, why };
+  const info = a.info();
+  if (installed) return { installed: true, why: '', ...info };
+  const wrap = (name: string, fn: (args: KernelArgs, prev: KernelFunc) => TensorInfo | TensorInfo[]) => {
+    const orig = tf.getKernel(name, 'wasm');
+    if (!orig) throw new Error(`ldmc: the wasm backend has no ${name} kernel to wrap (is @tensorflow/tfjs-backend-wasm loaded?)`);
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({ ...orig, kernelFunc: (args: KernelArgs) => fn(args, orig.kernelFunc) } as KernelConfig);
+  };
+  wrap('Conv2D', conv2d);
+  wrap('BatchMatMul', batchMatMul);
+  const origInput = tf.getKernel('Conv2DBackpropInput', 'wasm');
+  if (origInput) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+  tf.registerKernel({ kernelName: 'Conv2DBackpropInput', backendName: 'wasm', kernelFunc: (args: KernelArgs) => conv2dBackpropInput(args, origInput?.kernelFunc) });
+  if (tf.getKernel('Conv2DBackpropFilter', 'wasm')) tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
+  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilter });
+  tf.registerKernel({ kernelName: GROUP_NORM, backendName: 'wasm', kernelFunc: groupNorm });
+  tf.registerKernel({ kernelName: GROUP_NORM_GRAD, backendName: 'wasm', kernelFunc: groupNormGrad });
+  tf.registerKernel({ kernelName: SILU, backendName: 'wasm', kernelFunc: silu });
+  tf.registerKernel({ kernelName: SILU_GRAD, backendName: 'wasm', kernelFunc: siluGrad });
+  addon = a;
+  installed = true;
+  return { installed: true, why: '', ...info };
+}

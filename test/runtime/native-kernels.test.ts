@@ -1,0 +1,125 @@
+// The native kernels (runtime/perf/native-kernels.ts, oneDNN addon) against the wasm backend's own
+// kernels and the runtime's pure-tfjs formulations, in one process: every case runs with the
+// native kernels on and off and the values and gradients are compared.
+import { expect } from 'chai';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
+import { initBackend } from '../../runtime/backend.js';
+import { conv2dTorch, silu } from '../../runtime/nn/index.js';
+import { groupNormFused } from '../../runtime/perf/group-norm.js';
+import { installNativeKernels, nativeKernelsActive, setNativeKernels } from '../../runtime/perf/native-kernels.js';
+
+function data(shape: number[], s: number): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1), a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s * 16807) % 2147483647;
+    a[i] = s / 2147483647 - 0.5;
+  }
+  return a;
+}
+const T = (shape: number[], seed: number) => tf.tensor(data(shape, seed), shape);
+const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).to.equal(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
+/** f's value and its gradients w.r.t. every input, as Float32Arrays, with the native kernels on or off. */
+function run(native: boolean, inputs: () => Tensor[], f: (...xs: Tensor[]) => Tensor): Float32Array[] {
+  setNativeKernels(native);
+  try {
+    return tf.tidy(() => {
+      const xs = inputs();
+      const y = f(...xs);
+      const r = T(y.shape, 99);
+      const gs = tf.grads((...a: Tensor[]) => tf.sum(tf.mul(f(...a), r)))(xs);
+      return [y, ...gs].map((t) => t.dataSync() as Float32Array);
+    });
+  } finally {
+    setNativeKernels(true);
+  }
+}
+
+function expectSame(name: string, inputs: () => Tensor[], f: (...xs: Tensor[]) => Tensor, tol = 2e-5): void {
+  const on = run(true, inputs, f), off = run(false, inputs, f);
+  on.forEach((a, i) => expect(maxAbs(a, off[i]!), `${name}: ${i === 0 ? 'value' : `gradient ${i}`}`).to.be.lessThan(tol));
+}
+
+describe('native kernels (oneDNN addon) against the wasm backend\'s own', function () {
+  before(async function () {
+    await initBackend({ backend: 'wasm', quiet: true });
+    const r = installNativeKernels();
+    if (!r.installed) {
+      // eslint-disable-next-line no-console
+      console.log(`      pending: ${r.why}`);
+      this.skip();
+    }
+  });
+
+  it('are active on wasm once installed, and switch off', () => {
+    expect(nativeKernelsActive()).to.equal(true);
+    setNativeKernels(false);
+    expect(nativeKernelsActive()).to.equal(false);
+    setNativeKernels(true);
+  });
+
+  type Shape4 = [number, number, number, number];
+  const convs: Array<[string, Shape4, Shape4, number, Shape4]> = [
+    ['3x3 s1 p1', [2, 9, 9, 8], [3, 3, 8, 12], 1, [1, 1, 1, 1]],
+    ['3x3 s2 p1 (UNet Downsample)', [2, 8, 8, 8], [3, 3, 8, 12], 2, [1, 1, 1, 1]],
+    ['3x3 s2 pad (0,1,0,1) (first-stage Downsample)', [2, 8, 8, 8], [3, 3, 8, 12], 2, [0, 1, 0, 1]],
+    ['3x3 s2 valid, odd size', [2, 9, 9, 4], [3, 3, 4, 6], 2, [0, 0, 0, 0]],
+    ['1x1', [2, 5, 5, 8], [1, 1, 8, 4], 1, [0, 0, 0, 0]],
+    ['4x4 s2 p1 (NLayerDiscriminator)', [2, 16, 16, 3], [4, 4, 3, 8], 2, [1, 1, 1, 1]],
+  ];
+  for (const [name, xs, ws, stride, pad] of convs) {
+    it(`conv2d ${name}: value, dx and dW equal the tfjs path`, () => {
+      expectSame(name, () => [T(xs, 3), T(ws, 5)], (x, w) => conv2dTorch(x as Tensor4D, w as Tensor4D, stride, pad));
+    });
+  }
+
+  it('conv2d with dilation 2 equals the wasm kernel', () => {
+    setNativeKernels(false);
+    const ref = tf.tidy(() => tf.conv2d(T([1, 9, 9, 4], 1) as Tensor4D, T([3, 3, 4, 5], 2) as Tensor4D, 1, 'same', 'NHWC', 2).dataSync());
+    setNativeKernels(true);
+    const ours = tf.tidy(() => tf.conv2d(T([1, 9, 9, 4], 1) as Tensor4D, T([3, 3, 4, 5], 2) as Tensor4D, 1, 'same', 'NHWC', 2).dataSync());
+    expect(maxAbs(ours, ref)).to.be.lessThan(1e-5);
+  });
+
+  const mms: Array<[string, number[], number[], boolean, boolean]> = [
+    ['2-D', [7, 5], [5, 4], false, false],
+    ['2-D, bᵀ', [7, 5], [4, 5], false, true],
+    ['2-D, aᵀ', [5, 7], [5, 4], true, false],
+    ['2-D, aᵀ bᵀ', [5, 7], [4, 5], true, true],
+    ['batched', [3, 6, 5], [3, 5, 4], false, false],
+    ['batched, bᵀ (attention q·kᵀ)', [3, 6, 5], [3, 4, 5], false, true],
+    ['rank 4', [2, 3, 6, 5], [2, 3, 5, 4], false, false],
+  ];
+  for (const [name, as, bs, ta, tb] of mms) {
+    it(`matMul ${name}: value and both gradients equal the tfjs path`, () => {
+      expectSame(name, () => [T(as, 7), T(bs, 11)], (a, b) => tf.matMul(a!, b!, ta, tb));
+    });
+  }
+
+  it('matMul of a batch against one matrix ([3,6,5]·[1,5,4], broadcast): value equals the tfjs kernel', () => {
+    // Value only: tfjs-core's BatchMatMul gradient does not reduce over broadcast batch axes.
+    const f = () => tf.tidy(() => tf.matMul(T([3, 6, 5], 7), T([1, 5, 4], 11)).dataSync());
+    setNativeKernels(false);
+    const ref = f();
+    setNativeKernels(true);
+    expect(maxAbs(f(), ref)).to.be.lessThan(1e-6);
+  });
+
+  for (const [name, shape, affine] of [['[B,H,W,C] affine', [2, 5, 5, 64], true], ['[B,N,C] no affine', [3, 7, 32], false]] as const) {
+    it(`GroupNorm ${name}: value and gradients equal the tfjs formulation`, () => {
+      const C = shape[shape.length - 1]!;
+      const inputs = () => affine ? [tf.add(tf.mul(T([...shape], 13), 3), 0.7), T([C], 17), T([C], 19)] : [tf.add(tf.mul(T([...shape], 13), 3), 0.7)];
+      expectSame(name, inputs, (x, g, b) => groupNormFused(x!, g ?? null, b ?? null, 32, 1e-6), 5e-5);
+    });
+  }
+
+  it('SiLU: value and gradient equal x·σ(x) through tfjs', () => {
+    expectSame('silu', () => [tf.mul(T([4, 6, 6, 8], 23), 12)], (x) => silu(x!));
+  });
+});
