@@ -6,10 +6,12 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as yamlStringify } from 'yaml';
 import { defaultName } from '../compiler/emit.js';
-import { child, className } from '../compiler/ir.js';
+import { child, className, type IRNode } from '../compiler/ir.js';
 import type { CompileResult } from '../compiler/program.js';
 import { resolvedConfig, resolvedNode } from '../compiler/resolved.js';
 import { initBackend, type BackendName } from '../runtime/backend.js';
+import type { AutoencoderKL, VQModel } from '../runtime/autoencoder/index.js';
+import type { Module } from '../runtime/module.js';
 import { seedInit } from '../runtime/nn/init.js';
 import { DataModule, type DataModuleParams } from '../runtime/data/index.js';
 import { LatentDiffusion, type LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
@@ -42,6 +44,37 @@ function freshRunDir(name: string): string {
   let dir = join('runs', name);
   for (let i = 2; existsSync(dir); i++) dir = join('runs', `${name}-${i}`);
   return dir;
+}
+
+/**
+ * A first stage's `lossconfig`, or null without one. perceptual_weight > 0 needs the LPIPS weights
+ * (--lpips-weights), which ldmc cannot download: refused with the two ways out.
+ */
+async function firstStageLoss(m: IRNode, lpipsWeights: string | undefined) {
+  const { createLoss, LpipsWeightsRequired } = await import('../runtime/losses/index.js');
+  const lc = child(m, 'lossconfig');
+  try {
+    return lc ? createLoss(lc.target, lc.params, lpipsWeights ? { lpipsWeights } : {}) : null;
+  } catch (e) {
+    if (e instanceof LpipsWeightsRequired) throw new CliError(e.message, 'or set model.params.lossconfig.params.perceptual_weight=0');
+    throw e;
+  }
+}
+
+/**
+ * init_from_ckpt of the reference's autoencoders: the checkpoint's keys minus those starting with
+ * an ignore_keys entry, loaded non-strictly into the model and its loss (`loss.*`). Missing keys
+ * keep their initialisation, as with load_state_dict(strict=False); a shape mismatch is an error.
+ */
+function initFromCkpt(model: Module, loss: Module, path: string, ignoreKeys: readonly string[], log: (s: string) => void): void {
+  const weights = readWeightsFile(path);
+  const ignored = (key: string) => ignoreKeys.some((p) => key.startsWith(p));
+  const a = loadStateDict(model, weights, { strict: false, ignoreKeys: (k) => k.startsWith('loss.') || ignored(k) });
+  const b = loadStateDict(loss, weights, { prefix: 'loss.', strict: false, ignoreKeys: (k) => ignored(`loss.${k}`) });
+  const shapeMismatch = [...a.shapeMismatch, ...b.shapeMismatch];
+  if (shapeMismatch.length) throw new CliError(formatReport(`${model.className} from ${path}`, { ...a, missing: [], unexpected: [], shapeMismatch }), 'ckpt_path must hold weights of this config');
+  const missing = [...a.missing, ...b.missing];
+  log(`Restored from ${path}: ${a.loaded + b.loaded} tensors${missing.length ? `; ${missing.length} keep their initialisation (${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', …' : ''})` : ''}`);
 }
 
 export async function runTrain(o: TrainCliOptions): Promise<number> {
@@ -89,27 +122,34 @@ export async function runTrain(o: TrainCliOptions): Promise<number> {
       o.log(`first stage: ${rep.loaded} tensors from ${path}`);
     }
     task = new LdmTask(ld, lr.value);
-  } else if (className(m) === 'VQModel' || className(m) === 'VQModelInterface') {
+  } else if (className(m) === 'VQModel' || className(m) === 'VQModelInterface' || className(m) === 'AutoencoderKL') {
     const { buildComponent } = await import('../runtime/build.js');
-    const { createLoss, LpipsWeightsRequired } = await import('../runtime/losses/index.js');
-    const { VqTask } = await import('../runtime/train/vq-task.js');
-    const vq = buildComponent(m.target, m.params) as import('../runtime/autoencoder/index.js').VQModel;
-    const lc = child(m, 'lossconfig');
-    let loss;
+    const { LPIPSWithDiscriminator, VQLPIPSWithDiscriminator } = await import('../runtime/losses/index.js');
+    const ae = buildComponent(m.target, m.params) as VQModel | AutoencoderKL;
+    let loss: Awaited<ReturnType<typeof firstStageLoss>> = null;
+    dispose = () => {
+      ae.dispose();
+      loss?.dispose();
+    };
     try {
-      loss = lc ? createLoss(lc.target, lc.params, o.lpipsWeights ? { lpipsWeights: o.lpipsWeights } : {}) : null;
+      loss = await firstStageLoss(m, o.lpipsWeights);
+      // The reference's VQModel and AutoencoderKL call their losses with different signatures.
+      const want = className(m) === 'AutoencoderKL' ? LPIPSWithDiscriminator : VQLPIPSWithDiscriminator;
+      if (!(loss instanceof want)) throw new CliError(`training ${className(m)} needs a ${want.className} loss (lossconfig), not ${child(m, 'lossconfig')?.target ?? 'none'}`);
+      if (!o.resume && typeof m.params.ckpt_path === 'string') initFromCkpt(ae, loss, m.params.ckpt_path, (m.params.ignore_keys as readonly string[] | undefined) ?? [], o.log);
+      if (loss instanceof LPIPSWithDiscriminator) {
+        const { KlTask } = await import('../runtime/train/kl-task.js');
+        task = new KlTask(ae as AutoencoderKL, loss, lr.value);
+      } else {
+        const { VqTask } = await import('../runtime/train/vq-task.js');
+        task = new VqTask(ae as VQModel, loss as InstanceType<typeof VQLPIPSWithDiscriminator>, lr.value, (m.params.lr_g_factor as number | undefined) ?? 1);
+      }
     } catch (e) {
-      if (e instanceof LpipsWeightsRequired) throw new CliError(e.message, 'or set model.params.lossconfig.params.perceptual_weight=0');
+      dispose();
       throw e;
     }
-    if (!loss || !('discriminator' in loss)) throw new CliError(`training ${className(m)} needs a VQLPIPSWithDiscriminator lossconfig, not ${lc?.target ?? 'none'}`);
-    dispose = () => {
-      vq.dispose();
-      loss.dispose();
-    };
-    task = new VqTask(vq, loss as import('../runtime/losses/index.js').VQLPIPSWithDiscriminator, lr.value, (m.params.lr_g_factor as number | undefined) ?? 1);
   } else {
-    throw new CliError(`ldmc train does not train ${className(m)} yet`, 'it trains LatentDiffusion and VQ first stages');
+    throw new CliError(`ldmc train does not train ${className(m)} yet`, 'it trains LatentDiffusion and VQ and KL first stages (VQModel, VQModelInterface, AutoencoderKL)');
   }
 
   const trainer = g.trainer;

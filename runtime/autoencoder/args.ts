@@ -1,30 +1,24 @@
 // Constructor arguments of the first-stage models, with the reference's snake_case names
-// (ldm/models/autoencoder.py, ldm/modules/diffusionmodules/model.py). Plain interfaces for now:
-// the lead unifies them with the compiler's TypeBox schemas (schema/autoencoder.ts).
+// (ldm/models/autoencoder.py, ldm/modules/diffusionmodules/model.py). The autoencoders' params
+// and `ddconfig` are derived from the compiler's TypeBox schemas (schema/autoencoder.ts), so the
+// runtime and the checker cannot drift apart; params with a default stay optional here, and lists
+// are read-only so that `as const` configs (generated config.ts) fit.
+import type { Static } from '@sinclair/typebox';
+import type { AutoencoderKLParams, DDConfig as DDConfigSchema, VQModelParams } from '../../schema/autoencoder.js';
 
-/** `ddconfig`: shared by Encoder and Decoder (each ignores the other's keys, as `**ignore_kwargs` does). */
-export interface DDConfig {
-  ch: number;
-  out_ch: number;
-  ch_mult?: readonly number[];
-  num_res_blocks: number;
-  attn_resolutions: readonly number[];
-  dropout?: number;
-  resamp_with_conv?: boolean;
-  in_channels: number;
-  resolution: number;
-  z_channels: number;
-  /** Encoder: output 2·z_channels (mean and logvar). Default true. */
-  double_z?: boolean;
-  /** Decoder: return before norm_out/conv_out. */
-  give_pre_end?: boolean;
-  /** Decoder: tanh on the output. */
-  tanh_out?: boolean;
-  use_linear_attn?: boolean;
-  attn_type?: AttnType;
-}
+/** A list type made read-only (through `| null | undefined`); anything else unchanged. */
+type ReadonlyList<X> = X extends readonly (infer U)[] ? readonly U[] : X;
+/** A schema's params as the runtime accepts them: defaulted keys optional, lists read-only. */
+type Args<T> = { [K in keyof T]: ReadonlyList<T[K]> };
 
-export type AttnType = 'vanilla' | 'linear' | 'none';
+/**
+ * `ddconfig`: shared by Encoder and Decoder (each ignores the other's keys, as `**ignore_kwargs`
+ * does). `double_z` (Encoder: output 2·z_channels, mean and logvar) defaults to true;
+ * `give_pre_end` (Decoder: return before norm_out/conv_out) and `tanh_out` to false.
+ */
+export type DDConfig = Args<Static<typeof DDConfigSchema>>;
+
+export type AttnType = NonNullable<DDConfig['attn_type']>;
 
 /** `lossconfig` is kept for the shape of the config only: the training losses live elsewhere. */
 export interface TargetConfig {
@@ -32,37 +26,25 @@ export interface TargetConfig {
   params?: Record<string, unknown>;
 }
 
-export interface VQModelArgs {
+/** The nested configs, which the model itself does not hold (runtime/build.ts strips them). */
+type Children = 'ddconfig' | 'lossconfig' | 'scheduler_config';
+
+/**
+ * VQModel's params. Unsupported ones are refused by the constructors: `remap` (a .npy of used
+ * codes), `use_ema` (LitEma buffers), `batch_resize_range`.
+ */
+export type VQModelArgs = Args<Omit<Static<typeof VQModelParams>, Children>> & {
   ddconfig: DDConfig;
   lossconfig?: TargetConfig;
-  n_embed: number;
-  embed_dim: number;
-  ckpt_path?: string | null;
-  ignore_keys?: readonly string[];
-  image_key?: string;
-  colorize_nlabels?: number | null;
-  monitor?: string | null;
-  batch_resize_range?: readonly number[] | null;
   scheduler_config?: TargetConfig | null;
-  lr_g_factor?: number;
-  /** Remapping indices to a subset of used codes (a .npy file) is not supported yet. */
-  remap?: string | null;
-  sane_index_shape?: boolean;
-  use_ema?: boolean;
-}
+};
 
 export type VQModelInterfaceArgs = VQModelArgs;
 
-export interface AutoencoderKLArgs {
+export type AutoencoderKLArgs = Args<Omit<Static<typeof AutoencoderKLParams>, Children>> & {
   ddconfig: DDConfig;
   lossconfig?: TargetConfig;
-  embed_dim: number;
-  ckpt_path?: string | null;
-  ignore_keys?: readonly string[];
-  image_key?: string;
-  colorize_nlabels?: number | null;
-  monitor?: string | null;
-}
+};
 
 /** taming's VectorQuantizer2 (what ldm imports as VectorQuantizer). */
 export interface VectorQuantizerArgs {

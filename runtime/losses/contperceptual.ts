@@ -27,7 +27,8 @@ export class LPIPSWithDiscriminator extends PerceptualGanLoss {
   /**
    * optimizer_idx 0: Σ(weights·nll)/B + kl_weight·ΣKL/B + d_weight·disc_factor·g_loss, with
    * nll = rec/exp(logvar) + logvar and rec = |x − x̂| + perceptual_weight·LPIPS. The adaptive
-   * weight is only computed when disc_factor > 0. optimizer_idx 1: the discriminator loss.
+   * weight is only computed once the discriminator is on (global_step ≥ disc_start, disc_factor > 0).
+   * optimizer_idx 1: the discriminator loss.
    */
   forward(inputs: Tensor4D, reconstructions: Tensor4D, posteriors: DiagonalGaussianDistribution, optimizer_idx: 0 | 1, global_step: number,
     last_layer: LastLayer | null = null, cond: Tensor4D | null = null, split = 'train', weights: Tensor | null = null): LossOutput {
@@ -44,10 +45,13 @@ export class LPIPSWithDiscriminator extends PerceptualGanLoss {
       const nll = tf.div(tf.sum(nllMap), B) as Scalar;
       const kl = tf.div(tf.sum(posteriors.kl()), B) as Scalar;
       const g = this.generatorLoss(reconstructions, cond, true);
-      const dWeight = this.disc_factor > 0
+      // The reference computes d_weight whenever disc_factor > 0, even before disc_start where it
+      // is multiplied by 0 (only to log it). As in VQLPIPSWithDiscriminator, it is 0 here until the
+      // adversarial term switches on: the extra backward pass costs about a third of a step.
+      const discFactor = this.discFactorAt(global_step);
+      const dWeight = discFactor > 0
         ? this.adaptiveWeight(last_layer, (r) => tf.div(tf.sum(nllOfRec(this.reconstruction(inputs, r, featsX).rec)), B) as Scalar, cond)
         : 0;
-      const discFactor = this.discFactorAt(global_step);
       const loss = tf.add(tf.add(weightedNll, tf.mul(this.kl_weight, kl)), tf.mul(dWeight * discFactor, g)) as Scalar;
       const log = readLog(split, {
         total_loss: loss, logvar: this.logvar, kl_loss: kl, nll_loss: nll, rec_loss: rec,

@@ -274,8 +274,13 @@ describe('runtime/losses', function () {
     close(log['train/logvar']!, 0.5); close(log['train/nll_loss']!, nll, 1e-4); close(log['train/kl_loss']!, kl, 1e-4);
     close(log['train/rec_loss']!, absSum / n, 1e-4);
     expect(log['train/disc_factor']).to.equal(0);
-    expect(log['train/d_weight']).to.be.above(0);
+    // Before disc_start ldmc skips the adaptive weight (the reference computes it only to log it).
+    expect(log['train/d_weight']).to.equal(0);
     close(num(l), nll + 0.01 * kl, 1e-4);
+    const { loss: la, log: logA } = loss.forward(inputs, recon, post, 0, 150, lastLayer);
+    expect(logA['train/disc_factor']).to.equal(1);
+    expect(logA['train/d_weight']).to.be.above(0);
+    close(num(la), nll + 0.01 * kl + logA['train/d_weight']! * logA['train/g_loss']!, 1e-4);
     // per-element weights scale the weighted nll only; gradient reaches logvar: d/dlv = −Σ rec·e^−lv / B + n/B
     const { loss: lw, log: logW } = loss.forward(inputs, recon, post, 0, 50, lastLayer, null, 'train', tf.scalar(2));
     close(num(lw), 2 * nll + 0.01 * kl, 1e-4); close(logW['train/nll_loss']!, nll, 1e-4);
@@ -287,7 +292,7 @@ describe('runtime/losses', function () {
     expect(logO['train/d_weight']).to.equal(0);
     const { loss: ld, log: logD } = loss.forward(inputs, recon, post, 1, 150);
     expect(Object.keys(logD)).to.deep.equal(['train/disc_loss', 'train/logits_real', 'train/logits_fake']);
-    tf.dispose([l, lw, lo, ld, value, ...Object.values(grads), inputs, h, recon]);
+    tf.dispose([l, la, lw, lo, ld, value, ...Object.values(grads), inputs, h, recon]);
     post.dispose(); conv.dispose(); loss.dispose(); off.dispose();
   });
 
