@@ -7,8 +7,8 @@
 // Cases (shapes as the issue names them; NHWC here, NCHW in bench/torch_baseline.py):
 //   resblock  GroupNorm→SiLU→conv3×3 twice + residual, B=4, 64×64, 128 ch; grads of all params and x
 //   attn      openaimodel AttentionBlock, [4,16,16,256], 4 heads; grads of all params and x
-//   unet      one training step (fwd+bwd+Adam) of examples/fashion-ldm-cond.yaml's UNet + ClassEmbedder, batch 64
-//   vq        one reconstruction step (fwd+bwd+Adam, L1 + codebook loss, no discriminator) of
+//   unet      one training step (fwd+bwd+AdamW, the trainer's optimizer) of examples/fashion-ldm-cond.yaml's UNet + ClassEmbedder, batch 64
+//   vq        one reconstruction step (fwd+bwd+Adam β=(0.5,0.9), L1 + codebook loss, no discriminator) of
 //             examples/fashion-vq-f4.yaml's VQModel, batch 32
 // FLOPs: resblock and attn counted by hand (2·MACs of the convs/matmuls); unet and vq from the
 // compiler's static facts (`flops` of one forward pass). fwd+bwd = 3 × forward for all four.
@@ -22,7 +22,8 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => pathToFileURL(join(repoRoot, 'dist', p)).href;
 
 export const CASES = ['resblock', 'attn', 'unet', 'vq'];
-export const BACKENDS = ['wasm', 'cpu'];
+/** 'wasm-tfjs' is wasm with the native kernels switched off (LDMC_NATIVE=0): the before of the addon. */
+export const BACKENDS = ['wasm', 'wasm-tfjs', 'cpu'];
 /** Timed iterations per case (the training steps are slow on cpu). */
 const DEFAULT_ITERS = { resblock: 5, attn: 7, unet: 3, vq: 5 };
 
@@ -47,6 +48,16 @@ async function compileConfig(file) {
 /** Sets every parameter to small random values (zero-init convs would make some gradients trivially zero). */
 function randomise(tf, model) {
   for (const p of model.parameters()) p.assign(tf.mul(tf.randomNormal(p.shape, 0, 1, 'float32', 7), 0.05));
+}
+
+/** One optimizer step as the trainer takes it: gradients of every parameter, then Adam; synced on the loss. */
+function step(tf, opt, params, lossFn) {
+  const { value, grads } = tf.variableGrads(lossFn, [...params.values()]);
+  const byName = new Map([...params].map(([k, p]) => [k, grads[p.name]]));
+  opt.apply(byName);
+  value.dataSync();
+  value.dispose();
+  for (const g of Object.values(grads)) g.dispose();
 }
 
 /** Builds one case: returns { run(): void (one synced iteration), flops, label }. */
@@ -79,6 +90,7 @@ async function buildCase(tf, name) {
     return { run, flops: 3 * fwd, flopsFrom: '3 × forward (qkv, proj_out, q·kᵀ, w·v, counted by hand)' };
   }
   const { buildComponent } = await import(dist('runtime/build.js'));
+  const { Adam } = await import(dist('runtime/train/optim.js'));
   if (name === 'unet') {
     const B = 64;
     const r = await compileConfig('examples/fashion-ldm-cond.yaml');
@@ -89,16 +101,13 @@ async function buildCase(tf, name) {
     const x = tf.randomNormal([B, H, W, C], 0, 1, 'float32', 1), noise = tf.randomNormal([B, H, W, C], 0, 1, 'float32', 2);
     const t = tf.tensor1d(Array.from({ length: B }, (_, i) => (i * 997) % 1000), 'int32');
     const y = tf.tensor1d(Array.from({ length: B }, (_, i) => i % 10), 'int32');
-    const opt = tf.train.adam(1e-4);
-    const vars = [...unet.parameters(), ...cond.parameters()];
-    const run = () => {
-      const loss = opt.minimize(() => {
-        const ctx = cond.embedClasses(y);
-        return tf.mean(tf.square(tf.sub(unet.forward(x, t, ctx), noise)));
-      }, true, vars);
-      loss.dataSync();
-      loss.dispose();
-    };
+    // The trainer's optimizer (LatentDiffusion's AdamW), stepped as runtime/train does.
+    const params = new Map([...unet.parameters(), ...cond.parameters()].map((p, i) => [String(i), p]));
+    const opt = new Adam(params, { lr: 1e-4, weightDecay: 0.01 });
+    const run = () => step(tf, opt, params, () => {
+      const ctx = cond.embedClasses(y);
+      return tf.mean(tf.square(tf.sub(unet.forward(x, t, ctx), noise)));
+    });
     return { run, flops: 3 * r.inference.unet.facts.flops * B, flopsFrom: "3 × the compiler's forward FLOPs (UNet facts)", images: B };
   }
   if (name === 'vq') {
@@ -109,17 +118,14 @@ async function buildCase(tf, name) {
     model.train();
     const [C, H, W] = facts.inputShape;
     const x = tf.randomUniform([B, H, W, C], -1, 1, 'float32', 1);
-    const opt = tf.train.adam(1e-4);
-    const vars = model.parameters().filter((v) => v.trainable);
-    const run = () => {
-      const loss = opt.minimize(() => {
-        const { dec, diff } = model.forward(x);
-        // VQLPIPSWithDiscriminator before disc_start, perceptual_weight 0: mean|x − x̂| + codebook_weight·qloss
-        return tf.add(tf.mean(tf.abs(tf.sub(x, dec))), diff);
-      }, true, vars);
-      loss.dataSync();
-      loss.dispose();
-    };
+    // VQModel's opt_ae: Adam, betas (0.5, 0.9).
+    const params = new Map(model.parameters().filter((v) => v.trainable).map((p, i) => [String(i), p]));
+    const opt = new Adam(params, { lr: 1e-4, betas: [0.5, 0.9] });
+    const run = () => step(tf, opt, params, () => {
+      const { dec, diff } = model.forward(x);
+      // VQLPIPSWithDiscriminator before disc_start, perceptual_weight 0: mean|x − x̂| + codebook_weight·qloss
+      return tf.add(tf.mean(tf.abs(tf.sub(x, dec))), diff);
+    });
     // facts.flops is per image (batch 1)
     return { run, flops: 3 * facts.flops.total * B, flopsFrom: "3 × the compiler's forward FLOPs (autoencoder facts)", images: B };
   }
@@ -151,6 +157,12 @@ export async function runCase(name, backend, { iters, warmup = 2, profile = fals
     times_ms: times.map((t) => +t.toFixed(1)), gflops: +(c.flops / med / 1e6).toFixed(2), flops: c.flops, flopsFrom: c.flopsFrom, leakedTensors: leaked,
   };
   if (c.images) out.images_per_s = +(c.images / (med / 1000)).toFixed(1);
+  // Memory peaks: the process's max RSS, and the wasm heap (it grows and never shrinks, so its
+  // size now is its peak); tfjs's own count of live tensor bytes is the floor of both.
+  out.peak_rss_mib = Math.round(process.resourceUsage().maxRSS / 1024);
+  const heap = tf.backend()?.wasm?.HEAPU8?.buffer?.byteLength;
+  if (heap) out.wasm_heap_mib = Math.round(heap / 2 ** 20);
+  out.native_kernels = (await import(dist('runtime/perf/native-kernels.js'))).nativeKernelsActive();
   if (profile) out.kernels = await profileKernels(tf, c.run);
   return out;
 }
@@ -208,8 +220,9 @@ export function runtime(o) {
     for (const b of backends) {
       // cpu is for reference only: fewer iterations, the steps take tens of seconds there.
       const iters = Math.min(o.runs, b === 'cpu' ? 3 : DEFAULT_ITERS[c]);
-      const args = [join(repoRoot, 'bench/runtime.js'), c, b, '--iters', String(iters), '--warmup', String(Math.min(o.warmup, b === 'cpu' ? 1 : 2))];
-      const r = spawnSync(process.execPath, args, { cwd: repoRoot, encoding: 'utf8', timeout: 1_800_000 });
+      const args = [join(repoRoot, 'bench/runtime.js'), c, b === 'wasm-tfjs' ? 'wasm' : b, '--iters', String(iters), '--warmup', String(Math.min(o.warmup, b === 'cpu' ? 1 : 2))];
+      const env = b === 'wasm-tfjs' ? { ...process.env, LDMC_NATIVE: '0' } : process.env;
+      const r = spawnSync(process.execPath, args, { cwd: repoRoot, encoding: 'utf8', timeout: 1_800_000, env });
       if (r.status !== 0) {
         rows.push({ name: `${c} ${b}`, unit: '', note: `failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}` });
         continue;
@@ -222,9 +235,10 @@ export function runtime(o) {
         continue;
       }
       const ratio = j.median_ms / refMs;
+      const mem = `peak RSS ${j.peak_rss_mib} MiB${j.wasm_heap_mib ? `, wasm heap ${j.wasm_heap_mib} MiB` : ''}`;
       rows.push({
-        name: `${c} ${b} fwd+bwd${c === 'unet' || c === 'vq' ? '+Adam' : ''}`, unit: 'ms', min: j.min_ms, median: j.median_ms, max: j.max_ms,
-        note: `${j.gflops} GFLOP/s (${j.flopsFrom})${j.images_per_s ? `, ${j.images_per_s} images/s` : ''}; ${ratio.toFixed(2)}× ${refNote}`,
+        name: `${c} ${b}${b === 'wasm' ? (j.native_kernels ? '+native' : ' (tfjs kernels only)') : ''} fwd+bwd${c === 'unet' || c === 'vq' ? '+Adam' : ''}`, unit: 'ms', min: j.min_ms, median: j.median_ms, max: j.max_ms,
+        note: `${j.gflops} GFLOP/s (${j.flopsFrom})${j.images_per_s ? `, ${j.images_per_s} images/s` : ''}; ${ratio.toFixed(2)}× ${refNote}; ${mem}`,
       });
     }
   }

@@ -22,6 +22,9 @@ export interface NativeAddon {
     G: number, gamma: Float32Array | null, dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null): void;
   silu(x: Float32Array, y: Float32Array): void;
   siluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  sumLeading(x: Float32Array, rows: number, cols: number, out: Float32Array): void;
+  adamStep(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array,
+    lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, bc1: number, bc2: number): void;
   info(): { library: string; threads: number };
 }
 

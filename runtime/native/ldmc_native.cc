@@ -297,7 +297,9 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
 /**
  * groupNormForward(x, B, S, C, G, eps, gamma|null, beta|null, y, mean, rstd): y = (x − μ)·r·γ + β
  * over x viewed as [B, S, C] with C split into G groups; μ and r = (σ² + eps)^-½ per (b, g) are
- * written out for the backward. Statistics are two-pass with double accumulators.
+ * written out for the backward. Statistics are two-pass, summed in float within a position's group and in double across positions. Each thread
+ * takes whole batch items and walks them in memory order (a walk per group strided by C was
+ * several times slower for narrow groups).
  */
 napi_value GroupNormForward(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
@@ -311,30 +313,44 @@ napi_value GroupNormForward(napi_env env, napi_callback_info info) {
     const int64_t Cg = C / G;
     const double n = double(S * Cg);
 #pragma omp parallel for schedule(static)
-    for (int64_t bg = 0; bg < B * G; bg++) {
-      const int64_t b = bg / G, g = bg % G;
-      const float* xb = x + b * S * C + g * Cg;
-      double s = 0;
+    for (int64_t b = 0; b < B; b++) {
+      const float* xb = x + b * S * C;
+      float* yb = y + b * S * C;
+      std::vector<double> acc(G, 0.0);
+      std::vector<float> m(C), r(C);  // per channel: its group's μ and r
       for (int64_t i = 0; i < S; i++)
-        for (int64_t j = 0; j < Cg; j++) s += xb[i * C + j];
-      const double mu = s / n;
-      double v = 0;
-      for (int64_t i = 0; i < S; i++)
-        for (int64_t j = 0; j < Cg; j++) {
-          const double d = xb[i * C + j] - mu;
-          v += d * d;
+        for (int64_t g = 0; g < G; g++) {
+          const float* xg = xb + i * C + g * Cg;
+          float t = 0;
+          for (int64_t j = 0; j < Cg; j++) t += xg[j];
+          acc[g] += t;
         }
-      const float r = float(1.0 / std::sqrt(v / n + eps)), m = float(mu);
-      mean[bg] = m;
-      rstd[bg] = r;
-      float* yb = y + b * S * C + g * Cg;
+      for (int64_t g = 0; g < G; g++) {
+        mean[b * G + g] = float(acc[g] / n);
+        for (int64_t j = 0; j < Cg; j++) m[g * Cg + j] = mean[b * G + g];
+        acc[g] = 0;
+      }
       for (int64_t i = 0; i < S; i++)
-        for (int64_t j = 0; j < Cg; j++) {
-          const int64_t c = g * Cg + j;
-          float t = (xb[i * C + j] - m) * r;
-          if (gamma) t = t * gamma[c] + beta[c];
-          yb[i * C + j] = t;
+        for (int64_t g = 0; g < G; g++) {
+          const float* xg = xb + i * C + g * Cg;
+          const float mg = m[g * Cg];
+          float t = 0;
+          for (int64_t j = 0; j < Cg; j++) t += (xg[j] - mg) * (xg[j] - mg);
+          acc[g] += t;
         }
+      for (int64_t g = 0; g < G; g++) {
+        rstd[b * G + g] = float(1.0 / std::sqrt(acc[g] / n + eps));
+        for (int64_t j = 0; j < Cg; j++) r[g * Cg + j] = rstd[b * G + g];
+      }
+      for (int64_t i = 0; i < S; i++) {
+        const float* xr = xb + i * C;
+        float* yr = yb + i * C;
+        if (gamma) {
+          for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - m[c]) * r[c] * gamma[c] + beta[c];
+        } else {
+          for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - m[c]) * r[c];
+        }
+      }
     }
   });
 }
@@ -354,35 +370,50 @@ napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
     float* dbeta = isNull(env, a[11]) ? nullptr : f32(env, a[11]);
     const int64_t Cg = C / G;
     const double n = double(S * Cg);
-    // Per (b, c) partial sums of dγ and dβ; each (b, g) owns its channels, so no two threads share one.
-    std::vector<double> pg(gamma ? B * C : 0), pb(gamma ? B * C : 0);
+    // Per (b, c) partial sums of dγ and dβ: each batch item has its own row, so no two threads share one.
+    std::vector<double> pg(B * C, 0.0), pb(B * C, 0.0);
 #pragma omp parallel for schedule(static)
-    for (int64_t bg = 0; bg < B * G; bg++) {
-      const int64_t b = bg / G, g = bg % G, off = b * S * C + g * Cg;
-      const float m = mean[bg], r = rstd[bg];
-      double s1 = 0, s2 = 0;
-      for (int64_t i = 0; i < S; i++)
-        for (int64_t j = 0; j < Cg; j++) {
-          const int64_t p = off + i * C + j, c = g * Cg + j;
-          const float xh = (x[p] - m) * r;
-          const float gv = gamma ? dy[p] * gamma[c] : dy[p];
-          s1 += gv;
-          s2 += double(gv) * xh;
-          if (gamma) {
-            pg[b * C + c] += double(dy[p]) * xh;
-            pb[b * C + c] += dy[p];
+    for (int64_t b = 0; b < B; b++) {
+      const int64_t off = b * S * C;
+      std::vector<float> m(C), r(C), gm(C), m1(C), m2(C);
+      for (int64_t c = 0; c < C; c++) {
+        m[c] = mean[b * G + c / Cg];
+        r[c] = rstd[b * G + c / Cg];
+        gm[c] = gamma ? gamma[c] : 1.0f;
+      }
+      std::vector<double> s1(G, 0.0), s2(G, 0.0);
+      double *pgb = pg.data() + b * C, *pbb = pb.data() + b * C;
+      for (int64_t i = 0; i < S; i++) {
+        const float *dyr = dy + off + i * C, *xr = x + off + i * C;
+        for (int64_t g = 0; g < G; g++) {
+          float t1 = 0, t2 = 0;
+          for (int64_t j = 0; j < Cg; j++) {
+            const int64_t c = g * Cg + j;
+            const float xh = (xr[c] - m[c]) * r[c];
+            const float gv = dyr[c] * gm[c];
+            t1 += gv;
+            t2 += gv * xh;
+            pgb[c] += double(dyr[c]) * xh;
+            pbb[c] += dyr[c];
           }
+          s1[g] += t1;
+          s2[g] += t2;
         }
-      const float m1 = float(s1 / n), m2 = float(s2 / n);
-      for (int64_t i = 0; i < S; i++)
-        for (int64_t j = 0; j < Cg; j++) {
-          const int64_t p = off + i * C + j, c = g * Cg + j;
-          const float xh = (x[p] - m) * r;
-          const float gv = gamma ? dy[p] * gamma[c] : dy[p];
-          dx[p] = r * (gv - m1 - xh * m2);
+      }
+      for (int64_t c = 0; c < C; c++) {
+        m1[c] = float(s1[c / Cg] / n);
+        m2[c] = float(s2[c / Cg] / n);
+      }
+      for (int64_t i = 0; i < S; i++) {
+        const float *dyr = dy + off + i * C, *xr = x + off + i * C;
+        float* dxr = dx + off + i * C;
+        for (int64_t c = 0; c < C; c++) {
+          const float xh = (xr[c] - m[c]) * r[c];
+          dxr[c] = r[c] * (dyr[c] * gm[c] - m1[c] - xh * m2[c]);
         }
+      }
     }
-    if (gamma) {
+    if (dgamma || dbeta) {
       for (int64_t c = 0; c < C; c++) {
         double sg = 0, sb = 0;
         for (int64_t b = 0; b < B; b++) {
@@ -426,6 +457,58 @@ napi_value SiluGrad(napi_env env, napi_callback_info info) {
   });
 }
 
+// ------------------------------------------------------------------ reductions, optimizer
+
+/** sumLeading(x, rows, cols, out): out[c] = Σ_r x[r·cols + c] (a reduction over the leading axes). */
+napi_value SumLeading(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 4);
+    const float* x = f32(env, a[0]);
+    const int64_t rows = i64(env, a[1]), cols = i64(env, a[2]);
+    float* out = f32(env, a[3]);
+    std::vector<double> total(cols, 0.0);
+#pragma omp parallel
+    {
+      std::vector<double> part(cols, 0.0);
+#pragma omp for schedule(static) nowait
+      for (int64_t r = 0; r < rows; r++) {
+        const float* row = x + r * cols;
+        for (int64_t c = 0; c < cols; c++) part[c] += row[c];
+      }
+#pragma omp critical
+      for (int64_t c = 0; c < cols; c++) total[c] += part[c];
+    }
+    for (int64_t c = 0; c < cols; c++) out[c] = float(total[c]);
+  });
+}
+
+/**
+ * adamStep(p, m, v, g, pOut, mOut, vOut, lr, beta1, beta2, eps, weightDecay, bc1, bc2): one
+ * torch.optim.AdamW update in a single pass (weightDecay 0 is Adam):
+ *   p ← p·(1 − lr·wd);  m ← β₁m + (1 − β₁)g;  v ← β₂v + (1 − β₂)g²;  p ← p − (lr/bc₁)·m/(√v/√bc₂ + eps)
+ */
+napi_value AdamStep(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 14);
+    size_t n = 0;
+    const float *p = f32(env, a[0], &n), *m = f32(env, a[1]), *v = f32(env, a[2]), *g = f32(env, a[3]);
+    float *po = f32(env, a[4]), *mo = f32(env, a[5]), *vo = f32(env, a[6]);
+    const double lr = f64(env, a[7]), b1 = f64(env, a[8]), b2 = f64(env, a[9]), eps = f64(env, a[10]), wd = f64(env, a[11]);
+    const double bc1 = f64(env, a[12]), bc2 = f64(env, a[13]);
+    const float decay = float(1 - lr * wd), fb1 = float(b1), fb1c = float(1 - b1), fb2 = float(b2), fb2c = float(1 - b2);
+    const float sbc2 = float(std::sqrt(bc2)), feps = float(eps), step = float(lr / bc1);
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+      const float pi = wd != 0 ? p[i] * decay : p[i];
+      const float mi = m[i] * fb1 + g[i] * fb1c;
+      const float vi = v[i] * fb2 + g[i] * g[i] * fb2c;
+      mo[i] = mi;
+      vo[i] = vi;
+      po[i] = pi - (mi / (std::sqrt(vi) / sbc2 + feps)) * step;
+    }
+  });
+}
+
 /** info(): what this build is (for the runtime's start-up line and the benchmarks). */
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value o, v;
@@ -453,6 +536,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"groupNormBackward", nullptr, GroupNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"silu", nullptr, Silu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"siluGrad", nullptr, SiluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumLeading", nullptr, SumLeading, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamStep", nullptr, AdamStep, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -26,6 +26,7 @@ export const GROUP_NORM = 'LdmcGroupNorm';
 export const GROUP_NORM_GRAD = 'LdmcGroupNormGrad';
 export const SILU = 'LdmcSilu';
 export const SILU_GRAD = 'LdmcSiluGrad';
+export const ADAM = 'LdmcAdam';
 
 let addon: NativeAddon | undefined;
 let enabled = true;
@@ -168,6 +169,35 @@ const siluGrad: KernelFunc = (args: KernelArgs) => {
   return dx;
 };
 
+/** Below this many elements a Sum stays with tfjs (the call costs more than it saves). */
+const MIN_NATIVE_SUM = 4096;
+
+const sum = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
+  const { x } = args.inputs as { x: TensorInfo };
+  const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+  const n = x.shape.reduce((p, d) => p * d, 1);
+  if (!nativeKernelsActive() || x.dtype !== 'float32' || n < MIN_NATIVE_SUM) return prev(args);
+  // Only reductions over the leading axes (bias gradients, whole-tensor sums): tfjs-backend-wasm
+  // transposes those to the inner axes before reducing, a full copy of the input.
+  const axes = [...tf.util.parseAxisParam(axis, x.shape)].sort((a, b) => a - b);
+  if (axes.length === 0 || axes.some((a, i) => a !== i)) return prev(args);
+  const k = axes.length;
+  const rows = x.shape.slice(0, k).reduce((p, d) => p * d, 1), cols = n / rows;
+  const b = args.backend as unknown as WasmBackendLike;
+  const out = b.makeOutput(keepDims ? [...x.shape.slice(0, k).map(() => 1), ...x.shape.slice(k)] : x.shape.slice(k), 'float32');
+  addon!.sumLeading(f32(b, x), rows, cols, f32(b, out));
+  return out;
+};
+
+const adam: KernelFunc = (args: KernelArgs) => {
+  const { p, m, v, g } = args.inputs as { p: TensorInfo; m: TensorInfo; v: TensorInfo; g: TensorInfo };
+  const a = args.attrs as unknown as { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; bc1: number; bc2: number };
+  const b = args.backend as unknown as WasmBackendLike;
+  const po = b.makeOutput(p.shape, 'float32'), mo = b.makeOutput(p.shape, 'float32'), vo = b.makeOutput(p.shape, 'float32');
+  addon!.adamStep(f32(b, p), f32(b, m), f32(b, v), f32(b, g), f32(b, po), f32(b, mo), f32(b, vo), a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.bc1, a.bc2);
+  return [po, mo, vo];
+};
+
 let installed = false;
 
 /**
@@ -187,6 +217,7 @@ export function installNativeKernels(): { installed: boolean; why: string; libra
   };
   wrap('Conv2D', conv2d);
   wrap('BatchMatMul', batchMatMul);
+  wrap('Sum', sum);
   const origInput = tf.getKernel('Conv2DBackpropInput', 'wasm');
   if (origInput) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
   tf.registerKernel({ kernelName: 'Conv2DBackpropInput', backendName: 'wasm', kernelFunc: (args: KernelArgs) => conv2dBackpropInput(args, origInput?.kernelFunc) });
@@ -196,6 +227,7 @@ export function installNativeKernels(): { installed: boolean; why: string; libra
   tf.registerKernel({ kernelName: GROUP_NORM_GRAD, backendName: 'wasm', kernelFunc: groupNormGrad });
   tf.registerKernel({ kernelName: SILU, backendName: 'wasm', kernelFunc: silu });
   tf.registerKernel({ kernelName: SILU_GRAD, backendName: 'wasm', kernelFunc: siluGrad });
+  tf.registerKernel({ kernelName: ADAM, backendName: 'wasm', kernelFunc: adam });
   addon = a;
   installed = true;
   return { installed: true, why: '', ...info };

@@ -2,7 +2,8 @@
 // exactly and a resumed run continues bit for bit. (tfjs's own Adam keeps its moments under
 // global variable names, which don't survive a rebuild of the model.)
 import * as tf from '@tensorflow/tfjs-core';
-import type { Tensor } from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, Tensor } from '@tensorflow/tfjs-core';
+import { ADAM, nativeKernelsActive } from '../perf/native-kernels.js';
 
 export interface AdamOptions {
   lr: number;
@@ -40,11 +41,21 @@ export class Adam {
     const b1 = this.beta1, b2 = this.beta2, lr = this.lr, step = this.step;
     const bc1 = 1 - b1 ** step, bc2 = 1 - b2 ** step;
     const get = (k: string) => (grads instanceof Map ? grads.get(k) : (grads as Record<string, Tensor>)[k]);
+    const native = nativeKernelsActive();
     tf.tidy(() => {
       for (const [name, p] of this.params) {
         const g = get(name);
         if (!g) continue;
         const m = this.m.get(name)!, v = this.v.get(name)!;
+        if (native && g.dtype === 'float32') {
+          // The same update in one pass (runtime/perf/native-kernels.ts); ~12 kernels a parameter otherwise.
+          const attrs = { lr, beta1: b1, beta2: b2, eps: this.eps, weightDecay: this.weightDecay, bc1, bc2 };
+          const [pn, mn, vn] = tf.engine().runKernel(ADAM, { p, m, v, g }, attrs as unknown as NamedAttrMap) as unknown as Tensor[];
+          p.assign(pn!);
+          m.assign(mn!);
+          v.assign(vn!);
+          continue;
+        }
         if (this.weightDecay) p.assign(tf.mul(p, 1 - lr * this.weightDecay));
         m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
         v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));

@@ -8,6 +8,7 @@ import { initBackend } from '../../runtime/backend.js';
 import { conv2dTorch, silu } from '../../runtime/nn/index.js';
 import { groupNormFused } from '../../runtime/perf/group-norm.js';
 import { installNativeKernels, nativeKernelsActive, setNativeKernels } from '../../runtime/perf/native-kernels.js';
+import { Adam } from '../../runtime/train/optim.js';
 
 function data(shape: number[], s: number): Float32Array {
   const n = shape.reduce((a, b) => a * b, 1), a = new Float32Array(n);
@@ -116,6 +117,54 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
       const C = shape[shape.length - 1]!;
       const inputs = () => affine ? [tf.add(tf.mul(T([...shape], 13), 3), 0.7), T([C], 17), T([C], 19)] : [tf.add(tf.mul(T([...shape], 13), 3), 0.7)];
       expectSame(name, inputs, (x, g, b) => groupNormFused(x!, g ?? null, b ?? null, 32, 1e-6), 5e-5);
+    });
+  }
+
+  for (const [name, shape, axes, keep] of [
+    ['bias gradient [B,H,W,C] over B,H,W', [4, 9, 9, 32], [0, 1, 2], false],
+    ['whole tensor', [64, 100], [0, 1], false],
+    ['leading axis, keepDims', [300, 7, 5], [0], true],
+    ['inner axis (left to tfjs)', [50, 100], [1], false],
+  ] as const) {
+    it(`Sum ${name}: equals the tfjs kernel`, () => {
+      const f = () => tf.tidy(() => {
+        const y = tf.sum(T([...shape], 29), [...axes], keep);
+        return { shape: y.shape, v: y.dataSync() };
+      });
+      setNativeKernels(false);
+      const ref = f();
+      setNativeKernels(true);
+      const ours = f();
+      expect(ours.shape).to.deep.equal(ref.shape);
+      expect(maxAbs(ours.v, ref.v)).to.be.lessThan(1e-4);
+    });
+  }
+
+  for (const wd of [0, 0.01]) {
+    it(`Adam${wd ? 'W' : ''}: three native steps equal three tfjs steps (parameters and moments)`, () => {
+      const result = (native: boolean) => {
+        setNativeKernels(native);
+        try {
+          const params = new Map([['a', tf.variable(T([300, 300], 31))], ['b', tf.variable(T([7], 37))]]);
+          const opt = new Adam(params, { lr: 1e-2, weightDecay: wd });
+          for (let s = 0; s < 3; s++) {
+            const grads = new Map([...params].map(([k, p], i) => [k, T(p.shape, 41 + 10 * s + i)] as const));
+            opt.apply(grads);
+            for (const g of grads.values()) g.dispose();
+          }
+          const out = [...params.values(), ...opt.state().tensors.values()].map((t) => t.dataSync() as Float32Array);
+          opt.dispose();
+          for (const p of params.values()) p.dispose();
+          return out;
+        } finally {
+          setNativeKernels(true);
+        }
+      };
+      const on = result(true), off = result(false);
+      expect(on.length).to.equal(6);
+      on.forEach((a, i) => expect(maxAbs(a, off[i]!), `tensor ${i}`).to.be.lessThan(1e-6));
+      // and the update did move the parameters
+      expect(maxAbs(on[0]!, T([300, 300], 31).dataSync())).to.be.greaterThan(1e-3);
     });
   }
 
