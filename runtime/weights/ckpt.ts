@@ -3,11 +3,14 @@
 // taken from the `<archive>/data/<key>` storages. Nothing in the file is executed: only the
 // globals torch checkpoints need are reconstructed (in JS), Lightning/omegaconf/numpy metadata
 // become inert placeholders, and every other global is refused with an error naming it.
+// `readTorchCheckpoint` reads every tensor (from bytes, or a path via positional reads);
+// `openTorchCheckpoint` reads the pickle only and each tensor on request, so a multi-GB
+// checkpoint can be converted with about one tensor in memory.
 import {
   PickleError, PickleGlobal, PickleHostValue, PickleObject, type PickleValue, isTuple, unpickle,
 } from './pickle.js';
 import type { RawTensor, SafetensorsDtype } from './safetensors.js';
-import { ZipArchive } from './zip.js';
+import { FileSource, ZipArchive, type RandomAccessSource, type ZipEntry } from './zip.js';
 
 /**
  * Tensors come out in the same widened form as parseSafetensors gives (F16/BF16 → Float32Array,
@@ -32,8 +35,27 @@ export interface TorchCheckpoint {
 }
 
 export interface ReadCheckpointOptions {
-  /** Check each zip entry's CRC-32 (default true; costs ~1 s per GB). */
+  /** Check each zip entry's CRC-32 (default true; native zlib.crc32 where Node has it, else ~1 s per GB). */
   verifyCrc?: boolean;
+}
+
+/**
+ * A checkpoint opened for reading one tensor at a time (`openTorchCheckpoint`): the pickle has
+ * been read and every tensor's dtype, shape and place in the archive is known, but no tensor
+ * data has been read yet. `load` reads one tensor (its storage entry, CRC-checked); memory is
+ * about one storage at a time. `close()` when done.
+ */
+export interface LazyTorchCheckpoint {
+  /** The whole unpickled object; tensors in it are `CkptTensorRef`s. */
+  readonly root: PickleValue;
+  /** The state dict (see `extractStateDict`), as references to the data. */
+  readonly tensors: ReadonlyMap<string, CkptTensorRef>;
+  readonly nonTensorKeys: string[];
+  readonly placeholderGlobals: string[];
+  /** Reads the state-dict tensor `name`. Errors are CheckpointErrors naming the tensor. */
+  load(name: string): CkptTensor;
+  /** Closes the file when `openTorchCheckpoint` opened it (a path); otherwise does nothing. */
+  close(): void;
 }
 
 const DTYPE_SIZE: Record<RawDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
@@ -54,6 +76,26 @@ const TORCH_DTYPE: Record<string, RawDType> = {
 export class CkptTensor extends PickleHostValue implements RawTensor {
   readonly kind = 'tensor';
   constructor(readonly dtype: RawDType, readonly shape: readonly number[], readonly data: RawTensor['data']) { super(); }
+}
+
+/**
+ * A tensor whose data has not been read yet (what `openTorchCheckpoint` gives): dtype and shape
+ * as `CkptTensor` has them, and where its elements are in the archive.
+ */
+export class CkptTensorRef extends PickleHostValue {
+  readonly kind = 'tensor-ref';
+  constructor(
+    readonly dtype: RawDType,
+    readonly shape: readonly number[],
+    /** Storage key: the data is the zip entry `<archive>/data/<key>`. */
+    readonly storageKey: string,
+    /** Offset into the storage and strides, in elements. */
+    readonly storageOffset: number,
+    readonly stride: readonly number[],
+    /** Position of the pickle opcode that built it (for messages). */
+    readonly pickleOffset: number,
+  ) { super(); }
+  get numel(): number { return this.shape.reduce((a, b) => a * b, 1); }
 }
 
 /** A storage reference from a persistent id; its bytes are read from the archive on first use. */
@@ -100,7 +142,12 @@ class CheckpointReader {
   private readonly prefix: string;
   private readonly bigEndian: boolean;
 
-  constructor(private readonly zip: ZipArchive, private readonly verifyCrc: boolean) {
+  /**
+   * `lazy`: tensors in the unpickled object are CkptTensorRefs, read later by `materialize`.
+   * `cacheAll`: keep every storage read (cheap when the archive is in memory: stored entries are
+   * views); otherwise only the last one, so memory stays about one storage.
+   */
+  constructor(private readonly zip: ZipArchive, private readonly verifyCrc: boolean, private readonly lazy: boolean, private readonly cacheAll: boolean) {
     const pkl = [...zip.entries.keys()].filter((n) => /^[^/]*\/data\.pkl$/.test(n) || n === 'data.pkl');
     if (pkl.length !== 1) {
       throw new CheckpointError(pkl.length === 0
@@ -133,7 +180,7 @@ class CheckpointReader {
       case 'torch._utils._rebuild_parameter': // (data, requires_grad, hooks)
       case 'torch._utils._rebuild_parameter_with_state': // (data, requires_grad, hooks, state)
         return fn((a, o) => {
-          if (!(a[0] instanceof CkptTensor)) throw new PickleError(`${q} expects a tensor`, o);
+          if (!(a[0] instanceof CkptTensor || a[0] instanceof CkptTensorRef)) throw new PickleError(`${q} expects a tensor`, o);
           return a[0];
         });
       case 'torch._tensor._rebuild_from_type_v2': // (func, new_type, args, state): a tensor subclass
@@ -198,20 +245,29 @@ class CheckpointReader {
     return new TorchStorage(dtype, key, int(pid[4] ?? null, 'storage numel', offset));
   }
 
-  private bytesOf(s: TorchStorage, offset: number): Uint8Array {
-    let b = this.storageBytes.get(s.key);
+  private storageEntry(key: string, offset: number): ZipEntry {
+    const name = `${this.prefix}data/${key}`;
+    const e = this.zip.entries.get(name);
+    if (!e) throw new PickleError(`storage '${key}' has no entry '${name}' in the archive`, offset);
+    return e;
+  }
+
+  private bytesOf(key: string, offset: number): Uint8Array {
+    let b = this.storageBytes.get(key);
     if (!b) {
-      const name = `${this.prefix}data/${s.key}`;
-      if (!this.zip.entries.has(name)) throw new PickleError(`storage '${s.key}' has no entry '${name}' in the archive`, offset);
-      b = this.zip.read(name, this.verifyCrc);
-      this.storageBytes.set(s.key, b);
+      b = this.zip.read(this.storageEntry(key, offset).name, this.verifyCrc);
+      if (!this.cacheAll) this.storageBytes.clear();
+      this.storageBytes.set(key, b);
     }
     return b;
   }
 
+  /** Drops cached storage bytes. */
+  release(): void { this.storageBytes.clear(); }
+
   private rebuildTensor(
     storage: PickleValue, off: PickleValue, size: PickleValue, stride: PickleValue, dtypeOverride: RawDType | undefined, o: number,
-  ): CkptTensor {
+  ): CkptTensor | CkptTensorRef {
     if (!(storage instanceof TorchStorage)) throw new PickleError(`tensor storage is ${describe(storage)}, not a storage`, o);
     const dtype = dtypeOverride ?? storage.dtype;
     const esize = DTYPE_SIZE[dtype];
@@ -222,15 +278,29 @@ class CheckpointReader {
     const numel = shape.reduce((a, b) => a * b, 1);
     // Stride-0 (expanded) views pass the bounds check below at any size: cap what we allocate.
     if (numel * esize > 2 ** 32) throw new PickleError(`tensor of size [${shape}] is too large (${numel * esize} bytes)`, o);
-    const bytes = this.bytesOf(storage, o);
-    const avail = Math.floor(bytes.length / esize);
-    if (numel > 0) {
-      const last = start + shape.reduce((acc, n, i) => acc + (n - 1) * strides[i]!, 0);
-      if (last >= avail) throw new PickleError(`tensor of size [${shape}] stride [${strides}] offset ${start} reads element ${last} of a storage with ${avail}`, o);
-    }
-    const out = new Uint8Array(numel * esize);
+    // Bounds are checked against the entry's size in the central directory, before any data is read.
+    checkBounds(shape, strides, start, Math.floor(this.storageEntry(storage.key, o).size / esize), o);
+    const ref = new CkptTensorRef(dtype, Object.freeze(shape), storage.key, start, Object.freeze(strides), o);
+    return this.lazy ? ref : this.materialize(ref);
+  }
+
+  /** Reads a tensor's storage and gathers its elements (contiguous, little-endian, widened). */
+  materialize(ref: CkptTensorRef): CkptTensor {
+    const { dtype, shape, stride: strides, storageOffset: start, pickleOffset: o } = ref;
+    const esize = DTYPE_SIZE[dtype];
+    const numel = ref.numel;
+    const bytes = this.bytesOf(ref.storageKey, o);
+    // Again against the bytes actually read (a deflated entry may inflate short when CRCs are off).
+    checkBounds(shape, strides, start, Math.floor(bytes.length / esize), o);
     const contiguous = shape.every((n, i) => n === 1 || strides[i] === shape.slice(i + 1).reduce((a, b) => a * b, 1));
-    if (contiguous) {
+    // A tensor that is its whole storage, read into a buffer of its own (from a file, or inflated),
+    // takes that buffer: no copy. It leaves the cache, so later views of it read it afresh.
+    const whole = contiguous && start === 0 && numel * esize === bytes.length
+      && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    const out = whole ? bytes : new Uint8Array(numel * esize);
+    if (whole) {
+      this.storageBytes.delete(ref.storageKey);
+    } else if (contiguous) {
       out.set(bytes.subarray(start * esize, (start + numel) * esize));
     } else {
       // Generic strided gather, element by element (odometer over the index).
@@ -252,6 +322,12 @@ class CheckpointReader {
   }
 }
 
+function checkBounds(shape: readonly number[], strides: readonly number[], start: number, avail: number, o: number): void {
+  if (shape.some((n) => n === 0)) return;
+  const last = start + shape.reduce((acc, n, i) => acc + (n - 1) * strides[i]!, 0);
+  if (last >= avail) throw new PickleError(`tensor of size [${shape}] stride [${strides}] offset ${start} reads element ${last} of a storage with ${avail}`, o);
+}
+
 function torchDtype(v: PickleValue, o: number): RawDType {
   const d = v instanceof PickleGlobal && v.module === 'torch' ? TORCH_DTYPE[v.name] : undefined;
   if (!d) throw new PickleError(`unsupported tensor dtype ${describe(v)}`, o);
@@ -271,7 +347,7 @@ function latin1Bytes(text: PickleValue, encoding: PickleValue, o: number): Uint8
   return b;
 }
 
-function widen(dtype: RawDType, buf: ArrayBuffer, o: number): RawTensor['data'] {
+function widen(dtype: RawDType, buf: ArrayBufferLike, o: number): RawTensor['data'] {
   switch (dtype) {
     case 'F64': return new Float64Array(buf);
     case 'F32': return new Float32Array(buf);
@@ -300,39 +376,110 @@ function widen(dtype: RawDType, buf: ArrayBuffer, o: number): RawTensor['data'] 
 // The first bytes of a pre-1.6 torch.save file: PROTO 2, LONG1 of the legacy magic number.
 const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
-/**
- * Reads a torch.save zip checkpoint. Errors (not a zip, truncated, corrupted, a refused global)
- * are CheckpointErrors whose message says what is wrong.
- */
-export function readTorchCheckpoint(bytes: Uint8Array, options: ReadCheckpointOptions = {}): TorchCheckpoint {
-  if (LEGACY_MAGIC.every((b, i) => bytes[i] === b)) {
-    throw new CheckpointError('cannot read PyTorch checkpoint: this is the legacy (torch < 1.6) format, which is not supported; '
-      + 're-save it with torch >= 1.6: torch.save(torch.load(f), f2)');
-  }
-  if (!ZipArchive.looksLikeZip(bytes)) {
-    throw new CheckpointError('cannot read PyTorch checkpoint: not a zip archive (a torch.save file starts with "PK")');
-  }
+type CheckpointInput = string | Uint8Array | RandomAccessSource;
+
+/** Opens the input as a zip archive after checking its first bytes; `owned` = close it when done. */
+function openArchive(input: CheckpointInput): { zip: ZipArchive; owned: FileSource | undefined; inMemory: boolean } {
+  const owned = typeof input === 'string' ? FileSource.open(input) : undefined;
+  const src = owned ?? (input as Uint8Array | RandomAccessSource);
   try {
-    const reader = new CheckpointReader(new ZipArchive(bytes), options.verifyCrc ?? true);
-    const root = reader.read();
-    const { tensors, nonTensorKeys } = collectStateDict(root);
-    return { root, tensors, nonTensorKeys, placeholderGlobals: [...reader.placeholders].sort() };
-  } catch (err) {
-    // ZipError / PickleError / CheckpointError carry the useful message; anything else (e.g. a
-    // RangeError from an absurd size) is still reported as this file's problem, not a crash.
-    const msg = err instanceof Error ? err.message : String(err);
-    throw new CheckpointError(`cannot read PyTorch checkpoint: ${msg.replace(/^cannot read PyTorch checkpoint: /, '')}`, { cause: err });
+    const head = src instanceof Uint8Array ? src : src.read(0, Math.min(src.size, LEGACY_MAGIC.length));
+    if (LEGACY_MAGIC.every((b, i) => head[i] === b)) {
+      throw new CheckpointError('cannot read PyTorch checkpoint: this is the legacy (torch < 1.6) format, which is not supported; '
+        + 're-save it with torch >= 1.6: torch.save(torch.load(f), f2)');
+    }
+    if (!ZipArchive.looksLikeZip(head)) {
+      throw new CheckpointError('cannot read PyTorch checkpoint: not a zip archive (a torch.save file starts with "PK")');
+    }
+    return { zip: new ZipArchive(src), owned, inMemory: src instanceof Uint8Array };
+  } catch (e) {
+    owned?.close();
+    throw e;
   }
 }
 
-function collectStateDict(obj: PickleValue): { tensors: Map<string, RawTensor>; nonTensorKeys: string[] } {
+/** Every failure as a CheckpointError that says what is wrong, the original error as its cause. */
+function asCheckpointError(err: unknown, what = ''): CheckpointError {
+  if (err instanceof CheckpointError && !what) return err;
+  // ZipError / PickleError / CheckpointError carry the useful message; anything else (e.g. a
+  // RangeError from an absurd size, an fs error) is still reported as this file's problem, not a crash.
+  const msg = err instanceof Error ? err.message : String(err);
+  return new CheckpointError(`cannot read PyTorch checkpoint: ${what}${msg.replace(/^cannot read PyTorch checkpoint: /, '')}`, { cause: err });
+}
+
+/**
+ * Reads a torch.save zip checkpoint, every tensor's data included: from bytes in memory, a
+ * random-access source, or a file path (read with positional reads, so files over 2 GiB work;
+ * the tensors still have to fit in memory: see `openTorchCheckpoint` for one at a time).
+ * Errors (not a zip, truncated, corrupted, a refused global) are CheckpointErrors whose message
+ * says what is wrong.
+ */
+export function readTorchCheckpoint(input: CheckpointInput, options: ReadCheckpointOptions = {}): TorchCheckpoint {
+  let opened: ReturnType<typeof openArchive> | undefined;
+  try {
+    opened = openArchive(input);
+    const reader = new CheckpointReader(opened.zip, options.verifyCrc ?? true, false, opened.inMemory);
+    const root = reader.read();
+    reader.release();
+    const { tensors, nonTensorKeys } = collectStateDict(root, CkptTensor);
+    return { root, tensors, nonTensorKeys, placeholderGlobals: [...reader.placeholders].sort() };
+  } catch (err) {
+    throw asCheckpointError(err);
+  } finally {
+    opened?.owned?.close();
+  }
+}
+
+/**
+ * Opens a torch.save zip checkpoint for reading one tensor at a time: the pickle is read and
+ * checked now (refused globals, shapes and strides against the storage sizes in the zip's
+ * central directory), tensor data only by `load`. With a path, the file stays open until
+ * `close()`. This is how `ldmc convert` handles checkpoints larger than memory or 2 GiB.
+ */
+export function openTorchCheckpoint(input: CheckpointInput, options: ReadCheckpointOptions = {}): LazyTorchCheckpoint {
+  let opened: ReturnType<typeof openArchive> | undefined;
+  try {
+    opened = openArchive(input);
+    const reader = new CheckpointReader(opened.zip, options.verifyCrc ?? true, true, false);
+    const root = reader.read();
+    const { tensors, nonTensorKeys } = collectStateDict(root, CkptTensorRef);
+    const owned = opened.owned;
+    let closed = false;
+    return {
+      root, tensors, nonTensorKeys, placeholderGlobals: [...reader.placeholders].sort(),
+      load(name: string): CkptTensor {
+        const ref = tensors.get(name);
+        if (!ref) throw new CheckpointError(`cannot read PyTorch checkpoint: no tensor '${name}' in its state dict`);
+        if (closed) throw new CheckpointError(`cannot read tensor '${name}': the checkpoint was closed`);
+        try {
+          return reader.materialize(ref);
+        } catch (err) {
+          throw asCheckpointError(err, `tensor '${name}': `);
+        }
+      },
+      close(): void {
+        if (closed) return;
+        closed = true;
+        reader.release();
+        owned?.close();
+      },
+    };
+  } catch (err) {
+    opened?.owned?.close();
+    throw asCheckpointError(err);
+  }
+}
+
+function collectStateDict<T extends CkptTensor | CkptTensorRef>(
+  obj: PickleValue, kind: abstract new (...args: never[]) => T,
+): { tensors: Map<string, T>; nonTensorKeys: string[] } {
   let sd = obj;
   if (obj instanceof Map && obj.get('state_dict') instanceof Map) sd = obj.get('state_dict')!;
-  const tensors = new Map<string, RawTensor>();
+  const tensors = new Map<string, T>();
   const nonTensorKeys: string[] = [];
   if (!(sd instanceof Map)) return { tensors, nonTensorKeys };
   for (const [k, v] of sd) {
-    if (typeof k === 'string' && v instanceof CkptTensor) tensors.set(k, v);
+    if (typeof k === 'string' && v instanceof kind) tensors.set(k, v);
     else nonTensorKeys.push(String(k));
   }
   return { tensors, nonTensorKeys };
@@ -344,7 +491,7 @@ function collectStateDict(obj: PickleValue): { tensors: Map<string, RawTensor>; 
  * Entries that are not tensors are skipped.
  */
 export function extractStateDict(obj: PickleValue): Map<string, RawTensor> {
-  return collectStateDict(obj).tensors;
+  return collectStateDict(obj, CkptTensor).tensors;
 }
 
 /** The entries under `prefix` (e.g. 'first_stage_model.'), with the prefix removed. */

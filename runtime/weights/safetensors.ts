@@ -123,20 +123,28 @@ export interface F32Tensor {
   readonly data: Float32Array | ArrayLike<number>;
 }
 
+/** Where each tensor goes in an F32 safetensors file, and the header that says so. */
+export interface SafetensorsF32Layout {
+  /** The first bytes of the file: u64 LE header length, then the space-padded JSON header. */
+  readonly header: Uint8Array;
+  /** Tensor names in the order their data follows the header (sorted by name). */
+  readonly order: string[];
+  /** Bytes of tensor data after the header (4 per value). */
+  readonly dataBytes: number;
+}
+
 /**
- * Serialises tensors as F32, in sorted-name order, `__metadata__` last, compact JSON header
- * space-padded to a multiple of 8 —
- * the layout of the reference's writer, so equal contents give equal bytes.
+ * The layout `serializeSafetensors` writes, from names and shapes alone: a streaming writer puts
+ * `header` first, then each tensor's F32 little-endian values in `order`, and gets the same bytes.
  */
-export function serializeSafetensors(tensors: ReadonlyMap<string, F32Tensor> | Record<string, F32Tensor>, metadata?: Record<string, string>): Uint8Array {
-  const entries = (tensors instanceof Map ? [...tensors] : Object.entries(tensors)) as Array<[string, F32Tensor]>;
+export function safetensorsF32Layout(shapes: Iterable<readonly [string, readonly number[]]>, metadata?: Record<string, string>): SafetensorsF32Layout {
+  const entries = [...shapes];
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const header: Record<string, unknown> = {};
   let offset = 0;
-  for (const [name, t] of entries) {
-    const count = t.shape.reduce((a, b) => a * b, 1);
-    if (t.data.length !== count) throw new Error(`safetensors: '${name}' has ${t.data.length} values for shape ${JSON.stringify(t.shape)}`);
-    header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + 4 * count] };
+  for (const [name, shape] of entries) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    header[name] = { dtype: 'F32', shape: [...shape], data_offsets: [offset, offset + 4 * count] };
     offset += 4 * count;
   }
   // After the tensors, where the reference writer puts it.
@@ -145,12 +153,30 @@ export function serializeSafetensors(tensors: ReadonlyMap<string, F32Tensor> | R
   const enc = new TextEncoder();
   while (enc.encode(json).byteLength % 8 !== 0) json += ' ';
   const head = enc.encode(json);
-  const out = new Uint8Array(8 + head.byteLength + offset);
-  const view = new DataView(out.buffer);
-  view.setBigUint64(0, BigInt(head.byteLength), true);
+  const out = new Uint8Array(8 + head.byteLength);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.byteLength), true);
   out.set(head, 8);
-  let p = 8 + head.byteLength;
-  for (const [, t] of entries) {
+  return { header: out, order: entries.map(([name]) => name), dataBytes: offset };
+}
+
+/**
+ * Serialises tensors as F32, in sorted-name order, `__metadata__` last, compact JSON header
+ * space-padded to a multiple of 8 —
+ * the layout of the reference's writer, so equal contents give equal bytes.
+ */
+export function serializeSafetensors(tensors: ReadonlyMap<string, F32Tensor> | Record<string, F32Tensor>, metadata?: Record<string, string>): Uint8Array {
+  const byName = new Map((tensors instanceof Map ? [...tensors] : Object.entries(tensors)) as Array<[string, F32Tensor]>);
+  for (const [name, t] of byName) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (t.data.length !== count) throw new Error(`safetensors: '${name}' has ${t.data.length} values for shape ${JSON.stringify(t.shape)}`);
+  }
+  const { header, order, dataBytes } = safetensorsF32Layout([...byName].map(([name, t]) => [name, t.shape] as const), metadata);
+  const out = new Uint8Array(header.byteLength + dataBytes);
+  const view = new DataView(out.buffer);
+  out.set(header, 0);
+  let p = header.byteLength;
+  for (const name of order) {
+    const t = byName.get(name)!;
     for (let i = 0; i < t.data.length; i++, p += 4) view.setFloat32(p, t.data[i]!, true);
   }
   return out;

@@ -3,14 +3,14 @@
 // against test/fixtures/ckpt/python_p{2,4}.ckpt, written by Python's own pickle module
 // (test/fixtures/ckpt/make_fixtures.py).
 import { expect } from 'chai';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CheckpointError, CkptTensor, extractStateDict, readTorchCheckpoint, selectPrefix,
+  CheckpointError, CkptTensor, CkptTensorRef, extractStateDict, openTorchCheckpoint, readTorchCheckpoint, selectPrefix,
 } from '../../runtime/weights/ckpt.js';
 import { PickleError, PickleObject, isTuple, pickleAttributes } from '../../runtime/weights/pickle.js';
-import { ZipError } from '../../runtime/weights/zip.js';
+import { FileSource, ZipError } from '../../runtime/weights/zip.js';
 import { P, torchPickle, zip, type TensorSpec } from './ckpt-writer.js';
 import { repoRoot } from '../support/reference.js';
 
@@ -111,6 +111,106 @@ describe('runtime/weights/ckpt', () => {
   it('selects a sub-model by prefix', () => {
     const ck = readTorchCheckpoint(checkpoint(torchPickle(SPECS), STORAGES));
     expect([...selectPrefix(ck.tensors, 'encoder.').keys()]).to.deep.equal(['conv_in.weight', 'conv_in.bias']);
+  });
+
+  describe('one tensor at a time (openTorchCheckpoint) and from a file', () => {
+    let dir: string;
+    before(() => { dir = mkdtempSync(join(tmpdir(), 'ldmc-ckpt-')); });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    const inputs = (): [string, Uint8Array][] => [
+      ['built', checkpoint(torchPickle(SPECS), STORAGES)],
+      ['built, deflated', checkpoint(torchPickle(SPECS), STORAGES, true)],
+      ['built, ZIP64', zip([
+        { name: 'archive/data.pkl', data: torchPickle(SPECS) },
+        ...Object.entries(STORAGES).map(([k, v]) => ({ name: `archive/data/${k}`, data: f32bytes(v) })),
+      ], { zip64: true })],
+      ...[2, 4].map((p): [string, Uint8Array] => [`python_p${p}`, readFileSync(join(repoRoot, 'test', 'fixtures', 'ckpt', `python_p${p}.ckpt`))]),
+    ];
+
+    it('gives the same tensors as readTorchCheckpoint, from bytes, a path and a FileSource (Parameters, views, F16, I64 included)', () => {
+      for (const [what, bytes] of inputs()) {
+        const eager = readTorchCheckpoint(bytes);
+        const path = join(dir, 'c.ckpt');
+        writeFileSync(path, bytes);
+        const fromPath = readTorchCheckpoint(path);
+        const src = FileSource.open(path);
+        const lazies = [openTorchCheckpoint(bytes), openTorchCheckpoint(path), openTorchCheckpoint(src)];
+        try {
+          for (const lazy of lazies) {
+            expect([...lazy.tensors.keys()], what).to.deep.equal([...eager.tensors.keys()]);
+            expect(lazy.nonTensorKeys).to.deep.equal(eager.nonTensorKeys);
+            expect(lazy.placeholderGlobals).to.deep.equal(eager.placeholderGlobals);
+            for (const [k, t] of eager.tensors) {
+              const ref = lazy.tensors.get(k)!;
+              expect(ref).to.be.instanceOf(CkptTensorRef);
+              expect([ref.dtype, ref.shape], `${what} ${k}`).to.deep.equal([t.dtype, t.shape]);
+              const got = lazy.load(k);
+              expect(got).to.be.instanceOf(CkptTensor);
+              expect([got.dtype, got.shape], `${what} ${k}`).to.deep.equal([t.dtype, t.shape]);
+              expect(Buffer.from(got.data.buffer, got.data.byteOffset, got.data.byteLength)
+                .equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), `${what} ${k}`).to.equal(true);
+              const p = fromPath.tensors.get(k)!;
+              expect([...p.data], `${what} ${k} (path)`).to.deep.equal([...t.data]);
+            }
+          }
+        } finally {
+          for (const lazy of lazies) lazy.close();
+        }
+        // The caller's FileSource is the caller's to close: still readable.
+        expect(src.read(0, 2)).to.deep.equal(Uint8Array.from([0x50, 0x4b]));
+        src.close();
+      }
+    });
+
+    it('checks shapes against the archive before reading data; a corrupted storage fails at load, naming the tensor', () => {
+      const p = torchPickle([
+        { name: 'w', key: '0', numel: 60, offset: 0, size: [2, 3, 3, 3], stride: [27, 9, 3, 1] },
+        { name: 'u', key: '1', numel: 6, offset: 0, size: [6], stride: [1] },
+      ]);
+      const z = checkpoint(p, STORAGES);
+      const dataAt = Buffer.from(z).indexOf(Buffer.from(f32bytes(STORAGES['0'])));
+      z[dataAt + 5] ^= 1;
+      const lazy = openTorchCheckpoint(z); // the pickle is fine: opening does not read storage 0
+      expect([...lazy.load('u').data]).to.deep.equal(STORAGES['1']);
+      expectCheckpointError(() => lazy.load('w'), /cannot read PyTorch checkpoint: tensor 'w': CRC-32 mismatch in 'archive\/data\/0'/);
+      expect([...openTorchCheckpoint(z, { verifyCrc: false }).load('w').data]).to.have.length(54);
+      expectCheckpointError(() => lazy.load('nope'), /no tensor 'nope'/);
+      // From a file, a tensor that is its whole storage takes the buffer read for it (no copy):
+      // loading it again reads it again, so the first copy is the caller's to change.
+      const path = join(dir, 'u.ckpt');
+      writeFileSync(path, z);
+      const fromFile = openTorchCheckpoint(path);
+      const u1 = fromFile.load('u');
+      (u1.data as Float32Array).fill(999);
+      expect([...fromFile.load('u').data]).to.deep.equal(STORAGES['1']);
+      fromFile.close();
+      lazy.close();
+      expectCheckpointError(() => lazy.load('u'), /the checkpoint was closed/);
+      const oob = torchPickle([{ name: 'w', key: '1', numel: 6, offset: 2, size: [5], stride: [1] }]);
+      expectCheckpointError(() => openTorchCheckpoint(checkpoint(oob, STORAGES)), /reads element 6 of a storage with 6/);
+      expectCheckpointError(() => openTorchCheckpoint(join(dir, 'missing.ckpt')), /cannot read PyTorch checkpoint: ENOENT/);
+    });
+
+    it('random byte flips, loading every tensor lazily: a CheckpointError or a value, nothing else', function () {
+      this.timeout(20000);
+      const good = checkpoint(torchPickle(SPECS.slice(0, 3)), { '0': STORAGES['0'], '1': STORAGES['1'] }, true);
+      let seed = 99;
+      const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      for (let i = 0; i < 2000; i++) {
+        const m = good.slice();
+        for (let k = 0; k < 1 + Math.floor(rnd() * 3); k++) m[Math.floor(rnd() * m.length)] = Math.floor(rnd() * 256);
+        try {
+          const lazy = openTorchCheckpoint(m, { verifyCrc: i % 2 === 0 });
+          for (const k of lazy.tensors.keys()) lazy.load(k);
+        } catch (e) {
+          const cause = (e as Error).cause;
+          if (!(e instanceof CheckpointError) || !(cause === undefined || cause instanceof PickleError || cause instanceof ZipError || cause instanceof CheckpointError)) {
+            throw new Error(`mutation ${i} raised ${String(e)}; cause ${String(cause)}`);
+          }
+        }
+      }
+    });
   });
 
   describe('refuses anything that could run code, and runs nothing', () => {
