@@ -61,7 +61,7 @@ function step(tf, opt, params, lossFn) {
 }
 
 /** Builds one case: returns { run(): void (one synced iteration), flops, label }. */
-async function buildCase(tf, name) {
+export async function buildCase(tf, name) {
   const nn = await import(dist('runtime/nn/index.js'));
   if (name === 'resblock') {
     const B = 4, S = 64, C = 128;

@@ -25,6 +25,10 @@ export interface NativeAddon {
   sumLeading(x: Float32Array, rows: number, cols: number, out: Float32Array): void;
   adamStep(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array,
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, bc1: number, bc2: number): void;
+  gelu(x: Float32Array, y: Float32Array): void;
+  geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  /** out[r, c] = x[r, c] + v[c] (op 0) or x[r, c]·v[c] (op 1). */
+  rowOp(x: Float32Array, v: Float32Array, out: Float32Array, rows: number, cols: number, op: 0 | 1): void;
   info(): { library: string; threads: number };
 }
 

@@ -312,43 +312,48 @@ napi_value GroupNormForward(napi_env env, napi_callback_info info) {
     float *y = f32(env, a[8]), *mean = f32(env, a[9]), *rstd = f32(env, a[10]);
     const int64_t Cg = C / G;
     const double n = double(S * Cg);
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < B; b++) {
-      const float* xb = x + b * S * C;
-      float* yb = y + b * S * C;
-      std::vector<double> acc(G, 0.0);
+#pragma omp parallel
+    {
+      // Scratch per thread, reused across its batch items (a LayerNorm has thousands of one-row items).
+      std::vector<double> acc(G);
       std::vector<float> m(C), r(C);  // per channel: its group's μ and r
-      for (int64_t i = 0; i < S; i++)
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < B; b++) {
+        const float* xb = x + b * S * C;
+        float* yb = y + b * S * C;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t i = 0; i < S; i++)
+          for (int64_t g = 0; g < G; g++) {
+            const float* xg = xb + i * C + g * Cg;
+            float t = 0;
+            for (int64_t j = 0; j < Cg; j++) t += xg[j];
+            acc[g] += t;
+          }
         for (int64_t g = 0; g < G; g++) {
-          const float* xg = xb + i * C + g * Cg;
-          float t = 0;
-          for (int64_t j = 0; j < Cg; j++) t += xg[j];
-          acc[g] += t;
+          mean[b * G + g] = float(acc[g] / n);
+          for (int64_t j = 0; j < Cg; j++) m[g * Cg + j] = mean[b * G + g];
+          acc[g] = 0;
         }
-      for (int64_t g = 0; g < G; g++) {
-        mean[b * G + g] = float(acc[g] / n);
-        for (int64_t j = 0; j < Cg; j++) m[g * Cg + j] = mean[b * G + g];
-        acc[g] = 0;
-      }
-      for (int64_t i = 0; i < S; i++)
+        for (int64_t i = 0; i < S; i++)
+          for (int64_t g = 0; g < G; g++) {
+            const float* xg = xb + i * C + g * Cg;
+            const float mg = m[g * Cg];
+            float t = 0;
+            for (int64_t j = 0; j < Cg; j++) t += (xg[j] - mg) * (xg[j] - mg);
+            acc[g] += t;
+          }
         for (int64_t g = 0; g < G; g++) {
-          const float* xg = xb + i * C + g * Cg;
-          const float mg = m[g * Cg];
-          float t = 0;
-          for (int64_t j = 0; j < Cg; j++) t += (xg[j] - mg) * (xg[j] - mg);
-          acc[g] += t;
+          rstd[b * G + g] = float(1.0 / std::sqrt(acc[g] / n + eps));
+          for (int64_t j = 0; j < Cg; j++) r[g * Cg + j] = rstd[b * G + g];
         }
-      for (int64_t g = 0; g < G; g++) {
-        rstd[b * G + g] = float(1.0 / std::sqrt(acc[g] / n + eps));
-        for (int64_t j = 0; j < Cg; j++) r[g * Cg + j] = rstd[b * G + g];
-      }
-      for (int64_t i = 0; i < S; i++) {
-        const float* xr = xb + i * C;
-        float* yr = yb + i * C;
-        if (gamma) {
-          for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - m[c]) * r[c] * gamma[c] + beta[c];
-        } else {
-          for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - m[c]) * r[c];
+        for (int64_t i = 0; i < S; i++) {
+          const float* xr = xb + i * C;
+          float* yr = yb + i * C;
+          if (gamma) {
+            for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - m[c]) * r[c] * gamma[c] + beta[c];
+          } else {
+            for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - m[c]) * r[c];
+          }
         }
       }
     }
@@ -370,59 +375,61 @@ napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
     float* dbeta = isNull(env, a[11]) ? nullptr : f32(env, a[11]);
     const int64_t Cg = C / G;
     const double n = double(S * Cg);
-    // Per (b, c) partial sums of dγ and dβ: each batch item has its own row, so no two threads share one.
-    std::vector<double> pg(B * C, 0.0), pb(B * C, 0.0);
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < B; b++) {
-      const int64_t off = b * S * C;
+    std::vector<double> sumG(C, 0.0), sumB(C, 0.0);
+#pragma omp parallel
+    {
+      // Per-thread scratch, and per-thread partial sums of dγ and dβ, merged once at the end.
       std::vector<float> m(C), r(C), gm(C), m1(C), m2(C);
-      for (int64_t c = 0; c < C; c++) {
-        m[c] = mean[b * G + c / Cg];
-        r[c] = rstd[b * G + c / Cg];
-        gm[c] = gamma ? gamma[c] : 1.0f;
-      }
-      std::vector<double> s1(G, 0.0), s2(G, 0.0);
-      double *pgb = pg.data() + b * C, *pbb = pb.data() + b * C;
-      for (int64_t i = 0; i < S; i++) {
-        const float *dyr = dy + off + i * C, *xr = x + off + i * C;
-        for (int64_t g = 0; g < G; g++) {
-          float t1 = 0, t2 = 0;
-          for (int64_t j = 0; j < Cg; j++) {
-            const int64_t c = g * Cg + j;
-            const float xh = (xr[c] - m[c]) * r[c];
-            const float gv = dyr[c] * gm[c];
-            t1 += gv;
-            t2 += gv * xh;
-            pgb[c] += double(dyr[c]) * xh;
-            pbb[c] += dyr[c];
-          }
-          s1[g] += t1;
-          s2[g] += t2;
-        }
-      }
-      for (int64_t c = 0; c < C; c++) {
-        m1[c] = float(s1[c / Cg] / n);
-        m2[c] = float(s2[c / Cg] / n);
-      }
-      for (int64_t i = 0; i < S; i++) {
-        const float *dyr = dy + off + i * C, *xr = x + off + i * C;
-        float* dxr = dx + off + i * C;
+      std::vector<double> s1(G), s2(G), pg(C, 0.0), pb(C, 0.0);
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < B; b++) {
+        const int64_t off = b * S * C;
         for (int64_t c = 0; c < C; c++) {
-          const float xh = (xr[c] - m[c]) * r[c];
-          dxr[c] = r[c] * (dyr[c] * gm[c] - m1[c] - xh * m2[c]);
+          m[c] = mean[b * G + c / Cg];
+          r[c] = rstd[b * G + c / Cg];
+          gm[c] = gamma ? gamma[c] : 1.0f;
         }
+        std::fill(s1.begin(), s1.end(), 0.0);
+        std::fill(s2.begin(), s2.end(), 0.0);
+        for (int64_t i = 0; i < S; i++) {
+          const float *dyr = dy + off + i * C, *xr = x + off + i * C;
+          for (int64_t g = 0; g < G; g++) {
+            float t1 = 0, t2 = 0;
+            for (int64_t j = 0; j < Cg; j++) {
+              const int64_t c = g * Cg + j;
+              const float xh = (xr[c] - m[c]) * r[c];
+              const float gv = dyr[c] * gm[c];
+              t1 += gv;
+              t2 += gv * xh;
+              pg[c] += double(dyr[c]) * xh;
+              pb[c] += dyr[c];
+            }
+            s1[g] += t1;
+            s2[g] += t2;
+          }
+        }
+        for (int64_t c = 0; c < C; c++) {
+          m1[c] = float(s1[c / Cg] / n);
+          m2[c] = float(s2[c / Cg] / n);
+        }
+        for (int64_t i = 0; i < S; i++) {
+          const float *dyr = dy + off + i * C, *xr = x + off + i * C;
+          float* dxr = dx + off + i * C;
+          for (int64_t c = 0; c < C; c++) {
+            const float xh = (xr[c] - m[c]) * r[c];
+            dxr[c] = r[c] * (dyr[c] * gm[c] - m1[c] - xh * m2[c]);
+          }
+        }
+      }
+#pragma omp critical
+      for (int64_t c = 0; c < C; c++) {
+        sumG[c] += pg[c];
+        sumB[c] += pb[c];
       }
     }
-    if (dgamma || dbeta) {
-      for (int64_t c = 0; c < C; c++) {
-        double sg = 0, sb = 0;
-        for (int64_t b = 0; b < B; b++) {
-          sg += pg[b * C + c];
-          sb += pb[b * C + c];
-        }
-        if (dgamma) dgamma[c] = float(sg);
-        if (dbeta) dbeta[c] = float(sb);
-      }
+    for (int64_t c = 0; c < C; c++) {
+      if (dgamma) dgamma[c] = float(sumG[c]);
+      if (dbeta) dbeta[c] = float(sumB[c]);
     }
   });
 }
@@ -509,6 +516,56 @@ napi_value AdamStep(napi_env env, napi_callback_info info) {
   });
 }
 
+// ------------------------------------------------------------------ GELU, bias
+
+/** gelu(x, y): y = x·Φ(x) = ½x(1 + erf(x/√2)), torch's exact GELU. */
+napi_value Gelu(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 2);
+    size_t n = 0;
+    const float* x = f32(env, a[0], &n);
+    float* y = f32(env, a[1]);
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
+  });
+}
+
+/** geluGrad(dy, x, dx): dx = dy·(Φ(x) + x·φ(x)). */
+napi_value GeluGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 3);
+    size_t n = 0;
+    const float *dy = f32(env, a[0], &n), *x = f32(env, a[1]);
+    float* dx = f32(env, a[2]);
+    const float invSqrt2Pi = 0.3989422804014327f;
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++) {
+      const float cdf = 0.5f * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
+      dx[i] = dy[i] * (cdf + x[i] * invSqrt2Pi * std::exp(-0.5f * x[i] * x[i]));
+    }
+  });
+}
+
+/** rowOp(x, v, out, rows, cols, op): out[r, c] = x[r, c] ∘ v[c], ∘ = + (op 0) or · (op 1). */
+napi_value RowOp(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 6);
+    const float *x = f32(env, a[0]), *v = f32(env, a[1]);
+    float* out = f32(env, a[2]);
+    const int64_t rows = i64(env, a[3]), cols = i64(env, a[4]), op = i64(env, a[5]);
+#pragma omp parallel for schedule(static) if (rows * cols > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+      const float* xr = x + r * cols;
+      float* o = out + r * cols;
+      if (op == 0) {
+        for (int64_t c = 0; c < cols; c++) o[c] = xr[c] + v[c];
+      } else {
+        for (int64_t c = 0; c < cols; c++) o[c] = xr[c] * v[c];
+      }
+    }
+  });
+}
+
 /** info(): what this build is (for the runtime's start-up line and the benchmarks). */
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value o, v;
@@ -538,6 +595,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"siluGrad", nullptr, SiluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumLeading", nullptr, SumLeading, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamStep", nullptr, AdamStep, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gelu", nullptr, Gelu, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"geluGrad", nullptr, GeluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rowOp", nullptr, RowOp, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

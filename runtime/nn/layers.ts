@@ -5,7 +5,7 @@ import type { Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs-core
 import { Module, registerModule, type UnaryModule } from '../module.js';
 import { normal, ones, uniformFanIn, zeros, type Init } from './init.js';
 import { groupNormFused } from '../perf/group-norm.js';
-import { SILU, SILU_GRAD, nativeKernelsActive } from '../perf/native-kernels.js';
+import { GELU as GELU_KERNEL, GELU_GRAD, SILU, SILU_GRAD, nativeKernelsActive } from '../perf/native-kernels.js';
 
 /** PyTorch padding: a number (all sides) or explicit [top, bottom, left, right]. */
 export type Padding2d = number | readonly [number, number, number, number];
@@ -171,6 +171,11 @@ export class LayerNorm extends Module implements UnaryModule {
 
   forward<T extends Tensor>(x: T): T {
     return tf.tidy(() => {
+      if (nativeKernelsActive() && x.dtype === 'float32' && x.size > 0) {
+        // A LayerNorm is a one-group GroupNorm of each row: the native kernels' one-pass forward and backward.
+        const C = this.normalizedShape;
+        return tf.reshape(groupNormFused(tf.reshape(x, [-1, 1, C]), this.weight, this.bias, 1, this.eps), x.shape);
+      }
       const { mean, variance } = tf.moments(x, -1, true);
       const xn = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
       return tf.add(tf.mul(xn, this.weight), this.bias);
@@ -205,6 +210,16 @@ export function silu<T extends Tensor>(x: T): T {
   return tf.tidy(() => tf.mul(x, tf.sigmoid(x))) as T;
 }
 
+/** GELU in one native pass, and its gradient in one more (runtime/perf/native-kernels.ts). */
+const geluNative = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
+  const [x, save] = args as [Tensor, tf.GradSaveFunc];
+  save([x]);
+  return {
+    value: tf.engine().runKernel(GELU_KERNEL, { x }) as Tensor,
+    gradFunc: (dy: Tensor, saved: Tensor[]) => tf.engine().runKernel(GELU_GRAD, { dy, x: saved[0]! }) as Tensor,
+  };
+}) as <T extends Tensor>(x: T) => T;
+
 /** x·σ(x) in one native pass, and its gradient in one more (runtime/perf/native-kernels.ts). */
 const siluNative = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
   const [x, save] = args as [Tensor, tf.GradSaveFunc];
@@ -217,6 +232,7 @@ const siluNative = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
 
 /** Exact (erf) GELU, torch's F.gelu default. */
 export function gelu<T extends Tensor>(x: T): T {
+  if (nativeKernelsActive() && x.dtype === 'float32') return geluNative(x);
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))))) as T;
 }
 

@@ -27,6 +27,8 @@ export const GROUP_NORM_GRAD = 'LdmcGroupNormGrad';
 export const SILU = 'LdmcSilu';
 export const SILU_GRAD = 'LdmcSiluGrad';
 export const ADAM = 'LdmcAdam';
+export const GELU = 'LdmcGelu';
+export const GELU_GRAD = 'LdmcGeluGrad';
 
 let addon: NativeAddon | undefined;
 let enabled = true;
@@ -153,30 +155,14 @@ const groupNormGrad: KernelFunc = (args: KernelArgs) => {
   return dgamma && dbeta ? [dx, dgamma, dbeta] : [dx];
 };
 
-const silu: KernelFunc = (args: KernelArgs) => {
-  const { x } = args.inputs as { x: TensorInfo };
-  const b = args.backend as unknown as WasmBackendLike;
-  const y = b.makeOutput(x.shape, 'float32');
-  addon!.silu(f32(b, x), f32(b, y));
-  return y;
-};
-
-const siluGrad: KernelFunc = (args: KernelArgs) => {
-  const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
-  const b = args.backend as unknown as WasmBackendLike;
-  const dx = b.makeOutput(x.shape, 'float32');
-  addon!.siluGrad(f32(b, dy), f32(b, x), f32(b, dx));
-  return dx;
-};
-
-/** Below this many elements a Sum stays with tfjs (the call costs more than it saves). */
-const MIN_NATIVE_SUM = 4096;
+/** Below this many elements a Sum, Add or Multiply stays with tfjs (the call costs more than it saves). */
+const MIN_NATIVE_ELEMENTS = 4096;
 
 const sum = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
   const { x } = args.inputs as { x: TensorInfo };
   const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
   const n = x.shape.reduce((p, d) => p * d, 1);
-  if (!nativeKernelsActive() || x.dtype !== 'float32' || n < MIN_NATIVE_SUM) return prev(args);
+  if (!nativeKernelsActive() || x.dtype !== 'float32' || n < MIN_NATIVE_ELEMENTS) return prev(args);
   // Only reductions over the leading axes (bias gradients, whole-tensor sums): tfjs-backend-wasm
   // transposes those to the inner axes before reducing, a full copy of the input.
   const axes = [...tf.util.parseAxisParam(axis, x.shape)].sort((a, b) => a - b);
@@ -196,6 +182,39 @@ const adam: KernelFunc = (args: KernelArgs) => {
   const po = b.makeOutput(p.shape, 'float32'), mo = b.makeOutput(p.shape, 'float32'), vo = b.makeOutput(p.shape, 'float32');
   addon!.adamStep(f32(b, p), f32(b, m), f32(b, v), f32(b, g), f32(b, po), f32(b, mo), f32(b, vo), a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.bc1, a.bc2);
   return [po, mo, vo];
+};
+
+const unary = (fn: (x: Float32Array, y: Float32Array) => void): KernelFunc => (args: KernelArgs) => {
+  const { x } = args.inputs as { x: TensorInfo };
+  const b = args.backend as unknown as WasmBackendLike;
+  const y = b.makeOutput(x.shape, 'float32');
+  fn(f32(b, x), f32(b, y));
+  return y;
+};
+
+const unaryGrad = (fn: (dy: Float32Array, x: Float32Array, dx: Float32Array) => void): KernelFunc => (args: KernelArgs) => {
+  const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
+  const b = args.backend as unknown as WasmBackendLike;
+  const dx = b.makeOutput(x.shape, 'float32');
+  fn(f32(b, dy), f32(b, x), f32(b, dx));
+  return dx;
+};
+
+/**
+ * Add / Multiply of a tensor and a vector along its last axis (biases, norm scales): tfjs-backend-wasm
+ * runs broadcasting binary ops in a generic loop at ~6 ns an element; everything else stays with it.
+ */
+const rowBroadcast = (op: 0 | 1) => (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
+  const { a, b: bb } = args.inputs as { a: TensorInfo; b: TensorInfo };
+  if (!nativeKernelsActive() || a.dtype !== 'float32' || bb.dtype !== 'float32') return prev(args);
+  const [x, v] = bb.shape.length === 1 ? [a, bb] : a.shape.length === 1 ? [bb, a] : [undefined, undefined];
+  if (!x || !v || x.shape.length < 2) return prev(args);
+  const cols = v.shape[0]!, n = x.shape.reduce((p, d) => p * d, 1);
+  if (x.shape[x.shape.length - 1] !== cols || n < MIN_NATIVE_ELEMENTS) return prev(args);
+  const back = args.backend as unknown as WasmBackendLike;
+  const out = back.makeOutput(x.shape, 'float32');
+  addon!.rowOp(f32(back, x), f32(back, v), f32(back, out), n / cols, cols, op);
+  return out;
 };
 
 let installed = false;
@@ -218,6 +237,8 @@ export function installNativeKernels(): { installed: boolean; why: string; libra
   wrap('Conv2D', conv2d);
   wrap('BatchMatMul', batchMatMul);
   wrap('Sum', sum);
+  wrap('Add', rowBroadcast(0));
+  wrap('Multiply', rowBroadcast(1));
   const origInput = tf.getKernel('Conv2DBackpropInput', 'wasm');
   if (origInput) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
   tf.registerKernel({ kernelName: 'Conv2DBackpropInput', backendName: 'wasm', kernelFunc: (args: KernelArgs) => conv2dBackpropInput(args, origInput?.kernelFunc) });
@@ -225,8 +246,10 @@ export function installNativeKernels(): { installed: boolean; why: string; libra
   tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilter });
   tf.registerKernel({ kernelName: GROUP_NORM, backendName: 'wasm', kernelFunc: groupNorm });
   tf.registerKernel({ kernelName: GROUP_NORM_GRAD, backendName: 'wasm', kernelFunc: groupNormGrad });
-  tf.registerKernel({ kernelName: SILU, backendName: 'wasm', kernelFunc: silu });
-  tf.registerKernel({ kernelName: SILU_GRAD, backendName: 'wasm', kernelFunc: siluGrad });
+  tf.registerKernel({ kernelName: SILU, backendName: 'wasm', kernelFunc: unary((x, y) => addon!.silu(x, y)) });
+  tf.registerKernel({ kernelName: SILU_GRAD, backendName: 'wasm', kernelFunc: unaryGrad((dy, x, dx) => addon!.siluGrad(dy, x, dx)) });
+  tf.registerKernel({ kernelName: GELU, backendName: 'wasm', kernelFunc: unary((x, y) => addon!.gelu(x, y)) });
+  tf.registerKernel({ kernelName: GELU_GRAD, backendName: 'wasm', kernelFunc: unaryGrad((dy, x, dx) => addon!.geluGrad(dy, x, dx)) });
   tf.registerKernel({ kernelName: ADAM, backendName: 'wasm', kernelFunc: adam });
   addon = a;
   installed = true;

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { initBackend } from '../../runtime/backend.js';
-import { conv2dTorch, silu } from '../../runtime/nn/index.js';
+import { LayerNorm, conv2dTorch, gelu, silu } from '../../runtime/nn/index.js';
 import { groupNormFused } from '../../runtime/perf/group-norm.js';
 import { installNativeKernels, nativeKernelsActive, setNativeKernels } from '../../runtime/perf/native-kernels.js';
 import { Adam } from '../../runtime/train/optim.js';
@@ -165,6 +165,30 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
       on.forEach((a, i) => expect(maxAbs(a, off[i]!), `tensor ${i}`).to.be.lessThan(1e-6));
       // and the update did move the parameters
       expect(maxAbs(on[0]!, T([300, 300], 31).dataSync())).to.be.greaterThan(1e-3);
+    });
+  }
+
+  it('GELU: value and gradient equal the erf formula through tfjs', () => {
+    expectSame('gelu', () => [tf.mul(T([4, 6, 6, 8], 27), 8)], (x) => gelu(x!));
+  });
+
+  it('LayerNorm: value and gradients (x, γ, β) equal tf.moments through tfjs', () => {
+    const ln = new LayerNorm(48, 1e-5);
+    ln.weight.assign(T([48], 43));
+    ln.bias.assign(T([48], 47));
+    expectSame('layernorm', () => [tf.add(tf.mul(T([3, 10, 48], 53), 4), 1), ln.weight, ln.bias], (x) => ln.forward(x!), 5e-5);
+    ln.dispose();
+  });
+
+  for (const [name, as, bs, op] of [
+    ['Add bias [64,8,8,32] + [32]', [64, 8, 8, 32], [32], 'add'],
+    ['Add [128] + [100,128] (vector first)', [128], [100, 128], 'add'],
+    ['Multiply [200,64] · [64]', [200, 64], [64], 'mul'],
+    ['Add, other broadcast (left to tfjs)', [200, 64], [200, 1], 'add'],
+  ] as const) {
+    it(`${name}: value and gradients equal the tfjs kernel`, () => {
+      // The vector's gradient sums up to 4096 rows (|Σ| ~ 20): float32 summation order shows at ~1e-4.
+      expectSame(name, () => [T([...as], 59), T([...bs], 61)], (a, b) => (op === 'add' ? tf.add(a!, b!) : tf.mul(a!, b!)), 3e-4);
     });
   }
 
