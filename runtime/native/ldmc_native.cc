@@ -566,6 +566,24 @@ napi_value RowOp(napi_env env, napi_callback_info info) {
   });
 }
 
+// ------------------------------------------------------------------ copies (concat, split)
+
+/**
+ * copyRows(src, dst, outer, srcRow, srcOff, dstRow, dstOff, len): for o < outer, copies len floats
+ * from src[o·srcRow + srcOff] to dst[o·dstRow + dstOff]; a concat or split along an inner axis.
+ */
+napi_value CopyRows(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 8);
+    const float* src = f32(env, a[0]);
+    float* dst = f32(env, a[1]);
+    const int64_t outer = i64(env, a[2]), srcRow = i64(env, a[3]), srcOff = i64(env, a[4]);
+    const int64_t dstRow = i64(env, a[5]), dstOff = i64(env, a[6]), len = i64(env, a[7]);
+#pragma omp parallel for schedule(static) if (outer * len > 262144)
+    for (int64_t o = 0; o < outer; o++) std::memcpy(dst + o * dstRow + dstOff, src + o * srcRow + srcOff, len * sizeof(float));
+  });
+}
+
 /** info(): what this build is (for the runtime's start-up line and the benchmarks). */
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value o, v;
@@ -598,6 +616,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"gelu", nullptr, Gelu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"geluGrad", nullptr, GeluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rowOp", nullptr, RowOp, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"copyRows", nullptr, CopyRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

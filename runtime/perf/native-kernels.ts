@@ -1,8 +1,11 @@
-// The wasm backend's Conv2D, its two backprop kernels, BatchMatMul and a GroupNorm pair, run by the
-// native addon (runtime/native) on the wasm heap in place. Installed by initBackend for 'wasm' when
-// the addon loads; each kernel hands what it does not cover (other layouts and dtypes, batch
-// broadcasting beyond 1 ↔ n) to the kernel that was registered before, and setNativeKernels(false)
-// sends everything there (tests compare the two paths in one process).
+// Kernels of the wasm backend run by the native addon (runtime/native, oneDNN + OpenMP) on the wasm
+// heap in place: Conv2D and its two backprop kernels, BatchMatMul, Sum over leading axes, and Add /
+// Multiply of a vector along the last axis wrap tfjs's kernels of those names; GroupNorm (also used
+// for LayerNorm), SiLU, GELU and the Adam step are kernels of our own names that the runtime calls
+// when nativeKernelsActive(). Installed by initBackend for 'wasm' when the addon loads; each wrapped
+// kernel hands what it does not cover (other layouts and dtypes, other broadcasts, tiny tensors) to
+// the kernel registered before, and setNativeKernels(false) sends everything there (tests compare
+// the two paths in one process).
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { loadNative, type NativeAddon } from '../native/index.js';
@@ -217,6 +220,55 @@ const rowBroadcast = (op: 0 | 1) => (args: KernelArgs, prev: KernelFunc): Tensor
   return out;
 };
 
+const prod = (xs: readonly number[]) => xs.reduce((p, d) => p * d, 1);
+
+/** Concat of float32 tensors along any axis, as row copies (tfjs-backend-wasm copies inner-axis concats element-wise in JS). */
+const concat = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
+  const xs = Object.values(args.inputs) as TensorInfo[];
+  if (!nativeKernelsActive() || xs.length < 2 || xs.some((t) => t.dtype !== 'float32' || t.shape.length !== xs[0]!.shape.length)) return prev(args);
+  const rank = xs[0]!.shape.length;
+  const axis = tf.util.parseAxisParam((args.attrs as unknown as { axis: number }).axis, xs[0]!.shape)[0]!;
+  if (xs.some((t) => t.shape.some((d, i) => i !== axis && d !== xs[0]!.shape[i]))) return prev(args);
+  const outShape = xs[0]!.shape.slice();
+  outShape[axis] = xs.reduce((p, t) => p + t.shape[axis]!, 0);
+  if (prod(outShape) < MIN_NATIVE_ELEMENTS || rank === 0) return prev(args);
+  const b = args.backend as unknown as WasmBackendLike;
+  const out = b.makeOutput(outShape, 'float32');
+  const outer = prod(outShape.slice(0, axis)), dstRow = prod(outShape.slice(axis));
+  const dst = f32(b, out);
+  let off = 0;
+  for (const t of xs) {
+    const len = prod(t.shape.slice(axis));
+    if (len > 0) addon!.copyRows(f32(b, t), dst, outer, len, 0, dstRow, off, len);
+    off += len;
+  }
+  return out;
+};
+
+/** SplitV of a float32 tensor, as row copies (the inverse of concat above; the gradient of a UNet skip concat). */
+const splitV = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
+  const x = args.inputs.x as TensorInfo;
+  if (!nativeKernelsActive() || x.dtype !== 'float32' || prod(x.shape) < MIN_NATIVE_ELEMENTS) return prev(args);
+  const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+  const ax = tf.util.parseAxisParam(axis, x.shape)[0]!;
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
+  const b = args.backend as unknown as WasmBackendLike;
+  const outs = sizes.map((s) => {
+    const shape = x.shape.slice();
+    shape[ax] = s;
+    return b.makeOutput(shape, 'float32');
+  });
+  const outer = prod(x.shape.slice(0, ax)), srcRow = prod(x.shape.slice(ax));
+  const src = f32(b, x);
+  let off = 0;
+  for (const o of outs) {
+    const len = prod(o.shape.slice(ax));
+    if (len > 0) addon!.copyRows(src, f32(b, o), outer, srcRow, off, len, 0, len);
+    off += len;
+  }
+  return outs;
+};
+
 let installed = false;
 
 /**
@@ -239,6 +291,8 @@ export function installNativeKernels(): { installed: boolean; why: string; libra
   wrap('Sum', sum);
   wrap('Add', rowBroadcast(0));
   wrap('Multiply', rowBroadcast(1));
+  wrap('Concat', concat);
+  wrap('SplitV', splitV); // over runtime/perf/wasm-kernels.ts's, which initBackend installed first
   const origInput = tf.getKernel('Conv2DBackpropInput', 'wasm');
   if (origInput) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
   tf.registerKernel({ kernelName: 'Conv2DBackpropInput', backendName: 'wasm', kernelFunc: (args: KernelArgs) => conv2dBackpropInput(args, origInput?.kernelFunc) });

@@ -192,6 +192,21 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
     });
   }
 
+  for (const axis of [3, 1, 0]) {
+    it(`concat along axis ${axis} (the UNet's skip connections at 3): value and gradients equal the tfjs kernels`, () => {
+      expectSame(`concat ${axis}`, () => [T([4, 6, 5, 24], 67), T([4, 6, 5, 24].map((d, i) => (i === axis ? d + 3 : d)), 71)],
+        (a, b) => tf.concat([a!, b!], axis));
+    });
+  }
+
+  it('split into three along the last axis equals the tfjs kernel', () => {
+    const f = () => tf.tidy(() => tf.split(T([8, 9, 9, 48], 73), [16, 8, 24], 3).map((t) => t.dataSync()));
+    setNativeKernels(false);
+    const ref = f();
+    setNativeKernels(true);
+    f().forEach((a, i) => expect(maxAbs(a, ref[i]!)).to.equal(0));
+  });
+
   it('SiLU: value and gradient equal x·σ(x) through tfjs', () => {
     expectSame('silu', () => [tf.mul(T([4, 6, 6, 8], 23), 12)], (x) => silu(x!));
   });
