@@ -210,25 +210,22 @@ export function silu<T extends Tensor>(x: T): T {
   return tf.tidy(() => tf.mul(x, tf.sigmoid(x))) as T;
 }
 
-/** GELU in one native pass, and its gradient in one more (runtime/perf/native-kernels.ts). */
-const geluNative = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
-  const [x, save] = args as [Tensor, tf.GradSaveFunc];
-  save([x]);
-  return {
-    value: tf.engine().runKernel(GELU_KERNEL, { x }) as Tensor,
-    gradFunc: (dy: Tensor, saved: Tensor[]) => tf.engine().runKernel(GELU_GRAD, { dy, x: saved[0]! }) as Tensor,
-  };
-}) as <T extends Tensor>(x: T) => T;
-
-/** x·σ(x) in one native pass, and its gradient in one more (runtime/perf/native-kernels.ts). */
-const siluNative = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
-  const [x, save] = args as [Tensor, tf.GradSaveFunc];
-  save([x]);
-  return {
-    value: tf.engine().runKernel(SILU, { x }) as Tensor,
-    gradFunc: (dy: Tensor, saved: Tensor[]) => tf.engine().runKernel(SILU_GRAD, { dy, x: saved[0]! }) as Tensor,
-  };
-}) as <T extends Tensor>(x: T) => T;
+/**
+ * An elementwise op and its gradient as two native kernels (runtime/perf/native-kernels.ts): one
+ * pass each, where the tfjs formulations take 2 forward and 4–6 backward kernels.
+ */
+function nativeUnary(kernel: string, gradKernel: string): <T extends Tensor>(x: T) => T {
+  return tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
+    const [x, save] = args as [Tensor, tf.GradSaveFunc];
+    save([x]);
+    return {
+      value: tf.engine().runKernel(kernel, { x }) as Tensor,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => tf.engine().runKernel(gradKernel, { dy, x: saved[0]! }) as Tensor,
+    };
+  }) as <T extends Tensor>(x: T) => T;
+}
+const siluNative = nativeUnary(SILU, SILU_GRAD);
+const geluNative = nativeUnary(GELU_KERNEL, GELU_GRAD);
 
 /** Exact (erf) GELU, torch's F.gelu default. */
 export function gelu<T extends Tensor>(x: T): T {

@@ -9,22 +9,11 @@ import { LayerNorm, conv2dTorch, gelu, silu } from '../../runtime/nn/index.js';
 import { groupNormFused } from '../../runtime/perf/group-norm.js';
 import { installNativeKernels, nativeKernelsActive, setNativeKernels } from '../../runtime/perf/native-kernels.js';
 import { Adam } from '../../runtime/train/optim.js';
+import { maxAbsBetween, seededData } from './nn.helpers.js';
 
-function data(shape: number[], s: number): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1), a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s * 16807) % 2147483647;
-    a[i] = s / 2147483647 - 0.5;
-  }
-  return a;
-}
+const data = seededData;
 const T = (shape: number[], seed: number) => tf.tensor(data(shape, seed), shape);
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).to.equal(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-};
+const maxAbs = maxAbsBetween;
 
 /** f's value and its gradients w.r.t. every input, as Float32Arrays, with the native kernels on or off. */
 function run(native: boolean, inputs: () => Tensor[], f: (...xs: Tensor[]) => Tensor): Float32Array[] {

@@ -5,6 +5,7 @@ import type { Tensor4D } from '@tensorflow/tfjs-core';
 import { initBackend } from '../../runtime/backend.js';
 import { conv2dTorch, registerConv2dGradient } from '../../runtime/nn/index.js';
 import { setNativeKernels } from '../../runtime/perf/native-kernels.js';
+import { maxAbsBetween, seededData } from './nn.helpers.js';
 
 type Shape4 = [number, number, number, number];
 type Case = [name: string, x: Shape4, w: Shape4, stride: number, pad: Shape4];
@@ -16,14 +17,7 @@ const CASES: Case[] = [
   ['1x1', [2, 5, 5, 8], [1, 1, 8, 4], 1, [0, 0, 0, 0]],
 ];
 
-function data(shape: number[], s: number): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1), a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s * 16807) % 2147483647;
-    a[i] = s / 2147483647 - 0.5;
-  }
-  return a;
-}
+const data = seededData;
 
 function grads(c: Case): { dx: Float32Array; dw: Float32Array } {
   const [, xs, ws, stride, pad] = c;
@@ -35,7 +29,7 @@ function grads(c: Case): { dx: Float32Array; dw: Float32Array } {
   });
 }
 
-const maxAbs = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+const maxAbs = maxAbsBetween;
 
 describe('nn conv2d gradient on wasm (forward-conv formulation, native kernels off)', function () {
   const native = new Map<string, { dx: Float32Array; dw: Float32Array }>();

@@ -40,3 +40,22 @@ export function maxAbsDiff(ours: tf.Tensor, ref: RawTensor): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - ref.data[i]!));
   return m;
 }
+
+/** Deterministic values in [-0.5, 0.5) (a Park–Miller stream from `seed`), for op-level comparisons. */
+export function seededData(shape: readonly number[], seed: number): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1), a = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 16807) % 2147483647;
+    a[i] = s / 2147483647 - 0.5;
+  }
+  return a;
+}
+
+/** max |a[i] − b[i]| (the lengths must agree). */
+export function maxAbsBetween(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
