@@ -1,6 +1,6 @@
 // Phase 4, check: rules across modules — the mistakes PyTorch only finds hours into a run, or
 // never. Params were already validated per target by resolve; this reads the IR and the facts.
-import type { FactIssue } from '../schema/facts/index.js';
+import { maxPatchGanLayers, patchGanOutputSide, type FactIssue } from '../schema/facts/index.js';
 import { DDConfig, Sentinel } from '../schema/index.js';
 import { diag, type Reporter, type Span } from './diagnostics.js';
 import type { Inference } from './infer.js';
@@ -19,6 +19,7 @@ export function checkGraph(g: ModelGraph, inf: Inference, host: CheckHost, ctx: 
   checkGroupNorms(inf, ctx);
   checkAttentionResolutions(inf, ctx);
   checkDoubleZ(inf, ctx);
+  checkDiscriminatorDepth(m, inf, ctx);
   if (className(m) === 'LatentDiffusion' && m.valid) {
     checkLatentChannels(m, inf, ctx);
     checkConditioning(m, inf, ctx);
@@ -167,6 +168,34 @@ function checkDoubleZ(inf: Inference, ctx: Reporter): void {
   }
 }
 
+/**
+ * An autoencoder config's PatchGAN discriminator must leave a patch map on its images: each of
+ * disc_num_layers stride-2 convolutions halves them, and torch raises once a 4×4 kernel no longer
+ * fits (tfjs would silently give an empty map). Only where the autoencoder is trained (the model
+ * itself): a first stage inside LatentDiffusion never runs its loss.
+ */
+function checkDiscriminatorDepth(m: IRNode, inf: Inference, ctx: Reporter): void {
+  const fs = inf.firstStage;
+  if (!fs || fs.node !== m) return;
+  const loss = child(m, 'lossconfig');
+  if (!loss?.valid || !['VQLPIPSWithDiscriminator', 'LPIPSWithDiscriminator'].includes(className(loss))) return;
+  const layers = loss.params.disc_num_layers;
+  if (typeof layers !== 'number') return;
+  // The discriminator sees the data's images; batch_resize_range (VQModel) makes them as small as its lower bound.
+  const resize = m.params.batch_resize_range;
+  const dataSide = inf.dataImageSize ?? fs.facts.inputShape[1];
+  const side = Array.isArray(resize) && typeof resize[0] === 'number' ? Math.min(dataSide, resize[0]) : dataSide;
+  if (patchGanOutputSide(side, layers) >= 1) return;
+  const most = maxPatchGanLayers(side);
+  ctx.report(
+    diag(paramSpan(loss, 'disc_num_layers'), 'Discriminator_too_deep_0_for_1', [layers, side], {
+      hint: most > 0
+        ? `the largest disc_num_layers that fits ${side}px images is ${most} (${side}px → ${patchGanOutputSide(side, most)}×${patchGanOutputSide(side, most)} patches); set disc_num_layers: ${most}`
+        : `${side}px images are too small for any PatchGAN discriminator (it needs at least 6px)`,
+    }),
+  );
+}
+
 // ------------------------------------------------------------------ latent agreement
 
 function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
@@ -311,7 +340,10 @@ function checkCkptPath(n: IRNode, host: CheckHost, ctx: Reporter): void {
   }
 }
 
-/** Metrics each model family logs (ddpm.py validation_step / autoencoder.py validation_step). */
+/**
+ * Metrics each model family logs (ddpm.py validation_step / autoencoder.py training_step and
+ * validation_step), which are also what ldmc's training tasks log (runtime/train/*-task.ts).
+ */
 export function loggedMetrics(n: IRNode): string[] {
   const cls = className(n);
   const out: string[] = [];
@@ -325,15 +357,25 @@ export function loggedMetrics(n: IRNode): string[] {
     return out;
   }
   const loss = child(n, 'lossconfig');
+  // Both loss dicts (optimizer_idx 0, then 1), as the losses name them.
   const lossKeys =
     loss && className(loss) === 'LPIPSWithDiscriminator'
       ? ['total_loss', 'logvar', 'kl_loss', 'nll_loss', 'rec_loss', 'd_weight', 'disc_factor', 'g_loss', 'disc_loss', 'logits_real', 'logits_fake']
       : loss && className(loss) === 'VQLPIPSWithDiscriminator'
         ? ['total_loss', 'quant_loss', 'nll_loss', 'rec_loss', 'p_loss', 'd_weight', 'disc_factor', 'g_loss', 'disc_loss', 'logits_real', 'logits_fake']
         : [];
-  const own = cls === 'AutoencoderKL' ? ['rec_loss'] : ['rec_loss', 'aeloss'];
-  const suffixes = ['', ...(n.params.use_ema ? ['_ema'] : [])];
-  for (const split of ['train', 'val']) for (const s of suffixes) for (const k of new Set([...own, ...lossKeys])) out.push(`${split}${s}/${k}`);
+  if (cls === 'AutoencoderKL') {
+    // training_step: self.log("aeloss") / self.log("discloss") without a split, and both dicts;
+    // validation_step: val/rec_loss and both dicts.
+    out.push('aeloss', 'discloss');
+    for (const split of ['train', 'val']) for (const k of new Set(['rec_loss', ...lossKeys])) out.push(`${split}/${k}`);
+    return out;
+  }
+  // VQModel: training_step logs both dicts; validation_step runs _validation_step twice, as 'val'
+  // and (inside ema_scope, whether or not use_ema is on) as 'val_ema', each logging
+  // val{suffix}/rec_loss, val{suffix}/aeloss and both dicts.
+  for (const k of lossKeys) out.push(`train/${k}`);
+  for (const split of ['val', 'val_ema']) for (const k of new Set(['rec_loss', 'aeloss', ...lossKeys])) out.push(`${split}/${k}`);
   return out;
 }
 
@@ -344,12 +386,14 @@ function checkMonitor(m: IRNode, ctx: Reporter): void {
     if (typeof mon !== 'string') continue;
     const known = loggedMetrics(n);
     if (!known.includes(mon)) {
-      const ema = mon.endsWith('_ema') && known.includes(mon.slice(0, -4));
-      ctx.report(
-        diag(paramSpan(n, 'monitor'), 'Monitor_0_not_logged_1', [mon, className(n)], {
-          hint: ema ? 'the *_ema metrics exist only with use_ema: true' : `logged: ${known.filter((k) => k.startsWith('val')).join(', ')}`,
-        }),
-      );
+      const base = mon.endsWith('_ema') ? mon.slice(0, -4) : undefined;
+      const vqEma = base !== undefined && base.startsWith('val/') && known.includes(`val_ema/${base.slice(4)}`);
+      const hint = vqEma
+        ? `${className(n)} names its EMA metrics val_ema/…: monitor: val_ema/${base!.slice(4)}`
+        : base !== undefined && known.includes(base)
+          ? `${className(n)} logs no *_ema metrics`
+          : `logged: ${known.filter((k) => k.startsWith('val')).join(', ')}`;
+      ctx.report(diag(paramSpan(n, 'monitor'), 'Monitor_0_not_logged_1', [mon, className(n)], { hint }));
     }
   }
 }

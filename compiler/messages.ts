@@ -84,6 +84,7 @@ export const Messages = {
   Reference_would_misbehave_0: m('LDMC520', 'warning', '{0}'),
   Double_z_0_for_1: m('LDMC521', 'error', 'double_z is {0}, but {1}'),
   Cond_stage_trainable_with_sentinel_0: m('LDMC522', 'error', "cond_stage_trainable is true, but the cond stage is '{0}', which has nothing to train"),
+  Discriminator_too_deep_0_for_1: m('LDMC523', 'error', 'disc_num_layers = {0} is too deep for {1}×{1} images: the PatchGAN discriminator\'s patch map would be empty, and PyTorch raises in its first training step'),
 
   // --- internal (9xx)
   Internal_error_0: m('LDMC900', 'error', 'internal error in ldmc: {0}'),

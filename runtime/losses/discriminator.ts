@@ -3,8 +3,10 @@
 // a taming checkpoint's `loss.discriminator.main.{0,2,3,5,6,8,9,11}.*` keys load unchanged.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
+import { maxPatchGanLayers, patchGanOutputSide } from '../../schema/facts/index.js';
 import { Module, Sequential, registerModule, type UnaryModule } from '../module.js';
 import { Conv2d } from '../nn/index.js';
+import { normal } from '../nn/init.js';
 import { ActNorm, BatchNorm2d, type DiscriminatorNorm } from './batchnorm.js';
 
 /** `nn.LeakyReLU(negative_slope)`. */
@@ -55,6 +57,14 @@ export class NLayerDiscriminator extends Module {
   /** x: [B, H, W, input_nc] → patch logits [B, H', W', 1] (30×30 for 256×256 with 3 layers). */
   forward(x: Tensor4D, opts: NLayerDiscriminatorForwardOptions = {}): Tensor4D {
     const updateStats = opts.updateStats ?? true;
+    // tfjs would return an empty patch map (and the GAN losses garbage) where torch raises.
+    const [, H, W] = x.shape;
+    if (patchGanOutputSide(H, this.n_layers) < 1 || patchGanOutputSide(W, this.n_layers) < 1) {
+      const most = maxPatchGanLayers(Math.min(H, W));
+      throw new Error(`NLayerDiscriminator: n_layers = ${this.n_layers} is too deep for ${H}×${W} inputs: the patch map would be empty `
+        + `(${this.n_layers} stride-2 convolutions, then two 4×4 ones that take a pixel each); PyTorch raises here too. `
+        + (most > 0 ? `Use disc_num_layers ≤ ${most} for these images, or larger images.` : 'The images are too small for any PatchGAN discriminator.'));
+    }
     return tf.tidy(() => {
       let h = x;
       for (const layer of this.main.layers) {
@@ -70,13 +80,17 @@ registerModule(NLayerDiscriminator);
  * taming `weights_init`, applied to every module of `root`: Conv weights ~ N(0, 0.02) (their
  * biases keep PyTorch's default init), BatchNorm weight ~ N(1, 0.02) and bias 0. ActNorm is left
  * alone, as in the reference (its class name matches neither).
+ *
+ * The draws come from runtime/nn/init's stream, so after `seedInit(seed)` two builds give the
+ * same discriminator (and under buildWithZeroInit: conv weights 0, BatchNorm weights 1).
  */
 export function weightsInit(root: Module): void {
+  const scaled = (shape: number[], mean: number) => tf.tidy(() => tf.add(tf.mul(normal(shape), 0.02), mean));
   for (const [, m] of root.namedModules()) {
     if (m instanceof Conv2d) {
-      replace(m.weight, tf.randomNormal(m.weight.shape, 0, 0.02));
+      replace(m.weight, scaled(m.weight.shape, 0));
     } else if (m instanceof BatchNorm2d) {
-      replace(m.weight, tf.randomNormal(m.weight.shape, 1, 0.02));
+      replace(m.weight, scaled(m.weight.shape, 1));
       replace(m.bias, tf.zeros(m.bias.shape));
     }
   }

@@ -1,7 +1,8 @@
 // Training a KL first stage as the reference's AutoencoderKL does (ldm/models/autoencoder.py):
 // two Adam optimizers (betas 0.5, 0.9), the autoencoder on LPIPSWithDiscriminator's
 // nll + kl_weight·KL (+ the adversarial term after disc_start, with the adaptive weight) of a
-// posterior *sample*'s reconstruction, the PatchGAN discriminator on its hinge/vanilla loss.
+// posterior *sample*'s reconstruction, the PatchGAN discriminator on its hinge/vanilla loss
+// (× 0 before disc_start, where its optimizer still steps, as Lightning's does).
 //
 // The loss's learned `logvar` is not trained: configure_optimizers gives opt_ae the encoder,
 // decoder, quant_conv and post_quant_conv parameters only (the "train encoder+decoder+logvar"
@@ -15,7 +16,7 @@ import { decodeWithLastLayer } from '../losses/last-layer.js';
 import type { F32Tensor } from '../weights/safetensors.js';
 import { formatReport, loadStateDict, stateDict } from '../weights/state-dict.js';
 import type { OptimizerSpec, StepLoss, TensorBatch, TrainTask } from './trainer.js';
-import { psnr } from './vq-task.js';
+import { discFactorAt, idleDiscriminatorLoss, psnr } from './vq-task.js';
 
 /** The modules opt_ae covers, in configure_optimizers' order. */
 const AE_MODULES = ['encoder.', 'decoder.', 'quant_conv.', 'post_quant_conv.'] as const;
@@ -44,11 +45,6 @@ export class KlTask implements TrainTask {
     // Lightning trains in train mode (dropout on); validation and image logs switch to eval.
     model.train(true);
     criterion.train(true);
-  }
-
-  /** Before disc_start the discriminator's loss is multiplied by 0: its step would change nothing. */
-  active(k: number, step: number): boolean {
-    return k === 0 || step >= this.criterion.discriminator_iter_start;
   }
 
   private image(batch: TensorBatch): Tensor4D {
@@ -85,9 +81,14 @@ export class KlTask implements TrainTask {
           lastLayer.dispose();
         }
       }
+      // optimizer_idx 1 runs on every step, as Lightning's does; before disc_start on 0·d_loss
+      // (zero gradients, but the discriminator's BatchNorm statistics and Adam's step count move).
       const dec = m.decode(z);
       const out = this.criterion.forward(x, dec, posterior, 1, step, null, null, 'train');
-      return { loss: out.loss, logs: this.scalars({ discloss: out.log['train/disc_loss']!, ...out.log }) };
+      const logs = this.scalars({ discloss: out.log['train/disc_loss']!, ...out.log });
+      if (discFactorAt(this.criterion, step) !== 0) return { loss: out.loss, logs };
+      out.loss.dispose();
+      return { loss: idleDiscriminatorLoss(out.log['train/disc_loss']!, this.optimizers[1]!.params.values()), logs };
     } finally {
       z.dispose();
       posterior.dispose();

@@ -187,6 +187,15 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
               prev?.dispose();
             });
             tf.dispose(Object.values(grads));
+            // Step this optimizer before the next one's loss runs, as Lightning does with several
+            // optimizers: the discriminator's pass sees the autoencoder as opt_ae just left it.
+            if (micro + 1 >= o.accumulate && sum.size > 0) {
+              const opt = opts[k]!;
+              opt.lr = o.lr * o.lrMultiplier(state.step);
+              opt.apply(sum);
+              for (const g of sum.values()) g.dispose();
+              sum.clear();
+            }
           }
         } finally {
           tf.dispose(Object.values(batch));
@@ -195,14 +204,6 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
         state.batchInEpoch = raw.step + 1;
         if (micro < o.accumulate) continue;
         const lr = o.lr * o.lrMultiplier(state.step);
-        opts.forEach((opt, k) => {
-          const sum = sums[k]!;
-          if (sum.size === 0) return;
-          opt.lr = lr;
-          opt.apply(sum);
-          for (const g of sum.values()) g.dispose();
-          sum.clear();
-        });
         state.step++;
         micro = 0;
         // Let signal handlers run: with in-process data the loop only ever awaits microtasks.

@@ -50,5 +50,6 @@ export type {
   CondStageFacts,
   SpatialRescalerParams,
 } from './encoders.js';
+export { maxPatchGanLayers, patchGanOutputSide } from './discriminator.js';
 export { spatialTransformer } from './transformer.js';
 export type { SpatialTransformerShape } from './transformer.js';

@@ -15,6 +15,8 @@ import {
   lpipsStateDict, trainableParamCount, trainableVariables, vanilla_d_loss, type LastLayer,
 } from '../../runtime/losses/index.js';
 import { Conv2d } from '../../runtime/nn/index.js';
+import { seedInit } from '../../runtime/nn/init.js';
+import { maxPatchGanLayers, patchGanOutputSide } from '../../schema/facts/index.js';
 import { serializeSafetensors } from '../../runtime/weights/safetensors.js';
 import { loadStateDict, stateDict, type TorchTensor } from '../../runtime/weights/state-dict.js';
 import type { LPIPSWithDiscriminatorParams, VQLPIPSWithDiscriminatorParams } from '../../schema/losses.js';
@@ -126,6 +128,65 @@ describe('runtime/losses', function () {
     const act = new NLayerDiscriminator(3, 8, 2, true);
     expect(act.paramEntries().map((p) => p.name)).to.include.members(['main.2.bias', 'main.3.loc', 'main.3.scale', 'main.3.initialized']);
     d.dispose(); small.dispose(); act.dispose(); lossD.dispose();
+  });
+
+  it('weights_init draws from the seeded init stream: the same seed gives the same discriminator, another seed another', () => {
+    const build = (seed: number | undefined, kl = false) => {
+      seedInit(seed);
+      try {
+        return kl ? new LPIPSWithDiscriminator(klParams()) : new VQLPIPSWithDiscriminator(vqParams({ disc_num_layers: 3 }));
+      } finally {
+        seedInit(undefined);
+      }
+    };
+    const weights = (l: { discriminator: NLayerDiscriminator }) => l.discriminator.paramEntries().map((p) => [p.name, Array.from(p.variable.dataSync())] as const);
+    for (const kl of [false, true]) {
+      const [a, b, c] = [build(5, kl), build(5, kl), build(6, kl)];
+      const [wa, wb, wc] = [a, b, c].map(weights);
+      expect(wb, 'same seed: bit-identical').to.deep.equal(wa);
+      // Every weights_init draw differs with the seed: conv weights and BatchNorm weights alike.
+      for (const name of ['main.0.weight', 'main.2.weight', 'main.3.weight']) {
+        const i = wa!.findIndex(([n]) => n === name);
+        expect(wc![i]![1], name).to.not.deep.equal(wa![i]![1]);
+      }
+      a.dispose(); b.dispose(); c.dispose();
+    }
+    // Still N(0, 0.02) / N(1, 0.02) under a seed.
+    const d = build(11, false);
+    tf.tidy(() => {
+      const m = tf.moments((d.discriminator.main.at(5) as Conv2d).weight);
+      expect(Math.abs(num(m.mean))).to.be.below(2e-3);
+      close(Math.sqrt(num(m.variance)), 0.02, 0.05);
+      close(num(tf.mean((d.discriminator.main.at(3) as BatchNorm2d).weight)), 1, 0.01);
+    });
+    d.dispose();
+  });
+
+  it('NLayerDiscriminator too deep for its inputs: an error naming the largest n_layers that fits (PyTorch raises too)', () => {
+    expect(patchGanOutputSide(256, 3)).to.equal(30);
+    expect(patchGanOutputSide(32, 3)).to.equal(2);
+    expect(patchGanOutputSide(16, 2)).to.equal(2);
+    expect(patchGanOutputSide(16, 3)).to.equal(0);
+    expect([16, 32, 256, 6, 5].map(maxPatchGanLayers)).to.deep.equal([2, 3, 6, 1, 0]);
+    const deep = new NLayerDiscriminator(1, 4, 3).train();
+    const bn = deep.main.at(3) as BatchNorm2d;
+    tf.tidy(() => {
+      const x = tf.randomNormal([4, 16, 16, 1]) as Tensor4D;
+      expect(() => deep.forward(x)).to.throw(/n_layers = 3 is too deep for 16×16 inputs.*disc_num_layers ≤ 2/);
+      expect(() => deep.forward(tf.randomNormal([4, 16, 32, 1]) as Tensor4D)).to.throw(/16×32/);
+      expect(() => deep.forward(tf.randomNormal([1, 4, 4, 1]) as Tensor4D)).to.throw(/too small for any PatchGAN/);
+      expect(deep.forward(tf.randomNormal([4, 32, 32, 1]) as Tensor4D).shape).to.deep.equal([4, 2, 2, 1]);
+    });
+    expect(num(bn.num_batches_tracked), 'the failed passes left the buffers alone').to.equal(1);
+    const ok = new NLayerDiscriminator(1, 4, 2);
+    tf.tidy(() => { expect(ok.forward(tf.randomNormal([4, 16, 16, 1]) as Tensor4D).shape).to.deep.equal([4, 2, 2, 1]); });
+    // Through the losses: the 16×16 case gave ~1e-41 "losses" from an empty patch map before.
+    const loss = new VQLPIPSWithDiscriminator(vqParams({ disc_num_layers: 3, disc_in_channels: 1 }));
+    tf.tidy(() => {
+      const x = tf.randomNormal([2, 16, 16, 1]) as Tensor4D;
+      expect(() => loss.forward(tf.scalar(0), x, x, 1, 0)).to.throw(/too deep/);
+    });
+    deep.dispose(); ok.dispose(); loss.dispose();
   });
 
   it('BatchNorm2d: batch statistics and running updates in training, running statistics in eval', () => {

@@ -1,7 +1,8 @@
 // Training an AutoencoderKL first stage (runtime/train/kl-task.ts) with the real loop, wasm and
 // the real Fashion-MNIST at 16×16: the loss goes down, the discriminator waits for disc_start
-// (and the adaptive weight with it), a resumed run is the uninterrupted one, and `ldmc train`
-// writes a run whose checkpoint has the reference's state_dict names.
+// (and the adaptive weight with it) while its optimizer steps on zero gradients as Lightning's
+// does, a resumed run is the uninterrupted one, and `ldmc train` writes a run whose checkpoint
+// has the reference's state_dict names.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +16,8 @@ import type { AutoencoderKL } from '../../runtime/autoencoder/index.js';
 import { initBackend } from '../../runtime/backend.js';
 import { buildComponent } from '../../runtime/build.js';
 import { DataModule, type DataModuleParams } from '../../runtime/data/index.js';
-import { createLoss, type LPIPSWithDiscriminator } from '../../runtime/losses/index.js';
+import { loggedMetrics } from '../../compiler/check.js';
+import { BatchNorm2d, createLoss, type LPIPSWithDiscriminator } from '../../runtime/losses/index.js';
 import { seedInit } from '../../runtime/nn/init.js';
 import { loadLatestCheckpoint } from '../../runtime/train/checkpoint.js';
 import { KlTask } from '../../runtime/train/kl-task.js';
@@ -41,6 +43,7 @@ interface Tiny {
   readonly task: KlTask;
   readonly data: DataModule;
   readonly lr: number;
+  readonly graph: ReturnType<typeof compile>['graph'];
   dispose(): void;
 }
 
@@ -59,6 +62,7 @@ function tiny(discStart: number, seed = 7): Tiny {
     task: new KlTask(model, loss, r.inference!.learningRate!.value),
     data,
     lr: r.inference!.learningRate!.value,
+    graph: r.graph,
     dispose: () => {
       model.dispose();
       loss.dispose();
@@ -124,12 +128,16 @@ describe('KL first-stage training (KlTask)', function () {
       expect(Object.keys(val)).to.include.members(['val/rec_loss', 'val/total_loss', 'val/kl_loss', 'val/d_weight', 'val/disc_loss', 'val/logits_real', 'val/logits_fake', 'val/psnr']);
       expect(val['val/d_weight']).to.equal(0);
       expect(t.task.model.training, 'back in train mode after validation').to.equal(true);
+      // What the task logs is what the compiler's monitor check accepts (ldmc's val/psnr aside):
+      // aeloss and discloss without a split prefix, train/* and val/* of both loss dicts.
+      const logged = new Set(records(run).flatMap((r) => Object.keys(r)).filter((k) => !['step', 'epoch', 'time', 'lr', 'val/psnr'].includes(k)));
+      expect([...logged].sort()).to.deep.equal([...new Set(loggedMetrics(t.graph!.model!))].sort());
     } finally {
       t.dispose();
     }
   });
 
-  it('before disc_start: no discriminator step and no adaptive weight; from disc_start on: both', async function () {
+  it('before disc_start: discriminator steps on zero gradients (weights unchanged), no adaptive weight; from disc_start on: both', async function () {
     const t = tiny(3);
     try {
       const discVars = [...t.task.optimizers[1]!.params.values()];
@@ -160,7 +168,9 @@ describe('KL first-stage training (KlTask)', function () {
       expect(recs.map((r) => r['train/disc_factor'])).to.deep.equal([0, 0, 0, 1, 1]);
       expect(recs.slice(0, 3).map((r) => r['train/d_weight'])).to.deep.equal([0, 0, 0]);
       for (const r of recs.slice(3)) expect(r['train/d_weight']).to.be.above(0);
-      expect(recs.slice(0, 3).some((r) => 'discloss' in r || 'train/disc_loss' in r)).to.equal(false);
+      // optimizer_idx 1 runs (and logs) on every step, on 0·d_loss before disc_start.
+      expect(recs.slice(0, 3).map((r) => [r.discloss, r['train/disc_loss']])).to.deep.equal([[0, 0], [0, 0], [0, 0]]);
+      for (const r of recs) expect(Number.isFinite(r['train/logits_real']) && Number.isFinite(r['train/logits_fake'])).to.equal(true);
       for (const r of recs.slice(3)) {
         expect(r.discloss).to.equal(r['train/disc_loss']);
         expect(r.discloss).to.be.above(0);
@@ -177,14 +187,46 @@ describe('KL first-stage training (KlTask)', function () {
     }
   });
 
+  it('the discriminator Adam counts every step before disc_start, and its BatchNorm statistics move (train mode)', async function () {
+    const t = tiny(3);
+    try {
+      const disc = t.task.criterion.discriminator;
+      const weights = [...t.task.optimizers[1]!.params.values()];
+      const bns = [...disc.namedModules()].map(([, m]) => m).filter((m): m is BatchNorm2d => m instanceof BatchNorm2d);
+      expect(bns.length).to.equal(2); // disc_num_layers 2
+      const stats = () => snap(bns.flatMap((b) => [b.running_mean, b.running_var]));
+      const w0 = snap(weights), s0 = stats();
+      const run = join(dir, 'disc-adam');
+      // Three steps: global steps 0, 1, 2, all before disc_start = 3; the checkpoint is at step 3.
+      expect((await train(t.task, options(t, run, 3, { checkpointEvery: 3, validateEvery: 1000 }))).status).to.equal('done');
+      const ck = loadLatestCheckpoint(run)!;
+      expect(ck.state.step).to.equal(3);
+      expect(ck.state.extra.optimizer_disc_step, 'Adam steps = global steps at disc_start').to.equal(3);
+      expect(ck.state.extra.optimizer_ae_step).to.equal(3);
+      // Zero gradients: Adam's moments stay 0, the weights stay put.
+      for (const [k, v] of ck.train) if (k.startsWith('optimizer_disc.')) expect(Array.from(v.data).every((x) => x === 0), k).to.equal(true);
+      expect(snap(weights)).to.deep.equal(w0);
+      // Each step runs the discriminator three times in train mode (g_loss on x̂, then real and
+      // fake); validation at the last step runs it in eval mode, which leaves the buffers alone.
+      for (const b of bns) expect(b.num_batches_tracked.dataSync()[0]).to.equal(9);
+      const s1 = stats();
+      expect(s1.some((a, i) => a.some((v, j) => v !== s0[i]![j])), 'running statistics changed').to.equal(true);
+      expect(Array.from(ck.model.get('loss.discriminator.main.3.running_mean')!.data)).to.deep.equal(s1[0]);
+    } finally {
+      t.dispose();
+    }
+  });
+
   it('a checkpoint resumed by a fresh process state gives the uninterrupted run, across disc_start', async function () {
     const full = join(dir, 'full'), part = join(dir, 'part');
     const a = tiny(3);
     const b = tiny(3);
     const c = tiny(3, 99); // other initial weights: everything must come from the checkpoint
     try {
-      // The same start for both runs (the discriminator's init is not seeded by seedInit).
-      b.task.loadModelState(a.task.modelState());
+      // The same seed gives the same start, the discriminator's weights_init included; another seed does not.
+      const [sa, sb, sc] = [a, b, c].map((x) => x.task.modelState());
+      for (const [k, v] of sa) expect(Array.from(sb!.get(k)!.data), k).to.deep.equal(Array.from(v.data));
+      expect(Array.from(sc!.get('loss.discriminator.main.0.weight')!.data)).to.not.deep.equal(Array.from(sa!.get('loss.discriminator.main.0.weight')!.data));
       expect((await train(a.task, options(a, full, 6, { checkpointEvery: 3, validateEvery: 3 }))).status).to.equal('done');
       expect((await train(b.task, options(b, part, 3, { checkpointEvery: 3, validateEvery: 3 }))).status).to.equal('done');
       expect(loadLatestCheckpoint(part)!.state.step).to.equal(3);
@@ -193,10 +235,10 @@ describe('KL first-stage training (KlTask)', function () {
       const got = strip(part), want = strip(full);
       expect(got.filter((r) => r.aeloss !== undefined)).to.have.length(6);
       expect(got).to.deep.equal(want);
-      // The optimizers' step counts: the discriminator's only counts its own steps (3 and 4, 5).
+      // The optimizers' step counts: both step on every batch (the discriminator on zero gradients before disc_start).
       const ck = loadLatestCheckpoint(part)!;
       expect(ck.state.extra.optimizer_ae_step).to.equal(6);
-      expect(ck.state.extra.optimizer_disc_step).to.equal(3);
+      expect(ck.state.extra.optimizer_disc_step).to.equal(6);
       const [ma, mc] = [a.task.modelState(), c.task.modelState()];
       for (const [k, v] of ma) expect(Array.from(mc.get(k)!.data), k).to.deep.equal(Array.from(v.data));
     } finally {
