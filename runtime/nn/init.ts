@@ -24,6 +24,24 @@ function nextSeed(): number | undefined {
   return initSeed === undefined ? undefined : initSeed + initCount++;
 }
 
+let dropoutSeed: number | undefined;
+let dropoutCount = 0;
+
+/**
+ * Makes dropout masks deterministic from here on: the k-th Dropout call draws with seed
+ * `seed + k`. The trainer seeds it before each step's loss from (run seed, step), so a resumed
+ * run draws the masks an uninterrupted one would. undefined: unseeded masks (tfjs's stream).
+ */
+export function seedDropout(seed: number | undefined): void {
+  dropoutSeed = seed;
+  dropoutCount = 0;
+}
+
+/** The seed for the next dropout mask (undefined when unseeded). */
+export function nextDropoutSeed(): number | undefined {
+  return dropoutSeed === undefined ? undefined : dropoutSeed + dropoutCount++;
+}
+
 /** U(lo, hi) of the given shape (zeros under buildWithZeroInit). */
 export function uniform(shape: number[], lo: number, hi: number): Tensor {
   return zeroInit ? tf.zeros(shape) : tf.randomUniform(shape, lo, hi, 'float32', nextSeed());

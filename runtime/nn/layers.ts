@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs-core';
 import { Module, registerModule, type UnaryModule } from '../module.js';
-import { normal, ones, uniformFanIn, zeros, type Init } from './init.js';
+import { nextDropoutSeed, normal, ones, uniformFanIn, zeros, type Init } from './init.js';
 import { groupNormFused } from '../perf/group-norm.js';
 import { GELU as GELU_KERNEL, GELU_GRAD, SILU, SILU_GRAD, nativeKernelsActive } from '../perf/native-kernels.js';
 
@@ -265,7 +265,7 @@ export class Dropout extends Module implements UnaryModule {
   }
   forward<T extends Tensor>(x: T): T {
     if (!this.training || this.p <= 0) return x;
-    return tf.dropout(x, this.p) as T;
+    return tf.dropout(x, this.p, undefined, nextDropoutSeed()) as T;
   }
 }
 registerModule(Dropout);

@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Batch as DataBatch, DataLoader, DataModule } from '../data/index.js';
 import { mixSeed } from '../data/transforms.js';
+import { seedDropout } from '../nn/init.js';
 import { loadLatestCheckpoint, saveCheckpoint, type LoopState } from './checkpoint.js';
 import { MetricsLog, writeLossCurve, type LogRecord } from './metrics.js';
 import { Adam, type AdamOptions } from './optim.js';
@@ -165,6 +166,8 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
             const names = [...spec.params.keys()];
             const vars = names.map((n) => spec.params.get(n)!);
             let stepLogs: Record<string, Scalar> = {};
+            // Dropout masks from (seed, step, micro-batch, optimizer): a resumed run draws the same ones.
+            seedDropout(mixSeed(seed, k, 0xd0));
             const { value, grads } = tf.variableGrads(() => {
               const r = task.loss(batch, k, state.step, seed);
               stepLogs = Object.fromEntries(Object.entries(r.logs).map(([n, s]) => [n, tf.keep(s)]));

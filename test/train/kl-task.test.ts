@@ -48,8 +48,8 @@ interface Tiny {
 }
 
 /** The fixture's model, loss and data, as `ldmc train` builds them; `seed` sets the model's initial weights. */
-function tiny(discStart: number, seed = 7): Tiny {
-  const r = compile({ files: [config], overrides: [`model.params.lossconfig.params.disc_start=${discStart}`] }, diskHost);
+function tiny(discStart: number, seed = 7, overrides: string[] = []): Tiny {
+  const r = compile({ files: [config], overrides: [`model.params.lossconfig.params.disc_start=${discStart}`, ...overrides] }, diskHost);
   expect(r.hasErrors, r.diagnostics.map((d) => d.message).join('\n')).to.equal(false);
   const m = r.graph!.model!;
   const lc = child(m, 'lossconfig')!;
@@ -217,11 +217,13 @@ describe('KL first-stage training (KlTask)', function () {
     }
   });
 
-  it('a checkpoint resumed by a fresh process state gives the uninterrupted run, across disc_start', async function () {
+  it('a checkpoint resumed by a fresh process state gives the uninterrupted run, across disc_start and with dropout', async function () {
     const full = join(dir, 'full'), part = join(dir, 'part');
-    const a = tiny(3);
-    const b = tiny(3);
-    const c = tiny(3, 99); // other initial weights: everything must come from the checkpoint
+    // Dropout on: its masks come from the run seed and the step, so the resumed half draws the same ones.
+    const dropout = ['model.params.ddconfig.dropout=0.2'];
+    const a = tiny(3, 7, dropout);
+    const b = tiny(3, 7, dropout);
+    const c = tiny(3, 99, dropout); // other initial weights: everything must come from the checkpoint
     try {
       // The same seed gives the same start, the discriminator's weights_init included; another seed does not.
       const [sa, sb, sc] = [a, b, c].map((x) => x.task.modelState());
