@@ -29,6 +29,8 @@ export interface NativeAddon {
   geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   /** out[r, c] = x[r, c] + v[c] (op 0) or x[r, c]·v[c] (op 1). */
   rowOp(x: Float32Array, v: Float32Array, out: Float32Array, rows: number, cols: number, op: 0 | 1): void;
+  /** out = a + b (op 0) or a·b (op 1), equal shapes. */
+  binary(a: Float32Array, b: Float32Array, out: Float32Array, op: 0 | 1): void;
   /** For o < outer: dst[o·dstRow + dstOff ..+len] = src[o·srcRow + srcOff ..+len]. */
   copyRows(src: Float32Array, dst: Float32Array, outer: number, srcRow: number, srcOff: number, dstRow: number, dstOff: number, len: number): void;
   info(): { library: string; threads: number };

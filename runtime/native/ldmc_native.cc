@@ -566,6 +566,24 @@ napi_value RowOp(napi_env env, napi_callback_info info) {
   });
 }
 
+/** binary(a, b, out, op): out = a + b (op 0) or a · b (op 1), elementwise over equal shapes. */
+napi_value Binary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto v = args(env, info, 4);
+    size_t n = 0;
+    const float *a = f32(env, v[0], &n), *b = f32(env, v[1]);
+    float* out = f32(env, v[2]);
+    const int64_t op = i64(env, v[3]);
+    if (op == 0) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+      for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    } else {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+      for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+    }
+  });
+}
+
 // ------------------------------------------------------------------ copies (concat, split)
 
 /**
@@ -616,6 +634,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"gelu", nullptr, Gelu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"geluGrad", nullptr, GeluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rowOp", nullptr, RowOp, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"copyRows", nullptr, CopyRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

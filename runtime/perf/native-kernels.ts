@@ -64,6 +64,15 @@ function convInfo(xShape: number[], wShape: number[], a: ConvAttrs) {
 
 const f32 = (b: WasmBackendLike, t: TensorInfo) => b.typedArrayFromHeap(t) as Float32Array;
 
+/**
+ * A 1×1, stride-1, unpadded conv is a matrix product over the N = B·H·W positions; oneDNN's 1×1
+ * convolution kernels take milliseconds for the narrow ones (e.g. 3 → 3 channels, a quant_conv),
+ * its matmul microseconds.
+ */
+function isPointwise(wShape: number[], g: { strides: number[]; dilations: number[]; pads: number[] }): boolean {
+  return wShape[0] === 1 && wShape[1] === 1 && g.strides.every((s) => s === 1) && g.pads.every((p) => p === 0);
+}
+
 const conv2d = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
   const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
   const a = args.attrs as unknown as ConvAttrs;
@@ -72,6 +81,11 @@ const conv2d = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] =
   const g = convInfo(x.shape, filter.shape, a);
   const out = b.makeOutput(g.outShape, 'float32'); // may grow the heap: take the views after it
   if (out.shape.some((d) => d === 0)) return out;
+  if (isPointwise(filter.shape, g)) {
+    const [cin, cout] = [filter.shape[2]!, filter.shape[3]!];
+    addon!.matmul(f32(b, x), f32(b, filter), f32(b, out), 1, 1, x.shape[0]! * x.shape[1]! * x.shape[2]!, cin, cout, false, false);
+    return out;
+  }
   addon!.conv2d(f32(b, x), x.shape, f32(b, filter), filter.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads);
   return out;
 };
@@ -86,6 +100,11 @@ const conv2dBackpropInput = (args: KernelArgs, prev: KernelFunc | undefined): Te
   const b = args.backend as unknown as WasmBackendLike;
   const g = convInfo(a.inputShape, filter.shape, a);
   const out = b.makeOutput(a.inputShape, 'float32');
+  if (isPointwise(filter.shape, g)) {
+    const [cin, cout] = [filter.shape[2]!, filter.shape[3]!];
+    addon!.matmul(f32(b, dy), f32(b, filter), f32(b, out), 1, 1, dy.shape[0]! * dy.shape[1]! * dy.shape[2]!, cout, cin, false, true);
+    return out;
+  }
   addon!.conv2dBackpropInput(f32(b, dy), dy.shape, f32(b, filter), filter.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads);
   return out;
 };
@@ -99,6 +118,11 @@ const conv2dBackpropFilter = (args: KernelArgs): TensorInfo | TensorInfo[] => {
   const b = args.backend as unknown as WasmBackendLike;
   const g = convInfo(x.shape, a.filterShape, a);
   const out = b.makeOutput(a.filterShape, 'float32');
+  if (isPointwise(a.filterShape, g)) {
+    const [cin, cout] = [a.filterShape[2]!, a.filterShape[3]!];
+    addon!.matmul(f32(b, x), f32(b, dy), f32(b, out), 1, 1, cin, x.shape[0]! * x.shape[1]! * x.shape[2]!, cout, true, false);
+    return out;
+  }
   addon!.conv2dBackpropFilter(f32(b, x), x.shape, f32(b, dy), dy.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads);
   return out;
 };
@@ -204,12 +228,22 @@ const unaryGrad = (fn: (dy: Float32Array, x: Float32Array, dx: Float32Array) => 
 };
 
 /**
- * Add / Multiply of a tensor and a vector along its last axis (biases, norm scales): tfjs-backend-wasm
- * runs broadcasting binary ops in a generic loop at ~6 ns an element; everything else stays with it.
+ * Add / Multiply of equal shapes, or of a tensor and a vector along its last axis (biases, norm
+ * scales): tfjs-backend-wasm runs broadcasting binary ops in a generic loop at ~6 ns an element,
+ * and equal shapes on one thread; every other broadcast stays with it.
  */
 const rowBroadcast = (op: 0 | 1) => (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
   const { a, b: bb } = args.inputs as { a: TensorInfo; b: TensorInfo };
   if (!nativeKernelsActive() || a.dtype !== 'float32' || bb.dtype !== 'float32') return prev(args);
+  const n0 = a.shape.reduce((p, d) => p * d, 1);
+  if (a.shape.length === bb.shape.length && a.shape.every((d, i) => d === bb.shape[i])) {
+    // Equal shapes (residual adds, gradient sums): one threaded pass.
+    if (n0 < MIN_NATIVE_ELEMENTS) return prev(args);
+    const back = args.backend as unknown as WasmBackendLike;
+    const out = back.makeOutput(a.shape, 'float32');
+    addon!.binary(f32(back, a), f32(back, bb), f32(back, out), op);
+    return out;
+  }
   const [x, v] = bb.shape.length === 1 ? [a, bb] : a.shape.length === 1 ? [bb, a] : [undefined, undefined];
   if (!x || !v || x.shape.length < 2) return prev(args);
   const cols = v.shape[0]!, n = x.shape.reduce((p, d) => p * d, 1);

@@ -60,7 +60,9 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
     ['3x3 s2 p1 (UNet Downsample)', [2, 8, 8, 8], [3, 3, 8, 12], 2, [1, 1, 1, 1]],
     ['3x3 s2 pad (0,1,0,1) (first-stage Downsample)', [2, 8, 8, 8], [3, 3, 8, 12], 2, [0, 1, 0, 1]],
     ['3x3 s2 valid, odd size', [2, 9, 9, 4], [3, 3, 4, 6], 2, [0, 0, 0, 0]],
-    ['1x1', [2, 5, 5, 8], [1, 1, 8, 4], 1, [0, 0, 0, 0]],
+    ['1x1 (as a matrix product)', [2, 5, 5, 8], [1, 1, 8, 4], 1, [0, 0, 0, 0]],
+    ['1x1, 3 → 3 channels (quant_conv)', [4, 8, 8, 3], [1, 1, 3, 3], 1, [0, 0, 0, 0]],
+    ['1x1 stride 2 (a conv, not a product)', [2, 6, 6, 8], [1, 1, 8, 4], 2, [0, 0, 0, 0]],
     ['4x4 s2 p1 (NLayerDiscriminator)', [2, 16, 16, 3], [4, 4, 3, 8], 2, [1, 1, 1, 1]],
   ];
   for (const [name, xs, ws, stride, pad] of convs) {
@@ -173,6 +175,8 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
     ['Add bias [64,8,8,32] + [32]', [64, 8, 8, 32], [32], 'add'],
     ['Add [128] + [100,128] (vector first)', [128], [100, 128], 'add'],
     ['Multiply [200,64] · [64]', [200, 64], [64], 'mul'],
+    ['Add of equal shapes [8,16,16,32]', [8, 16, 16, 32], [8, 16, 16, 32], 'add'],
+    ['Multiply of equal shapes [300,100]', [300, 100], [300, 100], 'mul'],
     ['Add, other broadcast (left to tfjs)', [200, 64], [200, 1], 'add'],
   ] as const) {
     it(`${name}: value and gradients equal the tfjs kernel`, () => {
