@@ -23,6 +23,11 @@ export interface NamedParam {
 /** A module that maps one tensor to one tensor; what a `Sequential` can hold. */
 export interface UnaryModule extends Module {
   forward(x: Tensor): Tensor;
+  /**
+   * This layer and `next` as one function, when the two have a fused form (GroupNorm then SiLU);
+   * Sequential uses it. Undefined: run them one after the other.
+   */
+  fuseWith?(next: UnaryModule): ((x: Tensor) => Tensor) | undefined;
 }
 
 export interface ModuleClass {
@@ -173,7 +178,16 @@ export class Sequential extends Module implements UnaryModule {
   /** Runs layers [start, end) — PyTorch's `seq[start:end](x)`, used by ResBlock's up/down path. */
   forwardRange<T extends Tensor>(x: T, start = 0, end = this.layers.length): T {
     let h: Tensor = x;
-    for (const l of this.layers.slice(start, end)) h = l.forward(h);
+    for (let i = start; i < end; i++) {
+      const l = this.layers[i]!;
+      const fused = i + 1 < end ? l.fuseWith?.(this.layers[i + 1]!) : undefined;
+      if (fused) {
+        h = fused(h);
+        i++;
+      } else {
+        h = l.forward(h);
+      }
+    }
     return h as T;
   }
 

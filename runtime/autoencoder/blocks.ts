@@ -48,9 +48,9 @@ export class ResnetBlock extends Module {
 
   forward(x: Tensor4D, temb?: tf.Tensor2D | null): Tensor4D {
     return tf.tidy(() => {
-      let h = this.conv1.forward(silu(this.norm1.forward(x)));
+      let h = this.conv1.forward(this.norm1.forwardSilu(x));
       if (temb && this.temb_proj) h = tf.add(h, tf.reshape(this.temb_proj.forward(silu(temb)), [temb.shape[0], 1, 1, -1]));
-      h = this.conv2.forward(this.dropout.forward(silu(this.norm2.forward(h))));
+      h = this.conv2.forward(this.dropout.forward(this.norm2.forwardSilu(h)));
       return tf.add(this.shortcut ? this.shortcut.forward(x) : x, h);
     });
   }

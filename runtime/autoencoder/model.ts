@@ -118,7 +118,7 @@ export class Encoder extends Module {
         if (level.resample) { h = level.resample.forward(h); tap?.(`down.${i}.downsample`, h); }
       });
       h = this.mid.forward(h, tap);
-      h = this.conv_out.forward(silu(this.norm_out.forward(h))); tap?.('conv_out', h);
+      h = this.conv_out.forward(this.norm_out.forwardSilu(h)); tap?.('conv_out', h);
       return h;
     });
   }
@@ -183,7 +183,7 @@ export class Decoder extends Module {
         if (level.resample) { h = level.resample.forward(h); tap?.(`up.${i}.upsample`, h); }
       }
       if (this.config.give_pre_end) return h;
-      h = this.conv_out.forward(silu(this.norm_out.forward(h))); tap?.('conv_out', h);
+      h = this.conv_out.forward(this.norm_out.forwardSilu(h)); tap?.('conv_out', h);
       return this.config.tanh_out ? tf.tanh(h) : h;
     });
   }

@@ -30,7 +30,7 @@ export function decodeWithLastLayer(decoder: Decoder, z: Tensor4D): { dec: Tenso
   const lastLayer: DecoderLastLayer = {
     variable: decoder.conv_out.weight,
     reconstruct: () => tf.tidy(() => {
-      const y = decoder.conv_out.forward(silu(decoder.norm_out.forward(h)));
+      const y = decoder.conv_out.forward(decoder.norm_out.forwardSilu(h));
       return decoder.config.tanh_out ? tf.tanh(y) : y;
     }),
     dispose: () => h.dispose(),

@@ -13,13 +13,16 @@ export interface NativeAddon {
   conv2dBackpropInput(dy: Float32Array, dyShape: number[], w: Float32Array, wShape: number[], dx: Float32Array, dxShape: number[],
     strides: number[], dilations: number[], pads: number[]): void;
   conv2dBackpropFilter(x: Float32Array, xShape: number[], dy: Float32Array, dyShape: number[], dw: Float32Array, wShape: number[],
-    strides: number[], dilations: number[], pads: number[]): void;
+    strides: number[], dilations: number[], pads: number[], im2col: boolean): void;
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, batchA: number, batchB: number, m: number, k: number, n: number,
     transposeA: boolean, transposeB: boolean): void;
+  /** y = GroupNorm(x), then SiLU when `silu`. */
   groupNormForward(x: Float32Array, B: number, S: number, C: number, G: number, eps: number, gamma: Float32Array | null,
-    beta: Float32Array | null, y: Float32Array, mean: Float32Array, rstd: Float32Array): void;
+    beta: Float32Array | null, y: Float32Array, mean: Float32Array, rstd: Float32Array, silu: boolean): void;
+  /** The gradient of groupNormForward (β is needed only with `silu`). */
   groupNormBackward(dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, B: number, S: number, C: number,
-    G: number, gamma: Float32Array | null, dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null): void;
+    G: number, gamma: Float32Array | null, beta: Float32Array | null, dx: Float32Array, dgamma: Float32Array | null,
+    dbeta: Float32Array | null, silu: boolean): void;
   silu(x: Float32Array, y: Float32Array): void;
   siluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   sumLeading(x: Float32Array, rows: number, cols: number, out: Float32Array): void;

@@ -137,12 +137,25 @@ export class GroupNorm extends Module implements UnaryModule {
   }
 
   forward<T extends Tensor>(x: T): T {
+    return this.run(x, false);
+  }
+
+  /** silu(this.forward(x)), one pass each way with the native kernels. */
+  forwardSilu<T extends Tensor>(x: T): T {
+    return this.run(x, true);
+  }
+
+  fuseWith(next: UnaryModule): ((x: Tensor) => Tensor) | undefined {
+    return next instanceof SiLU ? (x) => this.forwardSilu(x) : undefined;
+  }
+
+  private run<T extends Tensor>(x: T, withSilu: boolean): T {
     return tf.tidy(() => {
       const B = x.shape[0], C = x.shape[x.rank - 1]!, G = this.numGroups;
       if (C !== this.numChannels) throw new Error(`GroupNorm: expected ${this.numChannels} channels, got ${C}`);
       if (B === 0) return tf.reshape(x, x.shape);
       // Same forward ops as (x − mean)·rsqrt(var + eps)·γ + β; backward written out (runtime/perf/group-norm.ts).
-      return groupNormFused(x, this.weight, this.bias, G, this.eps);
+      return groupNormFused(x, this.weight, this.bias, G, this.eps, withSilu);
     }) as T;
   }
 }

@@ -12,8 +12,12 @@ import { GROUP_NORM, GROUP_NORM_GRAD, nativeKernelsActive } from './native-kerne
  * GroupNorm over channels-last x ([B, ..., C]) with `groups` groups; gamma/beta [C] or null
  * (no affine). Statistics two-pass as torch does.
  */
-export function groupNormFused(x: Tensor, gamma: Tensor | null, beta: Tensor | null, groups: number, eps: number): Tensor {
-  if (nativeKernelsActive() && x.dtype === 'float32') return groupNormNative(x, gamma, beta, groups, eps);
+export function groupNormFused(x: Tensor, gamma: Tensor | null, beta: Tensor | null, groups: number, eps: number, withSilu = false): Tensor {
+  if (nativeKernelsActive() && x.dtype === 'float32') return groupNormNative(x, gamma, beta, groups, eps, withSilu);
+  if (withSilu) return tf.tidy(() => {
+    const y = groupNormFused(x, gamma, beta, groups, eps);
+    return tf.mul(y, tf.sigmoid(y));
+  });
   const B = x.shape[0]!, C = x.shape[x.rank - 1]!, G = groups, Cg = C / G;
   const shape = x.shape;
   const normalize = (xi: Tensor) => {
@@ -60,21 +64,24 @@ export function groupNormFused(x: Tensor, gamma: Tensor | null, beta: Tensor | n
 
 /**
  * The same GroupNorm on the native kernels (runtime/perf/native-kernels.ts): one pass over x for
- * the forward and one for the backward, with μ and r saved between them.
+ * the forward and one for the backward, with μ and r saved between them. With `withSilu` the
+ * kernels apply SiLU after the norm and differentiate through it, recomputing the pre-activation
+ * from x, μ, r, γ and β instead of keeping it.
  */
-function groupNormNative(x: Tensor, gamma: Tensor | null, beta: Tensor | null, groups: number, eps: number): Tensor {
+function groupNormNative(x: Tensor, gamma: Tensor | null, beta: Tensor | null, groups: number, eps: number, withSilu: boolean): Tensor {
   const run = (name: string, inputs: Record<string, Tensor>, attrs: Record<string, number>) =>
     tf.engine().runKernel(name, inputs, attrs as unknown as NamedAttrMap) as unknown as Tensor[];
+  const silu = withSilu ? 1 : 0;
   if (gamma && beta) {
     const f = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
       const [xi, gi, bi, save] = args as [Tensor, Tensor, Tensor, tf.GradSaveFunc];
-      const [y, mean, rstd] = run(GROUP_NORM, { x: xi, gamma: gi, beta: bi }, { groups, eps }) as [Tensor, Tensor, Tensor];
-      save([xi, mean, rstd, gi]);
+      const [y, mean, rstd] = run(GROUP_NORM, { x: xi, gamma: gi, beta: bi }, { groups, eps, silu }) as [Tensor, Tensor, Tensor];
+      save([xi, mean, rstd, gi, bi]);
       return {
         value: y,
         gradFunc: (dy: Tensor, saved: Tensor[]) => {
-          const [xs, m, r, gs] = saved as [Tensor, Tensor, Tensor, Tensor];
-          return run(GROUP_NORM_GRAD, { dy, x: xs, mean: m, rstd: r, gamma: gs }, { groups });
+          const [xs, m, r, gs, bs] = saved as [Tensor, Tensor, Tensor, Tensor, Tensor];
+          return run(GROUP_NORM_GRAD, { dy, x: xs, mean: m, rstd: r, gamma: gs, beta: bs }, { groups, silu });
         },
       };
     });
@@ -82,11 +89,11 @@ function groupNormNative(x: Tensor, gamma: Tensor | null, beta: Tensor | null, g
   }
   const f = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
     const [xi, save] = args as [Tensor, tf.GradSaveFunc];
-    const [y, mean, rstd] = run(GROUP_NORM, { x: xi }, { groups, eps }) as [Tensor, Tensor, Tensor];
+    const [y, mean, rstd] = run(GROUP_NORM, { x: xi }, { groups, eps, silu }) as [Tensor, Tensor, Tensor];
     save([xi, mean, rstd]);
     return {
       value: y,
-      gradFunc: (dy: Tensor, saved: Tensor[]) => run(GROUP_NORM_GRAD, { dy, x: saved[0]!, mean: saved[1]!, rstd: saved[2]! }, { groups })[0]!,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => run(GROUP_NORM_GRAD, { dy, x: saved[0]!, mean: saved[1]!, rstd: saved[2]! }, { groups, silu })[0]!,
     };
   });
   return f(x);

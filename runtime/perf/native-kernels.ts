@@ -109,6 +109,19 @@ const conv2dBackpropInput = (args: KernelArgs, prev: KernelFunc | undefined): Te
   return out;
 };
 
+/** Feature maps up to this many output positions take the im2col weight gradient (see useIm2col). */
+let im2colMaxPositions = Number(process.env.LDMC_IM2COL_MAX ?? 0);
+
+/** For tests and benchmarks: which weight-gradient formulation small feature maps take. */
+export function setIm2colMaxPositions(n: number): void {
+  im2colMaxPositions = n;
+}
+
+/** oneDNN's direct weight gradient is slow on small maps with many images; im2col + one matmul is not. */
+function useIm2col(dyShape: number[]): boolean {
+  return dyShape[1]! * dyShape[2]! <= im2colMaxPositions;
+}
+
 const conv2dBackpropFilter = (args: KernelArgs): TensorInfo | TensorInfo[] => {
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const a = args.attrs as unknown as ConvAttrs & { filterShape: number[] };
@@ -123,7 +136,7 @@ const conv2dBackpropFilter = (args: KernelArgs): TensorInfo | TensorInfo[] => {
     addon!.matmul(f32(b, x), f32(b, dy), f32(b, out), 1, 1, cin, x.shape[0]! * x.shape[1]! * x.shape[2]!, cout, true, false);
     return out;
   }
-  addon!.conv2dBackpropFilter(f32(b, x), x.shape, f32(b, dy), dy.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads);
+  addon!.conv2dBackpropFilter(f32(b, x), x.shape, f32(b, dy), dy.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads, useIm2col(dy.shape));
   return out;
 };
 
@@ -162,23 +175,23 @@ function bsc(shape: number[]): [number, number, number] {
 
 const groupNorm: KernelFunc = (args: KernelArgs) => {
   const { x, gamma, beta } = args.inputs as { x: TensorInfo; gamma?: TensorInfo; beta?: TensorInfo };
-  const { groups, eps } = args.attrs as unknown as { groups: number; eps: number };
+  const { groups, eps, silu } = args.attrs as unknown as { groups: number; eps: number; silu?: number };
   const b = args.backend as unknown as WasmBackendLike;
   const [B, S, C] = bsc(x.shape);
   const y = b.makeOutput(x.shape, 'float32'), mean = b.makeOutput([B, groups], 'float32'), rstd = b.makeOutput([B, groups], 'float32');
-  addon!.groupNormForward(f32(b, x), B, S, C, groups, eps, gamma ? f32(b, gamma) : null, beta ? f32(b, beta) : null, f32(b, y), f32(b, mean), f32(b, rstd));
+  addon!.groupNormForward(f32(b, x), B, S, C, groups, eps, gamma ? f32(b, gamma) : null, beta ? f32(b, beta) : null, f32(b, y), f32(b, mean), f32(b, rstd), !!silu);
   return [y, mean, rstd];
 };
 
 const groupNormGrad: KernelFunc = (args: KernelArgs) => {
-  const { dy, x, mean, rstd, gamma } = args.inputs as { dy: TensorInfo; x: TensorInfo; mean: TensorInfo; rstd: TensorInfo; gamma?: TensorInfo };
-  const { groups } = args.attrs as unknown as { groups: number };
+  const { dy, x, mean, rstd, gamma, beta } = args.inputs as { dy: TensorInfo; x: TensorInfo; mean: TensorInfo; rstd: TensorInfo; gamma?: TensorInfo; beta?: TensorInfo };
+  const { groups, silu } = args.attrs as unknown as { groups: number; silu?: number };
   const b = args.backend as unknown as WasmBackendLike;
   const [B, S, C] = bsc(x.shape);
   const dx = b.makeOutput(x.shape, 'float32');
   const dgamma = gamma ? b.makeOutput([C], 'float32') : undefined, dbeta = gamma ? b.makeOutput([C], 'float32') : undefined;
   addon!.groupNormBackward(f32(b, dy), f32(b, x), f32(b, mean), f32(b, rstd), B, S, C, groups, gamma ? f32(b, gamma) : null,
-    f32(b, dx), dgamma ? f32(b, dgamma) : null, dbeta ? f32(b, dbeta) : null);
+    beta ? f32(b, beta) : null, f32(b, dx), dgamma ? f32(b, dgamma) : null, dbeta ? f32(b, dbeta) : null, !!silu);
   return dgamma && dbeta ? [dx, dgamma, dbeta] : [dx];
 };
 

@@ -5,7 +5,8 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { initBackend } from '../../runtime/backend.js';
-import { LayerNorm, conv2dTorch, gelu, silu } from '../../runtime/nn/index.js';
+import { Conv2d, GroupNorm32, LayerNorm, SiLU, conv2dTorch, gelu, silu } from '../../runtime/nn/index.js';
+import { Sequential } from '../../runtime/module.js';
 import { groupNormFused } from '../../runtime/perf/group-norm.js';
 import { installNativeKernels, nativeKernelsActive, setNativeKernels } from '../../runtime/perf/native-kernels.js';
 import { Adam } from '../../runtime/train/optim.js';
@@ -104,12 +105,31 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
   });
 
   for (const [name, shape, affine] of [['[B,H,W,C] affine', [2, 5, 5, 64], true], ['[B,N,C] no affine', [3, 7, 32], false]] as const) {
-    it(`GroupNorm ${name}: value and gradients equal the tfjs formulation`, () => {
-      const C = shape[shape.length - 1]!;
-      const inputs = () => affine ? [tf.add(tf.mul(T([...shape], 13), 3), 0.7), T([C], 17), T([C], 19)] : [tf.add(tf.mul(T([...shape], 13), 3), 0.7)];
-      expectSame(name, inputs, (x, g, b) => groupNormFused(x!, g ?? null, b ?? null, 32, 1e-6), 5e-5);
-    });
+    for (const withSilu of [false, true]) {
+      it(`GroupNorm ${name}${withSilu ? ' then SiLU (fused)' : ''}: value and gradients equal the tfjs formulation`, () => {
+        const C = shape[shape.length - 1]!;
+        const inputs = () => affine ? [tf.add(tf.mul(T([...shape], 13), 3), 0.7), T([C], 17), T([C], 19)] : [tf.add(tf.mul(T([...shape], 13), 3), 0.7)];
+        expectSame(name, inputs, (x, g, b) => groupNormFused(x!, g ?? null, b ?? null, 32, 1e-6, withSilu), 5e-5);
+      });
+    }
   }
+
+  it('a Sequential [GroupNorm, SiLU, Conv2d] runs the fused pair and gives the layers one by one', () => {
+    const seq = new Sequential([new GroupNorm32(64), new SiLU(), new Conv2d(64, 8, 3, { padding: 1 })]);
+    const [gn] = seq.layers as [GroupNorm32];
+    gn.weight!.assign(T([64], 79));
+    gn.bias!.assign(T([64], 83));
+    const x = T([2, 6, 6, 64], 89);
+    const fused = tf.tidy(() => seq.forward(x).dataSync());
+    const split = tf.tidy(() => seq.layers[2]!.forward(silu(gn.forward(x))).dataSync());
+    let calls = 0;
+    const spy = gn.forwardSilu.bind(gn);
+    gn.forwardSilu = (<T extends Tensor>(t: T) => { calls++; return spy(t); }) as typeof gn.forwardSilu;
+    tf.tidy(() => seq.forward(x));
+    expect(calls).to.equal(1);
+    expect(maxAbs(fused, split)).to.be.lessThan(1e-5);
+    seq.dispose();
+  });
 
   for (const [name, shape, axes, keep] of [
     ['bias gradient [B,H,W,C] over B,H,W', [4, 9, 9, 32], [0, 1, 2], false],
