@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import type { Module, ParamLayout } from '../module.js';
+import type { NamedAttrMap } from '@tensorflow/tfjs-core';
+import { EMA, nativeKernelsActive } from '../perf/native-kernels.js';
 
 const f32 = Math.fround;
 
@@ -63,10 +65,16 @@ export class LitEma {
       decay = LitEma.warmupDecay(this.decay, this.numUpdates);
     }
     const oneMinusDecay = f32(1 - decay);
+    const native = nativeKernelsActive();
     tf.tidy(() => {
       for (const p of model.paramEntries()) {
         if (!p.variable.trainable) continue;
         const s = this.shadowOf(p.name);
+        if (native && s.dtype === 'float32') {
+          // One pass (runtime/perf/native-kernels.ts) instead of three kernels per parameter.
+          s.assign(tf.engine().runKernel(EMA, { shadow: s, param: p.variable }, { oneMinusDecay } as unknown as NamedAttrMap) as tf.Tensor);
+          continue;
+        }
         s.assign(tf.sub(s, tf.mul(oneMinusDecay, tf.sub(s, p.variable))));
       }
     });

@@ -36,6 +36,7 @@ export interface NativeAddon {
   binary(a: Float32Array, b: Float32Array, out: Float32Array, op: 0 | 1): void;
   /** For o < outer: dst[o·dstRow + dstOff ..+len] = src[o·srcRow + srcOff ..+len]. */
   copyRows(src: Float32Array, dst: Float32Array, outer: number, srcRow: number, srcOff: number, dstRow: number, dstOff: number, len: number): void;
+  emaStep(shadow: Float32Array, param: Float32Array, out: Float32Array, oneMinusDecay: number): void;
   info(): { library: string; threads: number };
 }
 

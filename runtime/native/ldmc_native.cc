@@ -667,6 +667,19 @@ napi_value CopyRows(napi_env env, napi_callback_info info) {
   });
 }
 
+/** emaStep(shadow, param, out, oneMinusDecay): out = shadow − (1 − decay)·(shadow − param), LitEma's update. */
+napi_value EmaStep(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 4);
+    size_t n = 0;
+    const float *s = f32(env, a[0], &n), *p = f32(env, a[1]);
+    float* out = f32(env, a[2]);
+    const float k = float(f64(env, a[3]));
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) out[i] = s[i] - k * (s[i] - p[i]);
+  });
+}
+
 /** info(): what this build is (for the runtime's start-up line and the benchmarks). */
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value o, v;
@@ -701,6 +714,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"rowOp", nullptr, RowOp, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"copyRows", nullptr, CopyRows, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"emaStep", nullptr, EmaStep, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

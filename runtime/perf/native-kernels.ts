@@ -30,6 +30,7 @@ export const GROUP_NORM_GRAD = 'LdmcGroupNormGrad';
 export const SILU = 'LdmcSilu';
 export const SILU_GRAD = 'LdmcSiluGrad';
 export const ADAM = 'LdmcAdam';
+export const EMA = 'LdmcEma';
 export const GELU = 'LdmcGelu';
 export const GELU_GRAD = 'LdmcGeluGrad';
 
@@ -316,6 +317,15 @@ const splitV = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] =
   return outs;
 };
 
+const ema: KernelFunc = (args: KernelArgs) => {
+  const { shadow, param } = args.inputs as { shadow: TensorInfo; param: TensorInfo };
+  const { oneMinusDecay } = args.attrs as unknown as { oneMinusDecay: number };
+  const b = args.backend as unknown as WasmBackendLike;
+  const out = b.makeOutput(shadow.shape, 'float32');
+  addon!.emaStep(f32(b, shadow), f32(b, param), f32(b, out), oneMinusDecay);
+  return out;
+};
+
 let installed = false;
 
 /**
@@ -352,6 +362,7 @@ export function installNativeKernels(): { installed: boolean; why: string; libra
   tf.registerKernel({ kernelName: GELU, backendName: 'wasm', kernelFunc: unary((x, y) => addon!.gelu(x, y)) });
   tf.registerKernel({ kernelName: GELU_GRAD, backendName: 'wasm', kernelFunc: unaryGrad((dy, x, dx) => addon!.geluGrad(dy, x, dx)) });
   tf.registerKernel({ kernelName: ADAM, backendName: 'wasm', kernelFunc: adam });
+  tf.registerKernel({ kernelName: EMA, backendName: 'wasm', kernelFunc: ema });
   addon = a;
   installed = true;
   return { installed: true, why: '', ...info };

@@ -5,7 +5,8 @@ import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { initBackend } from '../../runtime/backend.js';
-import { Conv2d, GroupNorm32, LayerNorm, SiLU, conv2dTorch, gelu, silu } from '../../runtime/nn/index.js';
+import { Conv2d, GroupNorm32, LayerNorm, Linear, SiLU, conv2dTorch, gelu, silu } from '../../runtime/nn/index.js';
+import { LitEma } from '../../runtime/diffusion/ema.js';
 import { Sequential } from '../../runtime/module.js';
 import { groupNormFused } from '../../runtime/perf/group-norm.js';
 import { installNativeKernels, nativeKernelsActive, setNativeKernels } from '../../runtime/perf/native-kernels.js';
@@ -218,6 +219,29 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
     const ref = f();
     setNativeKernels(true);
     f().forEach((a, i) => expect(maxAbs(a, ref[i]!)).to.equal(0));
+  });
+
+  it('LitEma: five native updates equal five tfjs updates (warm-up decay included)', () => {
+    const result = (native: boolean) => {
+      setNativeKernels(native);
+      try {
+        const m = new Linear(64, 32);
+        for (const [i, p] of m.parameters().entries()) p.assign(T(p.shape, 91 + i)); // the same start both times
+        const ema = new LitEma(m);
+        for (let s = 0; s < 5; s++) {
+          for (const [i, p] of m.parameters().entries()) p.assign(T(p.shape, 97 + 10 * s + i));
+          ema.update(m);
+        }
+        const out = m.paramEntries().map((p) => ema.shadowOf(p.name).dataSync() as Float32Array);
+        m.dispose();
+        return out;
+      } finally {
+        setNativeKernels(true);
+      }
+    };
+    const on = result(true), off = result(false);
+    expect(on).to.have.length(2);
+    on.forEach((a, i) => expect(maxAbs(a, off[i]!), `shadow ${i}`).to.be.lessThan(1e-6));
   });
 
   it('SiLU: value and gradient equal x·σ(x) through tfjs', () => {
