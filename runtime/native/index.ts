@@ -13,7 +13,7 @@ export interface NativeAddon {
   conv2dBackpropInput(dy: Float32Array, dyShape: number[], w: Float32Array, wShape: number[], dx: Float32Array, dxShape: number[],
     strides: number[], dilations: number[], pads: number[]): void;
   conv2dBackpropFilter(x: Float32Array, xShape: number[], dy: Float32Array, dyShape: number[], dw: Float32Array, wShape: number[],
-    strides: number[], dilations: number[], pads: number[], im2col: boolean): void;
+    strides: number[], dilations: number[], pads: number[]): void;
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, batchA: number, batchB: number, m: number, k: number, n: number,
     transposeA: boolean, transposeB: boolean): void;
   /** y = GroupNorm(x), then SiLU when `silu`. */

@@ -157,13 +157,6 @@ ConvGeom convGeom(napi_env env, napi_value xDims, napi_value wDims, napi_value y
   return ConvGeom{x[0], x[1], x[2], x[3], w[0], w[1], w[3], y[1], y[2], s[0], s[1], d[0], d[1], p[0], p[1], p[2], p[3]};
 }
 
-/**
- * The weight gradient as one matrix product: dW[(kh·KW + kw)·C + c, o] = Σ_n col[n, (kh, kw, c)]·dy[n, o]
- * over the N = B·Ho·Wo output positions, with col the im2col unfolding of x. For small feature maps
- * with many images oneDNN's direct backward-weights kernels run at half their forward speed.
- */
-void filterGradIm2col(const ConvGeom& g, const float* x, const float* dy, float* dw);
-
 /** A primitive with the scratch memory for its reordered weights, built once per geometry. */
 struct CachedConv {
   dnnl::primitive prim;
@@ -246,16 +239,12 @@ napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
   });
 }
 
-/** conv2dBackpropFilter(x, xDims, dy, dyDims, dw, wDims, strides, dilations, pads[, im2col]): dw = ∂(x ⋆ w)/∂w · dy. */
+/** conv2dBackpropFilter(x, xDims, dy, dyDims, dw, wDims, strides, dilations, pads): dw = ∂(x ⋆ w)/∂w · dy. */
 napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
-    auto a = args(env, info, 10);
+    auto a = args(env, info, 9);
     auto g = convGeom(env, a[1], a[5], a[3], a[6], a[7], a[8]);
     float *x = f32(env, a[0]), *dy = f32(env, a[2]), *dw = f32(env, a[4]);
-    if (boolean(env, a[9])) {
-      filterGradIm2col(g, x, dy, dw);
-      return;
-    }
     auto& c = cachedConv(g, ConvOp::BackwardWeights);
     memory xm(g.src(), eng(), x), dym(g.dst(), eng(), dy), dwm(g.weiUser(), eng(), dw);
     c.prim.execute(strm(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, c.sameLayout ? dwm : c.wei}});
@@ -302,33 +291,6 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
     e.prim.execute(strm(), {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
     strm().wait();
   });
-}
-
-void filterGradIm2col(const ConvGeom& g, const float* x, const float* dy, float* dw) {
-  const int64_t N = g.B * g.Ho * g.Wo, K = g.KH * g.KW * g.C;
-  std::vector<float> col(size_t(N) * size_t(K));
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < N; n++) {
-    const int64_t b = n / (g.Ho * g.Wo), oy = (n / g.Wo) % g.Ho, ox = n % g.Wo;
-    float* row = col.data() + n * K;
-    for (int64_t kh = 0; kh < g.KH; kh++) {
-      const int64_t iy = oy * g.sh - g.pt + kh * g.dh;
-      for (int64_t kw = 0; kw < g.KW; kw++) {
-        const int64_t ix = ox * g.sw - g.pl + kw * g.dw;
-        float* dst = row + (kh * g.KW + kw) * g.C;
-        if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) std::memset(dst, 0, g.C * sizeof(float));
-        else std::memcpy(dst, x + ((b * g.H + iy) * g.W + ix) * g.C, g.C * sizeof(float));
-      }
-    }
-  }
-  // dW [K, O] = colᵀ [K, N] · dy [N, O]; the HWIO filter is exactly that [K, O] matrix.
-  memory::desc cd({1, K, N}, dt::f32, memory::dims{K * N, 1, K});
-  memory::desc yd({1, N, g.O}, dt::f32, memory::dims{N * g.O, g.O, 1});
-  memory::desc wd({1, K, g.O}, dt::f32, memory::dims{K * g.O, g.O, 1});
-  dnnl::matmul mm(dnnl::matmul::primitive_desc(dnnl::matmul::desc(cd, yd, wd), eng()));
-  memory cm(cd, eng(), col.data()), ym(yd, eng(), const_cast<float*>(dy)), wm(wd, eng(), dw);
-  mm.execute(strm(), {{DNNL_ARG_SRC, cm}, {DNNL_ARG_WEIGHTS, ym}, {DNNL_ARG_DST, wm}});
-  strm().wait();
 }
 
 // ------------------------------------------------------------------ GroupNorm (channels last)

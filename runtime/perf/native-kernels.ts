@@ -110,19 +110,6 @@ const conv2dBackpropInput = (args: KernelArgs, prev: KernelFunc | undefined): Te
   return out;
 };
 
-/** Feature maps up to this many output positions take the im2col weight gradient (see useIm2col). */
-let im2colMaxPositions = Number(process.env.LDMC_IM2COL_MAX ?? 0);
-
-/** For tests and benchmarks: which weight-gradient formulation small feature maps take. */
-export function setIm2colMaxPositions(n: number): void {
-  im2colMaxPositions = n;
-}
-
-/** oneDNN's direct weight gradient is slow on small maps with many images; im2col + one matmul is not. */
-function useIm2col(dyShape: number[]): boolean {
-  return dyShape[1]! * dyShape[2]! <= im2colMaxPositions;
-}
-
 const conv2dBackpropFilter = (args: KernelArgs): TensorInfo | TensorInfo[] => {
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const a = args.attrs as unknown as ConvAttrs & { filterShape: number[] };
@@ -137,7 +124,7 @@ const conv2dBackpropFilter = (args: KernelArgs): TensorInfo | TensorInfo[] => {
     addon!.matmul(f32(b, x), f32(b, dy), f32(b, out), 1, 1, cin, x.shape[0]! * x.shape[1]! * x.shape[2]!, cout, true, false);
     return out;
   }
-  addon!.conv2dBackpropFilter(f32(b, x), x.shape, f32(b, dy), dy.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads, useIm2col(dy.shape));
+  addon!.conv2dBackpropFilter(f32(b, x), x.shape, f32(b, dy), dy.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads);
   return out;
 };
 
