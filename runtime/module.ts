@@ -229,3 +229,16 @@ export class ModuleList<M extends Module = Module> extends Module {
   }
 }
 registerModule(ModuleList);
+
+/**
+ * Runs `f` with `modules` in eval mode (no dropout, BatchNorm running statistics) and puts them
+ * back in training mode afterwards, as Lightning does around validation and image logging.
+ */
+export function inEvalMode<T>(modules: readonly Module[], f: () => T): T {
+  for (const m of modules) m.eval();
+  try {
+    return f();
+  } finally {
+    for (const m of modules) m.train(true);
+  }
+}

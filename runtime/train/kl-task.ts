@@ -17,6 +17,7 @@ import type { F32Tensor } from '../weights/safetensors.js';
 import { formatReport, loadStateDict, stateDict } from '../weights/state-dict.js';
 import type { OptimizerSpec, StepLoss, TensorBatch, TrainTask } from './trainer.js';
 import { discFactorAt, idleDiscriminatorLoss, psnr } from './vq-task.js';
+import { inEvalMode } from '../module.js';
 
 /** The modules opt_ae covers, in configure_optimizers' order. */
 const AE_MODULES = ['encoder.', 'decoder.', 'quant_conv.', 'post_quant_conv.'] as const;
@@ -99,16 +100,9 @@ export class KlTask implements TrainTask {
     this.globalStep = step;
   }
 
-  /** Runs `f` with the model and the loss in eval mode (no dropout, BatchNorm running statistics). */
+  /** Runs `f` with the model and the loss in eval mode. */
   private evalMode<T>(f: () => T): T {
-    this.model.eval();
-    this.criterion.eval();
-    try {
-      return f();
-    } finally {
-      this.model.train(true);
-      this.criterion.train(true);
-    }
+    return inEvalMode([this.model, this.criterion], f);
   }
 
   /**

@@ -12,6 +12,7 @@ import type { VQLPIPSWithDiscriminator } from '../losses/vqperceptual.js';
 import type { F32Tensor } from '../weights/safetensors.js';
 import { loadStateDict, stateDict, formatReport } from '../weights/state-dict.js';
 import type { OptimizerSpec, StepLoss, TensorBatch, TrainTask } from './trainer.js';
+import { inEvalMode } from '../module.js';
 
 /**
  * The discriminator loss to hand the trainer before disc_start (or with disc_factor 0). The
@@ -101,16 +102,9 @@ export class VqTask implements TrainTask {
     this.globalStep = step;
   }
 
-  /** Runs `f` with the model and the loss in eval mode (no dropout, BatchNorm running statistics). */
+  /** Runs `f` with the model and the loss in eval mode. */
   private evalMode<T>(f: () => T): T {
-    this.model.eval();
-    this.criterion.eval();
-    try {
-      return f();
-    } finally {
-      this.model.train(true);
-      this.criterion.train(true);
-    }
+    return inEvalMode([this.model, this.criterion], f);
   }
 
   /**
