@@ -296,11 +296,11 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
 // ------------------------------------------------------------------ GroupNorm (channels last)
 
 /**
- * groupNormForward(x, B, S, C, G, eps, gamma|null, beta|null, y, mean, rstd): y = (x − μ)·r·γ + β
- * over x viewed as [B, S, C] with C split into G groups; μ and r = (σ² + eps)^-½ per (b, g) are
- * written out for the backward. Statistics are two-pass, summed in float within a position's group and in double across positions. Each thread
- * takes whole batch items and walks them in memory order (a walk per group strided by C was
- * several times slower for narrow groups).
+ * groupNormForward(x, B, S, C, G, eps, gamma|null, beta|null, y, mean, rstd, silu): y = (x − μ)·r·γ + β
+ * (then y·σ(y) with `silu`) over x viewed as [B, S, C] with C split into G groups; μ and
+ * r = (σ² + eps)^-½ per (b, g) are written out for the backward. Statistics are two-pass, with
+ * double sums kept per channel and combined per group afterwards. Each thread takes whole batch
+ * items and walks them in memory order.
  */
 napi_value GroupNormForward(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
@@ -316,36 +316,38 @@ napi_value GroupNormForward(napi_env env, napi_callback_info info) {
     const double n = double(S * Cg);
 #pragma omp parallel
     {
-      // Scratch per thread, reused across its batch items (a LayerNorm has thousands of one-row items).
-      std::vector<double> acc(G);
+      // Scratch per thread, reused across its batch items (a LayerNorm has thousands of one-row
+      // items). Sums are kept per channel, in memory order (vectorised across channels), and only
+      // then combined into groups: a loop per group ran one element at a time for narrow groups.
+      std::vector<double> acc(C);
       std::vector<float> m(C), r(C);  // per channel: its group's μ and r
 #pragma omp for schedule(static)
       for (int64_t b = 0; b < B; b++) {
         const float* xb = x + b * S * C;
         float* yb = y + b * S * C;
         std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t i = 0; i < S; i++)
-          for (int64_t g = 0; g < G; g++) {
-            const float* xg = xb + i * C + g * Cg;
-            float t = 0;
-            for (int64_t j = 0; j < Cg; j++) t += xg[j];
-            acc[g] += t;
-          }
-        for (int64_t g = 0; g < G; g++) {
-          mean[b * G + g] = float(acc[g] / n);
-          for (int64_t j = 0; j < Cg; j++) m[g * Cg + j] = mean[b * G + g];
-          acc[g] = 0;
+        for (int64_t i = 0; i < S; i++) {
+          const float* xr = xb + i * C;
+          for (int64_t c = 0; c < C; c++) acc[c] += xr[c];
         }
-        for (int64_t i = 0; i < S; i++)
-          for (int64_t g = 0; g < G; g++) {
-            const float* xg = xb + i * C + g * Cg;
-            const float mg = m[g * Cg];
-            float t = 0;
-            for (int64_t j = 0; j < Cg; j++) t += (xg[j] - mg) * (xg[j] - mg);
-            acc[g] += t;
-          }
         for (int64_t g = 0; g < G; g++) {
-          rstd[b * G + g] = float(1.0 / std::sqrt(acc[g] / n + eps));
+          double t = 0;
+          for (int64_t j = 0; j < Cg; j++) t += acc[g * Cg + j];
+          mean[b * G + g] = float(t / n);
+          for (int64_t j = 0; j < Cg; j++) m[g * Cg + j] = mean[b * G + g];
+        }
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t i = 0; i < S; i++) {
+          const float* xr = xb + i * C;
+          for (int64_t c = 0; c < C; c++) {
+            const float d = xr[c] - m[c];
+            acc[c] += double(d) * d;
+          }
+        }
+        for (int64_t g = 0; g < G; g++) {
+          double t = 0;
+          for (int64_t j = 0; j < Cg; j++) t += acc[g * Cg + j];
+          rstd[b * G + g] = float(1.0 / std::sqrt(t / n + eps));
           for (int64_t j = 0; j < Cg; j++) r[g * Cg + j] = rstd[b * G + g];
         }
         for (int64_t i = 0; i < S; i++) {
@@ -407,7 +409,7 @@ napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
     {
       // Per-thread scratch, and per-thread partial sums of dγ and dβ, merged once at the end.
       std::vector<float> m(C), r(C), gm(C), m1(C), m2(C);
-      std::vector<double> s1(G), s2(G), pg(C, 0.0), pb(C, 0.0);
+      std::vector<double> s1(C), s2(C), pg(C, 0.0), pb(C, 0.0);  // per channel, combined into groups below
 #pragma omp for schedule(static)
       for (int64_t b = 0; b < B; b++) {
         const int64_t off = b * S * C;
@@ -420,24 +422,25 @@ napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
         std::fill(s2.begin(), s2.end(), 0.0);
         for (int64_t i = 0; i < S; i++) {
           const float *dyr = dy + off + i * C, *xr = x + off + i * C;
-          for (int64_t g = 0; g < G; g++) {
-            float t1 = 0, t2 = 0;
-            for (int64_t j = 0; j < Cg; j++) {
-              const int64_t c = g * Cg + j;
-              const float xh = (xr[c] - m[c]) * r[c];
-              const float gv = dyr[c] * gm[c];
-              t1 += gv;
-              t2 += gv * xh;
-              pg[c] += double(dyr[c]) * xh;
-              pb[c] += dyr[c];
-            }
-            s1[g] += t1;
-            s2[g] += t2;
+          for (int64_t c = 0; c < C; c++) {
+            const float xh = (xr[c] - m[c]) * r[c];
+            const float gv = dyr[c] * gm[c];
+            s1[c] += gv;
+            s2[c] += double(gv) * xh;
+            pg[c] += double(dyr[c]) * xh;
+            pb[c] += dyr[c];
           }
         }
-        for (int64_t c = 0; c < C; c++) {
-          m1[c] = float(s1[c / Cg] / n);
-          m2[c] = float(s2[c / Cg] / n);
+        for (int64_t g = 0; g < G; g++) {
+          double t1 = 0, t2 = 0;
+          for (int64_t j = 0; j < Cg; j++) {
+            t1 += s1[g * Cg + j];
+            t2 += s2[g * Cg + j];
+          }
+          for (int64_t j = 0; j < Cg; j++) {
+            m1[g * Cg + j] = float(t1 / n);
+            m2[g * Cg + j] = float(t2 / n);
+          }
         }
         for (int64_t i = 0; i < S; i++) {
           const float *dyr = dy + off + i * C, *xr = x + off + i * C;
