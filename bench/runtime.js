@@ -137,7 +137,7 @@ export async function runCase(name, backend, { iters, warmup = 2, profile = fals
   const { initBackend } = await import(dist('runtime/backend.js'));
   const trace = (m) => { if (process.env.LDMC_BENCH_TRACE) console.error(`runtime bench: ${m}`); };
   trace('initBackend');
-  await initBackend({ backend, quiet: true });
+  await initBackend({ backend, quiet: true, ...(process.env.LDMC_BENCH_WASM_THREADS ? { threads: Number(process.env.LDMC_BENCH_WASM_THREADS) } : {}) });
   trace('backend up');
   const tf = await import('@tensorflow/tfjs-core');
   const c = await buildCase(tf, name);

@@ -13,7 +13,7 @@ export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export interface InitBackendOptions {
   /** Start exactly this backend, or throw. Default: the best one that starts. */
   backend?: BackendName;
-  /** wasm threads (default: the number of cores). 1 = single-threaded. */
+  /** wasm threads (default: 1 with the native kernels, else the number of cores). 1 = single-threaded. */
   threads?: number;
   /** Don't print the chosen backend to stderr. */
   quiet?: boolean;
@@ -57,7 +57,11 @@ async function start(name: BackendName, opts: InitBackendOptions): Promise<strin
       await import('@tensorflow/tfjs-backend-wasm');
       const { registerConv2dGradient } = await import('./nn/conv-grad.js');
       registerConv2dGradient();
-      await startWasm(opts.threads ?? os.cpus().length);
+      // With the native kernels every heavy op runs on their OpenMP threads and wasm's own pthreads
+      // measured no faster (ResBlock, attention, both training steps), so wasm starts on one
+      // thread, which also skips the threaded start-up and its occasional stalls.
+      const { loadNative } = await import('./native/index.js');
+      await startWasm(opts.threads ?? (loadNative().addon ? 1 : os.cpus().length));
       const { installNativeKernels } = await import('./perf/native-kernels.js');
       const native = installNativeKernels();
       nativeNote = native.installed ? `, native kernels: ${native.library}, ${native.threads} threads` : `, no native kernels: ${native.why}`;
