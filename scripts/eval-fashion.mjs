@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Evaluates the Fashion-MNIST examples (after `npm run build`):
 //   node scripts/eval-fashion.mjs vq  RUN_DIR             reconstruction PSNR on the whole test split
+//                                                        (a VQ or a KL first stage)
 //   node scripts/eval-fashion.mjs ldm RUN_DIR [-n N] [--steps S] [--out grid.png]
 //        class-conditional samples (N per class, DDIM, EMA weights) judged by the registered
 //        eval classifier (ldmc.eval.FashionClassifier, examples/weights/fashion-classifier.safetensors)
@@ -44,13 +45,24 @@ if (mode === 'vq') {
   const m = r.graph.model;
   const vq = buildComponent(m.target, m.params, { zeroInit: true });
   loadStateDict(vq, weights, { strict: true, ignoreKeys: [/^loss\./] });
+  // A VQ model decodes its quantized latents; an AutoencoderKL the mode (mean) of its posterior.
+  const reconstruct = m.target.endsWith('AutoencoderKL')
+    ? (x) => {
+        const posterior = vq.encode(x);
+        try {
+          return vq.decode(posterior.mode());
+        } finally {
+          posterior.dispose();
+        }
+      }
+    : (x) => vq.decodeQuant(vq.quantize.forward(vq.encodeToPrequant(x)).zq);
   const ds = createDataset('ldmc.data.FashionMNIST', { split: 'test', size: 32 });
   const loader = new DataLoader(ds, { batchSize: 200 });
   let sum = 0, n = 0;
   for await (const b of loader.epoch(0)) {
     const x = tf.tensor4d(b.image, b.shape);
     const psnr = tf.tidy(() => {
-      const y = vq.decodeQuant(vq.quantize.forward(vq.encodeToPrequant(x)).zq);
+      const y = reconstruct(x);
       const mse = tf.mean(tf.square(tf.sub(x, y)), [1, 2, 3]);
       return tf.sum(tf.mul(10, tf.div(tf.log(tf.div(4, tf.maximum(mse, 1e-12))), Math.log(10)))).dataSync()[0];
     });
