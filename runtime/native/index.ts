@@ -30,10 +30,8 @@ export interface NativeAddon {
     lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, bc1: number, bc2: number): void;
   gelu(x: Float32Array, y: Float32Array): void;
   geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
-  /** out[r, c] = x[r, c] + v[c] (op 0) or x[r, c]·v[c] (op 1). */
+  /** out[r, c] = x[r, c] + v[c] (op 0) or x[r, c]·v[c] (op 1); rows 1 for two equal shapes. */
   rowOp(x: Float32Array, v: Float32Array, out: Float32Array, rows: number, cols: number, op: 0 | 1): void;
-  /** out = a + b (op 0) or a·b (op 1), equal shapes. */
-  binary(a: Float32Array, b: Float32Array, out: Float32Array, op: 0 | 1): void;
   /** For o < outer: dst[o·dstRow + dstOff ..+len] = src[o·srcRow + srcOff ..+len]. */
   copyRows(src: Float32Array, dst: Float32Array, outer: number, srcRow: number, srcOff: number, dstRow: number, dstOff: number, len: number): void;
   emaStep(shadow: Float32Array, param: Float32Array, out: Float32Array, oneMinusDecay: number): void;

@@ -9,6 +9,7 @@
 #include <node_api.h>
 #include <dnnl.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -293,6 +294,51 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   });
 }
 
+// ------------------------------------------------------------------ elementwise helpers
+
+inline float siluOf(float x) { return x / (1.0f + std::exp(-x)); }
+
+/** d silu(x)/dx = σ(x)·(1 + x·(1 − σ(x))). */
+inline float siluSlope(float x) {
+  const float s = 1.0f / (1.0f + std::exp(-x));
+  return s * (1.0f + x * (1.0f - s));
+}
+
+inline float geluOf(float x) { return 0.5f * x * (1.0f + std::erf(x * float(M_SQRT1_2))); }
+
+/** d gelu(x)/dx = Φ(x) + x·φ(x). */
+inline float geluSlope(float x) {
+  const float cdf = 0.5f * (1.0f + std::erf(x * float(M_SQRT1_2)));
+  return cdf + x * 0.3989422804014327f * std::exp(-0.5f * x * x);
+}
+
+/** (x, y): y = f(x) elementwise. */
+template <typename F>
+napi_value mapUnary(napi_env env, napi_callback_info info, F f) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 2);
+    size_t n = 0, ny = 0;
+    const float* x = f32(env, a[0], &n);
+    float* y = f32(env, a[1], &ny);
+    if (n != ny) throw JsError("ldmc-native: elementwise op sizes differ");
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++) y[i] = f(x[i]);
+  });
+}
+
+/** (dy, x, dx): dx = dy·f'(x) elementwise, with `slope` = f'. */
+template <typename F>
+napi_value mapUnaryGrad(napi_env env, napi_callback_info info, F slope) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 3);
+    size_t n = 0;
+    const float *dy = f32(env, a[0], &n), *x = f32(env, a[1]);
+    float* dx = f32(env, a[2]);
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+    for (size_t i = 0; i < n; i++) dx[i] = dy[i] * slope(x[i]);
+  });
+}
+
 // ------------------------------------------------------------------ GroupNorm (channels last)
 
 /**
@@ -359,7 +405,7 @@ napi_value GroupNormForward(napi_env env, napi_callback_info info) {
             for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - m[c]) * r[c];
           }
           if (silu) {
-            for (int64_t c = 0; c < C; c++) yr[c] = yr[c] / (1.0f + std::exp(-yr[c]));
+            for (int64_t c = 0; c < C; c++) yr[c] = siluOf(yr[c]);
           }
         }
       }
@@ -395,8 +441,7 @@ napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
             const int64_t bg = b * G + c / (C / G);
             float h = (xr[c] - mean[bg]) * rstd[bg];
             if (gamma) h = h * gamma[c] + beta[c];
-            const float s = 1.0f / (1.0f + std::exp(-h));
-            o[c] = dyr[c] * s * (1.0f + h * (1.0f - s));
+            o[c] = dyr[c] * siluSlope(h);
           }
         }
       }
@@ -464,35 +509,19 @@ napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
   });
 }
 
-// ------------------------------------------------------------------ SiLU
+// ------------------------------------------------------------------ SiLU, GELU
 
 /** silu(x, y): y = x·σ(x). */
-napi_value Silu(napi_env env, napi_callback_info info) {
-  return guarded(env, [&] {
-    auto a = args(env, info, 2);
-    size_t n = 0, ny = 0;
-    const float* x = f32(env, a[0], &n);
-    float* y = f32(env, a[1], &ny);
-    if (n != ny) throw JsError("ldmc-native: silu sizes differ");
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-x[i]));
-  });
-}
+napi_value Silu(napi_env env, napi_callback_info info) { return mapUnary(env, info, siluOf); }
 
 /** siluGrad(dy, x, dx): dx = dy·σ(x)·(1 + x·(1 − σ(x))). */
-napi_value SiluGrad(napi_env env, napi_callback_info info) {
-  return guarded(env, [&] {
-    auto a = args(env, info, 3);
-    size_t n = 0;
-    const float *dy = f32(env, a[0], &n), *x = f32(env, a[1]);
-    float* dx = f32(env, a[2]);
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-      const float s = 1.0f / (1.0f + std::exp(-x[i]));
-      dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
-    }
-  });
-}
+napi_value SiluGrad(napi_env env, napi_callback_info info) { return mapUnaryGrad(env, info, siluSlope); }
+
+/** gelu(x, y): y = x·Φ(x) = ½x(1 + erf(x/√2)), torch's exact GELU. */
+napi_value Gelu(napi_env env, napi_callback_info info) { return mapUnary(env, info, geluOf); }
+
+/** geluGrad(dy, x, dx): dx = dy·(Φ(x) + x·φ(x)). */
+napi_value GeluGrad(napi_env env, napi_callback_info info) { return mapUnaryGrad(env, info, geluSlope); }
 
 // ------------------------------------------------------------------ reductions, optimizer
 
@@ -546,71 +575,34 @@ napi_value AdamStep(napi_env env, napi_callback_info info) {
   });
 }
 
-// ------------------------------------------------------------------ GELU, bias
+// ------------------------------------------------------------------ broadcast add / multiply
 
-/** gelu(x, y): y = x·Φ(x) = ½x(1 + erf(x/√2)), torch's exact GELU. */
-napi_value Gelu(napi_env env, napi_callback_info info) {
-  return guarded(env, [&] {
-    auto a = args(env, info, 2);
-    size_t n = 0;
-    const float* x = f32(env, a[0], &n);
-    float* y = f32(env, a[1]);
-#pragma omp parallel for schedule(static) if (n > 16384)
-    for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
-  });
-}
-
-/** geluGrad(dy, x, dx): dx = dy·(Φ(x) + x·φ(x)). */
-napi_value GeluGrad(napi_env env, napi_callback_info info) {
-  return guarded(env, [&] {
-    auto a = args(env, info, 3);
-    size_t n = 0;
-    const float *dy = f32(env, a[0], &n), *x = f32(env, a[1]);
-    float* dx = f32(env, a[2]);
-    const float invSqrt2Pi = 0.3989422804014327f;
-#pragma omp parallel for schedule(static) if (n > 16384)
-    for (size_t i = 0; i < n; i++) {
-      const float cdf = 0.5f * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
-      dx[i] = dy[i] * (cdf + x[i] * invSqrt2Pi * std::exp(-0.5f * x[i] * x[i]));
-    }
-  });
-}
-
-/** rowOp(x, v, out, rows, cols, op): out[r, c] = x[r, c] ∘ v[c], ∘ = + (op 0) or · (op 1). */
+/**
+ * rowOp(x, v, out, rows, cols, op): out[r, c] = x[r, c] ∘ v[c], ∘ = + (op 0) or · (op 1). With
+ * rows = 1 it is the elementwise op of two equal shapes, threaded across the columns.
+ */
 napi_value RowOp(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
     auto a = args(env, info, 6);
     const float *x = f32(env, a[0]), *v = f32(env, a[1]);
     float* out = f32(env, a[2]);
     const int64_t rows = i64(env, a[3]), cols = i64(env, a[4]), op = i64(env, a[5]);
-#pragma omp parallel for schedule(static) if (rows * cols > 65536)
-    for (int64_t r = 0; r < rows; r++) {
-      const float* xr = x + r * cols;
-      float* o = out + r * cols;
+    auto row = [&](const float* xr, const float* vr, float* o, int64_t len) {
       if (op == 0) {
-        for (int64_t c = 0; c < cols; c++) o[c] = xr[c] + v[c];
+        for (int64_t c = 0; c < len; c++) o[c] = xr[c] + vr[c];
       } else {
-        for (int64_t c = 0; c < cols; c++) o[c] = xr[c] * v[c];
+        for (int64_t c = 0; c < len; c++) o[c] = xr[c] * vr[c];
       }
+    };
+    if (rows == 1) {
+      // One long row: split it into chunks across the threads.
+      const int64_t chunk = 16384;
+#pragma omp parallel for schedule(static) if (cols > 65536)
+      for (int64_t c0 = 0; c0 < cols; c0 += chunk) row(x + c0, v + c0, out + c0, std::min(chunk, cols - c0));
+      return;
     }
-  });
-}
-
-/** binary(a, b, out, op): out = a + b (op 0) or a · b (op 1), elementwise over equal shapes. */
-napi_value Binary(napi_env env, napi_callback_info info) {
-  return guarded(env, [&] {
-    auto v = args(env, info, 4);
-    size_t n = 0;
-    const float *a = f32(env, v[0], &n), *b = f32(env, v[1]);
-    float* out = f32(env, v[2]);
-    const int64_t op = i64(env, v[3]);
-    if (op == 0) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-      for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
-    } else {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-      for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
-    }
+#pragma omp parallel for schedule(static) if (rows * cols > 65536)
+    for (int64_t r = 0; r < rows; r++) row(x + r * cols, v, out + r * cols, cols);
   });
 }
 
@@ -677,7 +669,6 @@ napi_value Init(napi_env env, napi_value exports) {
       {"gelu", nullptr, Gelu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"geluGrad", nullptr, GeluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"rowOp", nullptr, RowOp, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"copyRows", nullptr, CopyRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"emaStep", nullptr, EmaStep, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -1,11 +1,12 @@
 // Kernels of the wasm backend run by the native addon (runtime/native, oneDNN + OpenMP) on the wasm
-// heap in place: Conv2D and its two backprop kernels, BatchMatMul, Sum over leading axes, and Add /
-// Multiply of a vector along the last axis wrap tfjs's kernels of those names; GroupNorm (also used
-// for LayerNorm), SiLU, GELU and the Adam step are kernels of our own names that the runtime calls
-// when nativeKernelsActive(). Installed by initBackend for 'wasm' when the addon loads; each wrapped
-// kernel hands what it does not cover (other layouts and dtypes, other broadcasts, tiny tensors) to
-// the kernel registered before, and setNativeKernels(false) sends everything there (tests compare
-// the two paths in one process).
+// heap in place. Wrapped tfjs kernels: Conv2D and its two backprop kernels, BatchMatMul, Sum over
+// leading axes, Add / Multiply of equal shapes or of a vector along the last axis, Concat and
+// SplitV. Kernels of our own names, which the runtime calls when nativeKernelsActive(): GroupNorm
+// (optionally fused with the SiLU after it; also used for LayerNorm), SiLU, GELU, the Adam step and
+// the LitEma update. Installed by initBackend for 'wasm' when the addon loads; each wrapped kernel
+// hands what it does not cover (other layouts and dtypes, other broadcasts, tiny tensors) to the
+// kernel registered before, and setNativeKernels(false) sends everything there (tests compare the
+// two paths in one process).
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { loadNative, type NativeAddon } from '../native/index.js';
@@ -24,7 +25,7 @@ interface ConvAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
-/** Names of the GroupNorm kernels this module registers (not tfjs kernels). */
+/** Names of the kernels this module adds (not tfjs kernels). */
 export const GROUP_NORM = 'LdmcGroupNorm';
 export const GROUP_NORM_GRAD = 'LdmcGroupNormGrad';
 export const SILU = 'LdmcSilu';
@@ -64,6 +65,7 @@ function convInfo(xShape: number[], wShape: number[], a: ConvAttrs) {
 }
 
 const f32 = (b: WasmBackendLike, t: TensorInfo) => b.typedArrayFromHeap(t) as Float32Array;
+const size = (shape: readonly number[]) => tf.util.sizeFromShape(shape as number[]);
 
 /**
  * A 1×1, stride-1, unpadded conv is a matrix product over the N = B·H·W positions; oneDNN's 1×1
@@ -134,7 +136,7 @@ const batchMatMul = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInf
   if (!nativeKernelsActive() || a.dtype !== 'float32' || bm.dtype !== 'float32' || a.shape.length < 2 || bm.shape.length < 2) return prev(args);
   const ra = a.shape.length, rb = bm.shape.length;
   const batchShapeA = a.shape.slice(0, -2), batchShapeB = bm.shape.slice(0, -2);
-  const batchA = batchShapeA.reduce((p, d) => p * d, 1), batchB = batchShapeB.reduce((p, d) => p * d, 1);
+  const batchA = size(batchShapeA), batchB = size(batchShapeB);
   // Equal batch shapes, or one side a single matrix (broadcast): anything else goes to tfjs.
   const sameBatch = ra === rb && batchShapeA.every((d, i) => d === batchShapeB[i]);
   if (!sameBatch && batchA !== 1 && batchB !== 1) return prev(args);
@@ -158,7 +160,7 @@ const batchMatMul = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInf
 /** [B, ..., C] → (B, S, C) with S the product of the middle axes. */
 function bsc(shape: number[]): [number, number, number] {
   const B = shape[0]!, C = shape[shape.length - 1]!;
-  return [B, shape.slice(1, -1).reduce((p, d) => p * d, 1), C];
+  return [B, size(shape.slice(1, -1)), C];
 }
 
 const groupNorm: KernelFunc = (args: KernelArgs) => {
@@ -189,14 +191,14 @@ const MIN_NATIVE_ELEMENTS = 4096;
 const sum = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
   const { x } = args.inputs as { x: TensorInfo };
   const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
-  const n = x.shape.reduce((p, d) => p * d, 1);
+  const n = size(x.shape);
   if (!nativeKernelsActive() || x.dtype !== 'float32' || n < MIN_NATIVE_ELEMENTS) return prev(args);
   // Only reductions over the leading axes (bias gradients, whole-tensor sums): tfjs-backend-wasm
   // transposes those to the inner axes before reducing, a full copy of the input.
   const axes = [...tf.util.parseAxisParam(axis, x.shape)].sort((a, b) => a - b);
   if (axes.length === 0 || axes.some((a, i) => a !== i)) return prev(args);
   const k = axes.length;
-  const rows = x.shape.slice(0, k).reduce((p, d) => p * d, 1), cols = n / rows;
+  const rows = size(x.shape.slice(0, k)), cols = n / rows;
   const b = args.backend as unknown as WasmBackendLike;
   const out = b.makeOutput(keepDims ? [...x.shape.slice(0, k).map(() => 1), ...x.shape.slice(k)] : x.shape.slice(k), 'float32');
   addon!.sumLeading(f32(b, x), rows, cols, f32(b, out));
@@ -236,26 +238,17 @@ const unaryGrad = (fn: (dy: Float32Array, x: Float32Array, dx: Float32Array) => 
 const rowBroadcast = (op: 0 | 1) => (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
   const { a, b: bb } = args.inputs as { a: TensorInfo; b: TensorInfo };
   if (!nativeKernelsActive() || a.dtype !== 'float32' || bb.dtype !== 'float32') return prev(args);
-  const n0 = a.shape.reduce((p, d) => p * d, 1);
-  if (a.shape.length === bb.shape.length && a.shape.every((d, i) => d === bb.shape[i])) {
-    // Equal shapes (residual adds, gradient sums): one threaded pass.
-    if (n0 < MIN_NATIVE_ELEMENTS) return prev(args);
-    const back = args.backend as unknown as WasmBackendLike;
-    const out = back.makeOutput(a.shape, 'float32');
-    addon!.binary(f32(back, a), f32(back, bb), f32(back, out), op);
-    return out;
-  }
-  const [x, v] = bb.shape.length === 1 ? [a, bb] : a.shape.length === 1 ? [bb, a] : [undefined, undefined];
-  if (!x || !v || x.shape.length < 2) return prev(args);
-  const cols = v.shape[0]!, n = x.shape.reduce((p, d) => p * d, 1);
-  if (x.shape[x.shape.length - 1] !== cols || n < MIN_NATIVE_ELEMENTS) return prev(args);
+  const same = a.shape.length === bb.shape.length && a.shape.every((d, i) => d === bb.shape[i]);
+  // Equal shapes (residual adds, gradient sums) are one row of n columns.
+  const [x, v] = same || bb.shape.length === 1 ? [a, bb] : a.shape.length === 1 ? [bb, a] : [undefined, undefined];
+  if (!x || !v || (!same && x.shape.length < 2)) return prev(args);
+  const n = size(x.shape), cols = same ? n : v.shape[0]!;
+  if ((!same && x.shape[x.shape.length - 1] !== cols) || n < MIN_NATIVE_ELEMENTS) return prev(args);
   const back = args.backend as unknown as WasmBackendLike;
   const out = back.makeOutput(x.shape, 'float32');
   addon!.rowOp(f32(back, x), f32(back, v), f32(back, out), n / cols, cols, op);
   return out;
 };
-
-const prod = (xs: readonly number[]) => xs.reduce((p, d) => p * d, 1);
 
 /** Concat of float32 tensors along any axis, as row copies (tfjs-backend-wasm copies inner-axis concats element-wise in JS). */
 const concat = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
@@ -266,14 +259,14 @@ const concat = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] =
   if (xs.some((t) => t.shape.some((d, i) => i !== axis && d !== xs[0]!.shape[i]))) return prev(args);
   const outShape = xs[0]!.shape.slice();
   outShape[axis] = xs.reduce((p, t) => p + t.shape[axis]!, 0);
-  if (prod(outShape) < MIN_NATIVE_ELEMENTS || rank === 0) return prev(args);
+  if (size(outShape) < MIN_NATIVE_ELEMENTS || rank === 0) return prev(args);
   const b = args.backend as unknown as WasmBackendLike;
   const out = b.makeOutput(outShape, 'float32');
-  const outer = prod(outShape.slice(0, axis)), dstRow = prod(outShape.slice(axis));
+  const outer = size(outShape.slice(0, axis)), dstRow = size(outShape.slice(axis));
   const dst = f32(b, out);
   let off = 0;
   for (const t of xs) {
-    const len = prod(t.shape.slice(axis));
+    const len = size(t.shape.slice(axis));
     if (len > 0) addon!.copyRows(f32(b, t), dst, outer, len, 0, dstRow, off, len);
     off += len;
   }
@@ -283,7 +276,7 @@ const concat = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] =
 /** SplitV of a float32 tensor, as row copies (the inverse of concat above; the gradient of a UNet skip concat). */
 const splitV = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
   const x = args.inputs.x as TensorInfo;
-  if (!nativeKernelsActive() || x.dtype !== 'float32' || prod(x.shape) < MIN_NATIVE_ELEMENTS) return prev(args);
+  if (!nativeKernelsActive() || x.dtype !== 'float32' || size(x.shape) < MIN_NATIVE_ELEMENTS) return prev(args);
   const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
   const ax = tf.util.parseAxisParam(axis, x.shape)[0]!;
   const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
@@ -293,11 +286,11 @@ const splitV = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] =
     shape[ax] = s;
     return b.makeOutput(shape, 'float32');
   });
-  const outer = prod(x.shape.slice(0, ax)), srcRow = prod(x.shape.slice(ax));
+  const outer = size(x.shape.slice(0, ax)), srcRow = size(x.shape.slice(ax));
   const src = f32(b, x);
   let off = 0;
   for (const o of outs) {
-    const len = prod(o.shape.slice(ax));
+    const len = size(o.shape.slice(ax));
     if (len > 0) addon!.copyRows(src, f32(b, o), outer, srcRow, off, len, 0, len);
     off += len;
   }
