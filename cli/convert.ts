@@ -5,12 +5,10 @@
 // and appended. Memory is about one tensor, whatever the checkpoint's size (official
 // latent-diffusion checkpoints are up to ~6 GB). The output is written to a temporary file in
 // the same folder and renamed at the end, so an interrupted convert never leaves half a file.
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { dirname } from 'node:path';
-import { CheckpointError } from '../runtime/weights/ckpt.js';
+import { writeAtomicChunks } from '../runtime/util/atomic.js';
 import { safetensorsF32Layout, type RawTensor } from '../runtime/weights/safetensors.js';
-import { checkpointCliError, openCheckpointFile, readWeightsFile } from './weights-file.js';
+import { openCheckpointFile, readWeightsFile, withCheckpointErrors } from './weights-file.js';
 import { CliError } from './errors.js';
 
 export interface ConvertResult {
@@ -31,14 +29,7 @@ function openInput(input: string): TensorSource {
   if (ck) {
     return {
       specs: ck.tensors,
-      load: (name) => {
-        try {
-          return ck.load(name);
-        } catch (e) {
-          if (e instanceof CheckpointError) throw checkpointCliError(input, e);
-          throw e;
-        }
-      },
+      load: (name) => withCheckpointErrors(input, () => ck.load(name)),
       close: () => ck.close(),
     };
   }
@@ -73,8 +64,6 @@ export function convertWeights(input: string, output: string, select?: string): 
   }
 }
 
-const WRITE_CHUNK = 64 << 20;
-
 /**
  * Writes an F32 safetensors file (the bytes serializeSafetensors gives for the same tensors)
  * without holding it in memory: the header, then `values(name)` for each tensor in file order,
@@ -86,51 +75,20 @@ function writeSafetensorsStream(
 ): void {
   const layout = safetensorsF32Layout(shapes, metadata);
   const shapeOf = new Map(shapes);
-  const tmp = `${output}.tmp-${process.pid}`;
-  let fd: number | undefined;
-  const fsFail = (e: unknown): never => {
-    throw new CliError(`cannot write '${output}': ${(e as Error).message}`);
-  };
-  const writeAll = (bytes: Uint8Array): void => {
-    for (let done = 0; done < bytes.length;) {
-      try {
-        done += writeSync(fd!, bytes, done, Math.min(WRITE_CHUNK, bytes.length - done));
-      } catch (e) {
-        fsFail(e);
-      }
-    }
-  };
-  try {
-    try {
-      mkdirSync(dirname(output) || '.', { recursive: true });
-      fd = openSync(tmp, 'w');
-    } catch (e) {
-      fsFail(e);
-    }
-    writeAll(layout.header);
-    let written = 0;
+  function* chunks(): Generator<Uint8Array> {
+    yield layout.header;
     for (const name of layout.order) {
       const data = values(name);
       const count = shapeOf.get(name)!.reduce((a, b) => a * b, 1);
       if (data.length !== count) throw new Error(`tensor '${name}' has ${data.length} values for shape [${shapeOf.get(name)!}]`);
-      writeAll(f32le(data));
-      written += 4 * count;
+      yield f32le(data);
     }
-    if (written !== layout.dataBytes) throw new Error(`wrote ${written} bytes of tensor data, the header says ${layout.dataBytes}`);
-    try {
-      closeSync(fd!);
-      fd = undefined;
-      renameSync(tmp, output);
-    } catch (e) {
-      fsFail(e);
-    }
+  }
+  try {
+    writeAtomicChunks(output, chunks());
   } catch (e) {
-    try {
-      if (fd !== undefined) closeSync(fd);
-      rmSync(tmp, { force: true });
-    } catch {
-      // e.g. the folder could not be made: there is no temporary file; report the first error
-    }
+    // File-system errors (they name a syscall) are the user's to fix; the rest are reported as they are.
+    if (e instanceof Error && 'syscall' in e) throw new CliError(`cannot write '${output}': ${e.message}`);
     throw e;
   }
 }

@@ -32,21 +32,21 @@ function sniff(path: string): { size: number; isZip: boolean } {
   return { size, isZip: size >= 4 && head[0] === 0x50 && head[1] === 0x4b };
 }
 
-/** The CliError for a checkpoint that cannot be read (or a tensor in it). */
-export function checkpointCliError(path: string, e: CheckpointError): CliError {
-  return new CliError(`'${path}' is not a readable PyTorch checkpoint: ${e.message.replace(/^cannot read PyTorch checkpoint: /, '')}`);
+/** Runs `read`, turning a CheckpointError (the file, or a tensor in it) into the CliError for `path`. */
+export function withCheckpointErrors<T>(path: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof CheckpointError) {
+      throw new CliError(`'${path}' is not a readable PyTorch checkpoint: ${e.message.replace(/^cannot read PyTorch checkpoint: /, '')}`);
+    }
+    throw e;
+  }
 }
 
 export function readWeightsFile(path: string): Map<string, RawTensor> {
   const { size, isZip } = sniff(path);
-  if (isZip) {
-    try {
-      return readTorchCheckpoint(path).tensors;
-    } catch (e) {
-      if (e instanceof CheckpointError) throw checkpointCliError(path, e);
-      throw e;
-    }
-  }
+  if (isZip) return withCheckpointErrors(path, () => readTorchCheckpoint(path).tensors);
   if (size > MAX_READ) {
     throw new CliError(`'${path}' is ${(size / 2 ** 30).toFixed(1)} GiB; ldmc reads safetensors files of up to 2 GiB so far`,
       'convert the part you need from the original .ckpt (ldmc convert … --select PREFIX), or split the file');
@@ -64,10 +64,5 @@ export function readWeightsFile(path: string): Map<string, RawTensor> {
  */
 export function openCheckpointFile(path: string): LazyTorchCheckpoint | undefined {
   if (!sniff(path).isZip) return undefined;
-  try {
-    return openTorchCheckpoint(path);
-  } catch (e) {
-    if (e instanceof CheckpointError) throw checkpointCliError(path, e);
-    throw e;
-  }
+  return withCheckpointErrors(path, () => openTorchCheckpoint(path));
 }
