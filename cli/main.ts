@@ -169,10 +169,11 @@ function format(a: ParsedArgs): 'text' | 'json' {
   return f;
 }
 
-function printDiagnostics(r: CompileResult, host: DiskHost, a: ParsedArgs, io: Io): void {
+/** Prints each diagnostic (to `write`, stdout by default) and the error/warning count to stderr. */
+export function printDiagnostics(r: CompileResult, host: DiskHost, a: ParsedArgs, io: Io, write: (s: string) => void = io.out): void {
   const sources = host.sources;
   for (const d of r.diagnostics) {
-    io.out(formatDiagnostic(d, { color: io.color, frames: !a.flags.has('no-frame'), sources }));
+    write(formatDiagnostic(d, { color: io.color, frames: !a.flags.has('no-frame'), sources }));
   }
   const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = r.diagnostics.filter((d) => d.severity === 'warning').length;

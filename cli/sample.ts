@@ -8,7 +8,7 @@ import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { child, className, paramSpan, type IRNode } from '../compiler/ir.js';
-import { compile, type CompileResult } from '../compiler/program.js';
+import { compile } from '../compiler/program.js';
 import { resolvedNode } from '../compiler/resolved.js';
 import { initBackend, type BackendName } from '../runtime/backend.js';
 import { DDIMSampler, makeDdimTimesteps } from '../runtime/diffusion/ddim.js';
@@ -22,8 +22,7 @@ import { formatReport, loadStateDict } from '../runtime/weights/state-dict.js';
 import { UsageError, type ArgSpec, type ParsedArgs } from './args.js';
 import { CliError } from './errors.js';
 import { parseBackend } from './forward.js';
-import { formatDiagnostic } from './format.js';
-import { DiskHost, type Io } from './main.js';
+import { DiskHost, printDiagnostics, type Io } from './main.js';
 import { readWeightsFile } from './weights-file.js';
 
 /** The options `ldmc sample` takes (main.ts parses argv with this). */
@@ -388,11 +387,4 @@ class Progress {
     const s = (Date.now() - this.started) / 1000;
     return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
   }
-}
-
-function printDiagnostics(r: CompileResult, host: DiskHost, a: ParsedArgs, io: Io, write: (s: string) => void): void {
-  for (const d of r.diagnostics) write(formatDiagnostic(d, { color: io.color, frames: !a.flags.has('no-frame'), sources: host.sources }));
-  const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
-  const warnings = r.diagnostics.filter((d) => d.severity === 'warning').length;
-  if (errors || warnings) io.err(`${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`);
 }

@@ -9,7 +9,7 @@
 import {
   PickleError, PickleGlobal, PickleHostValue, PickleObject, type PickleValue, isTuple, unpickle,
 } from './pickle.js';
-import type { RawTensor, SafetensorsDtype } from './safetensors.js';
+import { DTYPE_BYTES, type RawTensor, type SafetensorsDtype } from './safetensors.js';
 import { FileSource, ZipArchive, type RandomAccessSource, type ZipEntry } from './zip.js';
 
 /**
@@ -58,7 +58,6 @@ export interface LazyTorchCheckpoint {
   close(): void;
 }
 
-const DTYPE_SIZE: Record<RawDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 const STORAGE_DTYPE: Record<string, RawDType> = {
   DoubleStorage: 'F64', FloatStorage: 'F32', HalfStorage: 'F16', BFloat16Storage: 'BF16',
@@ -270,7 +269,7 @@ class CheckpointReader {
   ): CkptTensor | CkptTensorRef {
     if (!(storage instanceof TorchStorage)) throw new PickleError(`tensor storage is ${describe(storage)}, not a storage`, o);
     const dtype = dtypeOverride ?? storage.dtype;
-    const esize = DTYPE_SIZE[dtype];
+    const esize = DTYPE_BYTES[dtype];
     const shape = intTuple(size, 'tensor size', o);
     const strides = intTuple(stride, 'tensor stride', o);
     const start = int(off, 'storage offset', o);
@@ -287,7 +286,7 @@ class CheckpointReader {
   /** Reads a tensor's storage and gathers its elements (contiguous, little-endian, widened). */
   materialize(ref: CkptTensorRef): CkptTensor {
     const { dtype, shape, stride: strides, storageOffset: start, pickleOffset: o } = ref;
-    const esize = DTYPE_SIZE[dtype];
+    const esize = DTYPE_BYTES[dtype];
     const numel = ref.numel;
     const bytes = this.bytesOf(ref.storageKey, o);
     // Again against the bytes actually read (a deflated entry may inflate short when CRCs are off).

@@ -18,7 +18,8 @@ export interface SafetensorsFile {
   readonly metadata: Record<string, string>;
 }
 
-const BYTES: Record<SafetensorsDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+/** Bytes per element of each dtype (shared with the checkpoint reader). */
+export const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 interface HeaderEntry {
   dtype: string;
@@ -41,11 +42,11 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
       continue;
     }
     const e = value as HeaderEntry;
-    if (!(e.dtype in BYTES)) throw new Error(`safetensors: tensor '${name}' has unsupported dtype ${e.dtype}`);
+    if (!(e.dtype in DTYPE_BYTES)) throw new Error(`safetensors: tensor '${name}' has unsupported dtype ${e.dtype}`);
     const dtype = e.dtype as SafetensorsDtype;
     const [begin, end] = e.data_offsets;
     const count = e.shape.reduce((a, b) => a * b, 1);
-    if (begin < 0 || end > dataLen || end - begin !== count * BYTES[dtype]) {
+    if (begin < 0 || end > dataLen || end - begin !== count * DTYPE_BYTES[dtype]) {
       throw new Error(`safetensors: tensor '${name}' (${dtype} ${JSON.stringify(e.shape)}) has bad data_offsets [${begin}, ${end}]`);
     }
     tensors.set(name, { dtype, shape: [...e.shape], data: decode(dtype, bytes, dataStart + begin, count, name) });
@@ -54,7 +55,7 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
 }
 
 function decode(dtype: SafetensorsDtype, bytes: Uint8Array, offset: number, count: number, name: string): RawTensor['data'] {
-  const v = new DataView(bytes.buffer, bytes.byteOffset + offset, count * BYTES[dtype]);
+  const v = new DataView(bytes.buffer, bytes.byteOffset + offset, count * DTYPE_BYTES[dtype]);
   switch (dtype) {
     case 'F32': {
       const out = new Float32Array(count);
