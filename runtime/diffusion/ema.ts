@@ -3,9 +3,8 @@
 // parameter path with the dots removed, e.g. `diffusion_modelinput_blocks00weight`), so the
 // shadows can be saved under `model_ema.` in a checkpoint PyTorch reads back.
 import * as tf from '@tensorflow/tfjs-core';
-import type { Tensor } from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, Tensor } from '@tensorflow/tfjs-core';
 import type { Module, ParamLayout } from '../module.js';
-import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import { EMA, nativeKernelsActive } from '../perf/native-kernels.js';
 
 const f32 = Math.fround;

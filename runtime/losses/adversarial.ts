@@ -100,7 +100,8 @@ export abstract class PerceptualGanLoss extends Module {
       lastLayer.variable, this.discriminator_weight);
   }
 
-  protected discFactorAt(global_step: number): number {
+  /** disc_factor at `global_step`: 0 before disc_start (and when disc_factor is 0). */
+  discFactorAt(global_step: number): number {
     return adopt_weight(this.disc_factor, global_step, this.discriminator_iter_start);
   }
 

@@ -7,8 +7,21 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 export type Init = 'default' | 'zeros';
 
 let zeroInit = false;
-let initSeed: number | undefined;
-let initCount = 0;
+/** A stream of seeds: after `reset(seed)` the k-th `next()` is `seed + k`; undefined while unseeded. */
+function seedStream(): { reset(seed: number | undefined): void; next(): number | undefined } {
+  let base: number | undefined;
+  let count = 0;
+  return {
+    reset(seed) {
+      base = seed;
+      count = 0;
+    },
+    next: () => (base === undefined ? undefined : base + count++),
+  };
+}
+
+const initSeeds = seedStream();
+const dropoutSeeds = seedStream();
 
 /**
  * Makes every later random initialisation deterministic: the k-th initialiser draws with seed
@@ -16,16 +29,12 @@ let initCount = 0;
  * start from the same weights (and a resumed run matches an uninterrupted one).
  */
 export function seedInit(seed: number | undefined): void {
-  initSeed = seed;
-  initCount = 0;
+  initSeeds.reset(seed);
 }
 
 function nextSeed(): number | undefined {
-  return initSeed === undefined ? undefined : initSeed + initCount++;
+  return initSeeds.next();
 }
-
-let dropoutSeed: number | undefined;
-let dropoutCount = 0;
 
 /**
  * Makes dropout masks deterministic from here on: the k-th Dropout call draws with seed
@@ -33,13 +42,12 @@ let dropoutCount = 0;
  * run draws the masks an uninterrupted one would. undefined: unseeded masks (tfjs's stream).
  */
 export function seedDropout(seed: number | undefined): void {
-  dropoutSeed = seed;
-  dropoutCount = 0;
+  dropoutSeeds.reset(seed);
 }
 
 /** The seed for the next dropout mask (undefined when unseeded). */
 export function nextDropoutSeed(): number | undefined {
-  return dropoutSeed === undefined ? undefined : dropoutSeed + dropoutCount++;
+  return dropoutSeeds.next();
 }
 
 /** U(lo, hi) of the given shape (zeros under buildWithZeroInit). */

@@ -16,7 +16,7 @@ import { decodeWithLastLayer } from '../losses/last-layer.js';
 import type { F32Tensor } from '../weights/safetensors.js';
 import { formatReport, loadStateDict, stateDict } from '../weights/state-dict.js';
 import type { OptimizerSpec, StepLoss, TensorBatch, TrainTask } from './trainer.js';
-import { discFactorAt, idleDiscriminatorLoss, psnr } from './vq-task.js';
+import { idleDiscriminatorLoss, psnr } from './vq-task.js';
 import { inEvalMode } from '../module.js';
 
 /** The modules opt_ae covers, in configure_optimizers' order. */
@@ -87,7 +87,7 @@ export class KlTask implements TrainTask {
       const dec = m.decode(z);
       const out = this.criterion.forward(x, dec, posterior, 1, step, null, null, 'train');
       const logs = this.scalars({ discloss: out.log['train/disc_loss']!, ...out.log });
-      if (discFactorAt(this.criterion, step) !== 0) return { loss: out.loss, logs };
+      if (this.criterion.discFactorAt(step) !== 0) return { loss: out.loss, logs };
       out.loss.dispose();
       return { loss: idleDiscriminatorLoss(out.log['train/disc_loss']!, this.optimizers[1]!.params.values()), logs };
     } finally {

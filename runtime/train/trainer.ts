@@ -97,6 +97,7 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
   mkdirSync(o.runDir, { recursive: true });
   const metrics = new MetricsLog(join(o.runDir, 'metrics.jsonl'));
   const opts = task.optimizers.map((s) => new Adam(s.params, s.adam));
+  const optVars = task.optimizers.map((s) => ({ names: [...s.params.keys()], vars: [...s.params.values()] }));
   let state: LoopState = { step: 0, epoch: 0, batchInEpoch: 0, seed: o.seed, configHash: o.configHash, extra: {} };
   let lastCheckpoint: string | undefined;
 
@@ -154,6 +155,7 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
       const epoch = state.epoch;
       for await (const raw of trainLoader.epoch(epoch, state.batchInEpoch)) {
         const batch = toTensors(raw);
+        const lr = o.lr * o.lrMultiplier(state.step);
         try {
           if (state.step === 0 && micro === 0 && !o.resume) {
             const note = task.firstBatch?.(batch);
@@ -163,8 +165,7 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
           for (let k = 0; k < opts.length; k++) {
             if (task.active && !task.active(k, state.step)) continue;
             const spec = task.optimizers[k]!;
-            const names = [...spec.params.keys()];
-            const vars = names.map((n) => spec.params.get(n)!);
+            const { names, vars } = optVars[k]!;
             let stepLogs: Record<string, Scalar> = {};
             // Dropout masks from (seed, step, micro-batch, optimizer): a resumed run draws the same ones.
             seedDropout(mixSeed(seed, k, 0xd0));
@@ -194,7 +195,7 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
             // optimizers: the discriminator's pass sees the autoencoder as opt_ae just left it.
             if (micro + 1 >= o.accumulate && sum.size > 0) {
               const opt = opts[k]!;
-              opt.lr = o.lr * o.lrMultiplier(state.step);
+              opt.lr = lr;
               opt.apply(sum);
               for (const g of sum.values()) g.dispose();
               sum.clear();
@@ -206,12 +207,12 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
         micro++;
         state.batchInEpoch = raw.step + 1;
         if (micro < o.accumulate) continue;
-        const lr = o.lr * o.lrMultiplier(state.step);
         state.step++;
         micro = 0;
         // Let signal handlers run: with in-process data the loop only ever awaits microtasks.
         await new Promise((r) => setImmediate(r));
         task.afterStep?.(state.step);
+        let curveDue = false;
         const rec: LogRecord = { step: state.step, epoch, time: (Date.now() - t0) / 1000, lr, ...logs };
         metrics.append(rec);
         progress.update(state.step, { loss: logs[task.lossKey] ?? NaN, lr });
@@ -222,12 +223,14 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
           metrics.append({ step: state.step, epoch, time: (Date.now() - t0) / 1000, ...val });
           if (o.monitor && val[o.monitor] !== undefined && (best === undefined || val[o.monitor]! < best)) best = val[o.monitor];
           state.extra = { ...state.extra, best: best ?? null };
-          await writeLossCurve(join(o.runDir, 'loss.png'), metrics.read(), [task.lossKey, ...(o.monitor ? [o.monitor] : [])]);
+          curveDue = true;
         }
         if (state.step % o.checkpointEvery === 0 || state.step === o.maxSteps || stop) {
           save();
-          await writeLossCurve(join(o.runDir, 'loss.png'), metrics.read(), [task.lossKey, ...(o.monitor ? [o.monitor] : [])]);
+          curveDue = true;
         }
+        // Once a step, even when it both validated and checkpointed (it re-reads the whole log).
+        if (curveDue) await writeLossCurve(join(o.runDir, 'loss.png'), metrics.read(), [task.lossKey, ...(o.monitor ? [o.monitor] : [])]);
         if (stop || state.step >= o.maxSteps) break outer;
       }
       // An accumulation that spans the epoch boundary carries on into the next epoch.

@@ -5,8 +5,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor4D } from '@tensorflow/tfjs-core';
 import type { VQModel, VQModelInterface } from '../autoencoder/index.js';
-import type { PerceptualGanLoss } from '../losses/adversarial.js';
-import { adopt_weight } from '../losses/gan.js';
 import { decodeWithLastLayer } from '../losses/last-layer.js';
 import type { VQLPIPSWithDiscriminator } from '../losses/vqperceptual.js';
 import type { F32Tensor } from '../weights/safetensors.js';
@@ -32,11 +30,6 @@ export function idleDiscriminatorLoss(value: number, params: Iterable<tf.Variabl
     for (const v of params) loss = tf.add(loss, tf.mul(tf.sum(v), 0));
     return loss;
   });
-}
-
-/** The discriminator loss's disc_factor at `step`: 0 before disc_start (and when disc_factor is 0). */
-export function discFactorAt(loss: PerceptualGanLoss, step: number): number {
-  return adopt_weight(loss.disc_factor, step, loss.discriminator_iter_start);
 }
 
 /** PSNR of images in [-1, 1] (peak-to-peak 2), per batch mean. */
@@ -93,7 +86,7 @@ export class VqTask implements TrainTask {
     // optimizer_idx 1, on every step (self(x) again, then the discriminator on x and x̂).
     const dec = tf.tidy(() => m.decodeQuant(m.quantize.forward(m.encodeToPrequant(x)).zq));
     const out = this.criterion.forward(tf.scalar(0), x, dec, 1, step, null, null, 'train');
-    if (discFactorAt(this.criterion, step) !== 0) return { loss: out.loss, logs: this.scalars(out.log) };
+    if (this.criterion.discFactorAt(step) !== 0) return { loss: out.loss, logs: this.scalars(out.log) };
     out.loss.dispose();
     return { loss: idleDiscriminatorLoss(out.log['train/disc_loss']!, this.optimizers[1]!.params.values()), logs: this.scalars(out.log) };
   }
