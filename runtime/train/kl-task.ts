@@ -9,43 +9,16 @@
 // comment in training_step notwithstanding), so in the reference logvar stays at logvar_init.
 // It is still saved, as `loss.logvar`, like every other state_dict entry.
 import * as tf from '@tensorflow/tfjs-core';
-import type { Scalar, Tensor4D } from '@tensorflow/tfjs-core';
+import type { Tensor4D } from '@tensorflow/tfjs-core';
 import type { AutoencoderKL, DiagonalGaussianDistribution } from '../autoencoder/index.js';
 import type { LPIPSWithDiscriminator } from '../losses/contperceptual.js';
 import { decodeWithLastLayer } from '../losses/last-layer.js';
-import type { F32Tensor } from '../weights/safetensors.js';
-import { formatReport, loadStateDict, stateDict } from '../weights/state-dict.js';
-import type { OptimizerSpec, StepLoss, TensorBatch, TrainTask } from './trainer.js';
-import { idleDiscriminatorLoss, psnr } from './vq-task.js';
-import { inEvalMode } from '../module.js';
+import { FirstStageTask, psnr } from './first-stage-task.js';
+import type { StepLoss, TensorBatch } from './trainer.js';
 
-/** The modules opt_ae covers, in configure_optimizers' order. */
-const AE_MODULES = ['encoder.', 'decoder.', 'quant_conv.', 'post_quant_conv.'] as const;
-
-export class KlTask implements TrainTask {
-  readonly optimizers: OptimizerSpec[];
-  readonly lossKey = 'train/rec_loss';
-  /** The step validation reports disc_factor at (the reference's self.global_step); set by afterStep. */
-  private globalStep = 0;
-
-  constructor(
-    readonly model: AutoencoderKL,
-    readonly criterion: LPIPSWithDiscriminator,
-    readonly lr: number,
-  ) {
-    const ae = new Map<string, tf.Variable>();
-    for (const prefix of AE_MODULES) {
-      for (const [n, v] of model.namedParameters()) if (v.trainable && n.startsWith(prefix)) ae.set(n, v);
-    }
-    const disc = new Map<string, tf.Variable>();
-    for (const [n, v] of criterion.discriminator.namedParameters('loss.discriminator')) if (v.trainable) disc.set(n, v);
-    this.optimizers = [
-      { name: 'optimizer_ae', params: ae, adam: { lr, betas: [0.5, 0.9] } },
-      { name: 'optimizer_disc', params: disc, adam: { lr, betas: [0.5, 0.9] } },
-    ];
-    // Lightning trains in train mode (dropout on); validation and image logs switch to eval.
-    model.train(true);
-    criterion.train(true);
+export class KlTask extends FirstStageTask<AutoencoderKL, LPIPSWithDiscriminator> {
+  constructor(model: AutoencoderKL, criterion: LPIPSWithDiscriminator, lr: number) {
+    super(model, criterion, lr, 1, 'the KL model');
   }
 
   private image(batch: TensorBatch): Tensor4D {
@@ -60,10 +33,6 @@ export class KlTask implements TrainTask {
     const posterior = this.model.encode(x);
     const z = tf.tidy(() => posterior.sample(tf.randomNormal(posterior.mean.shape, 0, 1, 'float32', seed) as Tensor4D));
     return { posterior, z };
-  }
-
-  private scalars(log: Record<string, number>): Record<string, Scalar> {
-    return Object.fromEntries(Object.entries(log).map(([k, v]) => [k, tf.scalar(v)]));
   }
 
   loss(batch: TensorBatch, k: number, step: number, seed: number): StepLoss {
@@ -86,23 +55,11 @@ export class KlTask implements TrainTask {
       // (zero gradients, but the discriminator's BatchNorm statistics and Adam's step count move).
       const dec = m.decode(z);
       const out = this.criterion.forward(x, dec, posterior, 1, step, null, null, 'train');
-      const logs = this.scalars({ discloss: out.log['train/disc_loss']!, ...out.log });
-      if (this.criterion.discFactorAt(step) !== 0) return { loss: out.loss, logs };
-      out.loss.dispose();
-      return { loss: idleDiscriminatorLoss(out.log['train/disc_loss']!, this.optimizers[1]!.params.values()), logs };
+      return this.discriminatorLoss(out, step, this.scalars({ discloss: out.log['train/disc_loss']!, ...out.log }));
     } finally {
       z.dispose();
       posterior.dispose();
     }
-  }
-
-  afterStep(step: number): void {
-    this.globalStep = step;
-  }
-
-  /** Runs `f` with the model and the loss in eval mode. */
-  private evalMode<T>(f: () => T): T {
-    return inEvalMode([this.model, this.criterion], f);
   }
 
   /**
@@ -144,26 +101,4 @@ export class KlTask implements TrainTask {
       }
     });
   }
-
-  /** AutoencoderKL.state_dict(): the autoencoder plus `loss.*` (logvar, the discriminator). */
-  modelState(): Map<string, F32Tensor> {
-    const out = new Map<string, F32Tensor>(stateDict(this.model));
-    for (const [k, v] of stateDict(this.criterion, 'loss.')) out.set(k, v);
-    return out;
-  }
-
-  loadModelState(tensors: ReadonlyMap<string, { shape: readonly number[]; data: ArrayLike<number> }>): void {
-    const t = tensors as never;
-    const a = loadStateDict(this.model, t, { strict: false, ignoreKeys: [/^loss\./] });
-    const b = loadStateDict(this.criterion, t, { prefix: 'loss.', strict: false });
-    if (a.missing.length || a.shapeMismatch.length || b.missing.length || b.shapeMismatch.length) {
-      throw new Error(formatReport('the KL model', { ...a, missing: [...a.missing, ...b.missing], shapeMismatch: [...a.shapeMismatch, ...b.shapeMismatch] }));
-    }
-  }
-
-  extraState(): Record<string, number | string | null> {
-    return {};
-  }
-
-  loadExtraState(): void {}
 }
