@@ -9,21 +9,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { child } from '../../compiler/ir.js';
-import { compile } from '../../compiler/program.js';
-import { resolvedNode } from '../../compiler/resolved.js';
 import type { AutoencoderKL } from '../../runtime/autoencoder/index.js';
 import { initBackend } from '../../runtime/backend.js';
-import { buildComponent } from '../../runtime/build.js';
-import { DataModule, type DataModuleParams } from '../../runtime/data/index.js';
 import { loggedMetrics } from '../../compiler/check.js';
-import { BatchNorm2d, createLoss, type LPIPSWithDiscriminator } from '../../runtime/losses/index.js';
-import { seedInit } from '../../runtime/nn/init.js';
+import { BatchNorm2d, type LPIPSWithDiscriminator } from '../../runtime/losses/index.js';
 import { loadLatestCheckpoint } from '../../runtime/train/checkpoint.js';
 import { KlTask } from '../../runtime/train/kl-task.js';
 import { train, type TrainOptions } from '../../runtime/train/trainer.js';
 import { parseSafetensors } from '../../runtime/weights/safetensors.js';
-import { diskHost } from '../support/compile.js';
+import { tinyFirstStage, tinyTrainOptions, type TinyFirstStage } from '../support/first-stage.js';
 import { repoRoot } from '../support/reference.js';
 
 const config = join(repoRoot, 'test', 'fixtures', 'train', 'tiny-kl.yaml');
@@ -39,43 +33,15 @@ const trainRecs = (run: string) => records(run).filter((r) => r.aeloss !== undef
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const snap = (vars: Iterable<tf.Variable>) => [...vars].map((v) => Array.from(v.dataSync()));
 
-interface Tiny {
-  readonly task: KlTask;
-  readonly data: DataModule;
-  readonly lr: number;
-  readonly graph: ReturnType<typeof compile>['graph'];
-  dispose(): void;
-}
+type Tiny = TinyFirstStage<KlTask>;
 
 /** The fixture's model, loss and data, as `ldmc train` builds them; `seed` sets the model's initial weights. */
 function tiny(discStart: number, seed = 7, overrides: string[] = []): Tiny {
-  const r = compile({ files: [config], overrides: [`model.params.lossconfig.params.disc_start=${discStart}`, ...overrides] }, diskHost);
-  expect(r.hasErrors, r.diagnostics.map((d) => d.message).join('\n')).to.equal(false);
-  const m = r.graph!.model!;
-  const lc = child(m, 'lossconfig')!;
-  seedInit(seed);
-  const model = buildComponent(m.target, m.params) as AutoencoderKL;
-  const loss = createLoss(lc.target, lc.params) as LPIPSWithDiscriminator;
-  seedInit(undefined);
-  const data = new DataModule(resolvedNode(r.graph!.data!).params as unknown as DataModuleParams, { seed: 23, numWorkers: 0 });
-  return {
-    task: new KlTask(model, loss, r.inference!.learningRate!.value),
-    data,
-    lr: r.inference!.learningRate!.value,
-    graph: r.graph,
-    dispose: () => {
-      model.dispose();
-      loss.dispose();
-    },
-  };
+  return tinyFirstStage(config, (model: AutoencoderKL, loss: LPIPSWithDiscriminator, lr: number) => new KlTask(model, loss, lr), discStart, overrides, seed);
 }
 
 function options(t: Tiny, runDir: string, maxSteps: number, over: Partial<TrainOptions> = {}): TrainOptions {
-  return {
-    runDir, data: t.data, maxSteps, accumulate: 1, seed: 23, configHash: 'tiny-kl', lr: t.lr, lrMultiplier: () => 1,
-    checkpointEvery: 1000, validateEvery: 1000, valBatches: 1, imageEvery: undefined, maxImages: 4, monitor: 'val/rec_loss',
-    resume: false, log: () => {}, progressWrite: () => {}, ...over,
-  };
+  return tinyTrainOptions(t, 'tiny-kl', runDir, maxSteps, over);
 }
 
 describe('KL first-stage training (KlTask)', function () {

@@ -8,21 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loggedMetrics } from '../../compiler/check.js';
-import { child } from '../../compiler/ir.js';
-import { compile } from '../../compiler/program.js';
-import { resolvedNode } from '../../compiler/resolved.js';
 import type { VQModel } from '../../runtime/autoencoder/index.js';
 import { initBackend } from '../../runtime/backend.js';
-import { buildComponent } from '../../runtime/build.js';
-import { DataModule, type DataModuleParams } from '../../runtime/data/index.js';
-import { BatchNorm2d, createLoss, type VQLPIPSWithDiscriminator } from '../../runtime/losses/index.js';
+import { BatchNorm2d, type VQLPIPSWithDiscriminator } from '../../runtime/losses/index.js';
 import { Dropout } from '../../runtime/nn/index.js';
-import { seedInit } from '../../runtime/nn/init.js';
 import { loadLatestCheckpoint } from '../../runtime/train/checkpoint.js';
 import { train, type TensorBatch, type TrainOptions } from '../../runtime/train/trainer.js';
 import { VqTask } from '../../runtime/train/vq-task.js';
 import { parseSafetensors } from '../../runtime/weights/safetensors.js';
-import { diskHost } from '../support/compile.js';
+import { tinyFirstStage, tinyTrainOptions, type TinyFirstStage } from '../support/first-stage.js';
 import { repoRoot } from '../support/reference.js';
 
 const config = join(repoRoot, 'test', 'fixtures', 'train', 'tiny-vq.yaml');
@@ -36,42 +30,15 @@ const records = (run: string): Rec[] => readFileSync(join(run, 'metrics.jsonl'),
 const snap = (vars: Iterable<tf.Variable>) => [...vars].map((v) => Array.from(v.dataSync()));
 const same = (a: number[][], b: number[][]) => a.every((x, i) => x.every((v, j) => Object.is(v, b[i]![j])));
 
-interface Tiny {
-  readonly task: VqTask;
-  readonly data: DataModule;
-  readonly lr: number;
-  readonly node: ReturnType<typeof compile>['graph'];
-  dispose(): void;
-}
+type Tiny = TinyFirstStage<VqTask>;
 
+/** The fixture's model, loss and data, as `ldmc train` builds them; `seed` sets the model's initial weights. */
 function tiny(discStart: number, over: string[] = [], seed = 7): Tiny {
-  const r = compile({ files: [config], overrides: [`model.params.lossconfig.params.disc_start=${discStart}`, ...over] }, diskHost);
-  expect(r.hasErrors, r.diagnostics.map((d) => d.message).join('\n')).to.equal(false);
-  const m = r.graph!.model!;
-  const lc = child(m, 'lossconfig')!;
-  seedInit(seed);
-  const model = buildComponent(m.target, m.params) as VQModel;
-  const loss = createLoss(lc.target, lc.params) as VQLPIPSWithDiscriminator;
-  seedInit(undefined);
-  const data = new DataModule(resolvedNode(r.graph!.data!).params as unknown as DataModuleParams, { seed: 23, numWorkers: 0 });
-  return {
-    task: new VqTask(model, loss, r.inference!.learningRate!.value),
-    data,
-    lr: r.inference!.learningRate!.value,
-    node: r.graph,
-    dispose: () => {
-      model.dispose();
-      loss.dispose();
-    },
-  };
+  return tinyFirstStage(config, (model: VQModel, loss: VQLPIPSWithDiscriminator, lr: number) => new VqTask(model, loss, lr), discStart, over, seed);
 }
 
 function options(t: Tiny, runDir: string, maxSteps: number, over: Partial<TrainOptions> = {}): TrainOptions {
-  return {
-    runDir, data: t.data, maxSteps, accumulate: 1, seed: 23, configHash: 'tiny-vq', lr: t.lr, lrMultiplier: () => 1,
-    checkpointEvery: 1000, validateEvery: 1000, valBatches: 1, imageEvery: undefined, maxImages: 4, monitor: 'val/rec_loss',
-    resume: false, log: () => {}, progressWrite: () => {}, ...over,
-  };
+  return tinyTrainOptions(t, 'tiny-vq', runDir, maxSteps, over);
 }
 
 /** One training batch of the fixture's data, as tensors. */
@@ -158,7 +125,7 @@ describe('VQ first-stage training (VqTask)', function () {
 
       // What the task logs is what the compiler's monitor check accepts (ldmc's val/psnr aside).
       const logged = new Set(records(run).flatMap((r) => Object.keys(r)).filter((k) => !['step', 'epoch', 'time', 'lr', 'val/psnr'].includes(k)));
-      expect([...logged].sort()).to.deep.equal([...new Set(loggedMetrics(t.node!.model!))].sort());
+      expect([...logged].sort()).to.deep.equal([...new Set(loggedMetrics(t.graph!.model!))].sort());
     } finally {
       t.dispose();
     }
