@@ -10,7 +10,7 @@ import { extname, resolve } from 'node:path';
 import { child, className, paramSpan, type IRNode } from '../compiler/ir.js';
 import { compile } from '../compiler/program.js';
 import { resolvedNode } from '../compiler/resolved.js';
-import { initBackend, type BackendName } from '../runtime/backend.js';
+import { initBackend } from '../runtime/backend.js';
 import { DDIMSampler, makeDdimTimesteps } from '../runtime/diffusion/ddim.js';
 import { LatentDiffusion, type LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
 import { seededNoise, type NoiseSource } from '../runtime/diffusion/noise.js';
@@ -49,7 +49,7 @@ export interface SampleSettings {
   /** undefined: a random seed, printed so the run can be repeated. */
   readonly seed: number | undefined;
   readonly ema: boolean;
-  /** wasm threads; undefined: one per core (initBackend's default). */
+  /** wasm threads; undefined: initBackend's default (1 with the native kernels, else one per core). */
   readonly threads: number | undefined;
 }
 
@@ -138,7 +138,8 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
   const firstStage = child(model, 'first_stage_config');
   const firstStageCkpt = hasFirstStage ? undefined : firstStageCheckpoint(s.ckpt, firstStage);
 
-  await startBackend(backend, s.threads);
+  // A stalled threaded wasm start is retried, then started single-threaded, by initBackend itself.
+  await initBackend({ ...(backend ? { backend } : {}), ...(s.threads ? { threads: s.threads } : {}) });
   const seed = s.seed ?? randomInt(0, 2 ** 31 - 1);
   const ld = new LatentDiffusion(resolvedNode(model).params as unknown as LatentDiffusionArgs, { zeroInit: true });
   try {
@@ -163,28 +164,6 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
     return 0;
   } finally {
     ld.dispose();
-  }
-}
-
-const BACKEND_START_LIMIT_S = 30;
-
-/**
- * initBackend with a watchdog. The threaded wasm start sometimes never settles (no worker keeps
- * the process alive then, so Node would exit with status 0 and no output); the timer keeps the
- * process alive and turns the hang into an error the user can act on.
- */
-async function startBackend(backend: BackendName | undefined, threads: number | undefined): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CliError(
-      `the tfjs ${backend ?? ''}${backend ? ' ' : ''}backend did not start within ${BACKEND_START_LIMIT_S} s`,
-      'the threaded wasm start hangs now and then: run the command again, or pass --threads 1 (or --backend cpu)',
-    )), BACKEND_START_LIMIT_S * 1000);
-  });
-  try {
-    await Promise.race([initBackend({ ...(backend ? { backend } : {}), ...(threads ? { threads } : {}) }), hung]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
