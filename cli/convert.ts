@@ -5,8 +5,10 @@
 // and appended. Memory is about one tensor, whatever the checkpoint's size (official
 // latent-diffusion checkpoints are up to ~6 GB). The output is written to a temporary file in
 // the same folder and renamed at the end, so an interrupted convert never leaves half a file.
+// Progress (bytes written) shows once a convert has run for a second: small files stay quiet.
 import { endianness } from 'node:os';
 import { writeAtomicChunks } from '../runtime/util/atomic.js';
+import { Progress, type ProgressSink } from '../runtime/util/progress.js';
 import { safetensorsF32Layout, type RawTensor } from '../runtime/weights/safetensors.js';
 import { openCheckpointFile, readWeightsFile, withCheckpointErrors } from './weights-file.js';
 import { CliError } from './errors.js';
@@ -37,7 +39,8 @@ function openInput(input: string): TensorSource {
   return { specs: tensors, load: (name) => tensors.get(name)!, close: () => {} };
 }
 
-export function convertWeights(input: string, output: string, select?: string): ConvertResult {
+/** `progress` shows the bytes written once `progressDelayMs` have passed. */
+export function convertWeights(input: string, output: string, select?: string, progress?: ProgressSink, progressDelayMs = 1000): ConvertResult {
   const src = openInput(input);
   try {
     const names = new Map<string, string>(); // output name → input name
@@ -54,10 +57,16 @@ export function convertWeights(input: string, output: string, select?: string): 
     }
     if (names.size === 0) throw new CliError(select !== undefined ? `no tensor in '${input}' starts with '${select}'` : `'${input}' holds no tensors`);
     const shapes = [...names].map(([name, k]) => [name, src.specs.get(k)!.shape] as const);
-    writeSafetensorsStream(output, shapes, { format: 'pt', converted_by: 'ldmc' }, (name) => {
-      const t = src.load(names.get(name)!);
-      return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
-    });
+    const bar = new Progress(progress, 4 * elements, { label: 'ldmc: converting', amounts: 'bytes', delayMs: progressDelayMs });
+    let written = 0;
+    try {
+      writeSafetensorsStream(output, shapes, { format: 'pt', converted_by: 'ldmc' }, (name) => {
+        const t = src.load(names.get(name)!);
+        return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>);
+      }, (n) => bar.update((written += n)));
+    } finally {
+      bar.done();
+    }
     return { tensors: names.size, elements, converted };
   } finally {
     src.close();
@@ -71,7 +80,7 @@ export function convertWeights(input: string, output: string, select?: string): 
  */
 function writeSafetensorsStream(
   output: string, shapes: ReadonlyArray<readonly [string, readonly number[]]>, metadata: Record<string, string>,
-  values: (name: string) => Float32Array,
+  values: (name: string) => Float32Array, onWritten: (bytes: number) => void,
 ): void {
   const layout = safetensorsF32Layout(shapes, metadata);
   const shapeOf = new Map(shapes);
@@ -82,6 +91,7 @@ function writeSafetensorsStream(
       const count = shapeOf.get(name)!.reduce((a, b) => a * b, 1);
       if (data.length !== count) throw new Error(`tensor '${name}' has ${data.length} values for shape [${shapeOf.get(name)!}]`);
       yield f32le(data);
+      onWritten(4 * count);
     }
   }
   try {

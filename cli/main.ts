@@ -1,15 +1,16 @@
 // The `ldmc` command: a thin shell over compiler/ (and runtime/, loaded only by the commands
 // that run models, so `check` stays fast).
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultName, diagnosticJson, emitArtifacts, formatSummary, inspectJson } from '../compiler/emit.js';
-import { compile, type CompileResult, type CompilerHost } from '../compiler/program.js';
-import { formatDiagnostic } from './format.js';
+import { compile, type CompileResult } from '../compiler/program.js';
 import { parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { CliError } from './errors.js';
 import { closest } from '../schema/suggest.js';
 import { writeAtomic } from './fs-util.js';
+import { DiskHost } from './host.js';
+import { defaultIo, printDiagnostics, type Io } from './io.js';
 
 export const USAGE = `ldmc — the latent-diffusion model compiler
 
@@ -33,36 +34,6 @@ Usage:
 Files merge left to right (mappings deeply, lists replaced), then --set overrides apply.
 Exit status: 0 no errors, 1 errors found, 2 usage error.
 `;
-
-export interface Io {
-  out(s: string): void;
-  err(s: string): void;
-  color: boolean;
-}
-
-const defaultIo = (): Io => ({
-  out: (s) => process.stdout.write(s + '\n'),
-  err: (s) => process.stderr.write(s + '\n'),
-  color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
-});
-
-export class DiskHost implements CompilerHost {
-  readonly sources = new Map<string, string>();
-  readFile(path: string): string | Error {
-    try {
-      if (statSync(path).isDirectory()) return new Error('is a directory');
-      const text = readFileSync(path, 'utf8');
-      this.sources.set(path, text);
-      return text;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      return new Error(code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message);
-    }
-  }
-  fileExists(path: string): boolean {
-    return existsSync(path);
-  }
-}
 
 export async function main(argv: readonly string[], io: Io = defaultIo()): Promise<number> {
   try {
@@ -167,17 +138,6 @@ function format(a: ParsedArgs): 'text' | 'json' {
   const f = a.values.format?.at(-1) ?? (a.flags.has('json') ? 'json' : 'text');
   if (f !== 'text' && f !== 'json') throw new UsageError(`--format must be text or json, not '${f}'`);
   return f;
-}
-
-/** Prints each diagnostic (to `write`, stdout by default) and the error/warning count to stderr. */
-export function printDiagnostics(r: CompileResult, host: DiskHost, a: ParsedArgs, io: Io, write: (s: string) => void = io.out): void {
-  const sources = host.sources;
-  for (const d of r.diagnostics) {
-    write(formatDiagnostic(d, { color: io.color, frames: !a.flags.has('no-frame'), sources }));
-  }
-  const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
-  const warnings = r.diagnostics.filter((d) => d.severity === 'warning').length;
-  if (errors || warnings) io.err(`${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`);
 }
 
 function checkCommand(a: ParsedArgs, io: Io): number {
@@ -290,6 +250,7 @@ async function trainCommand(a: ParsedArgs, io: Io): Promise<number> {
     numWorkers: intOption(a, 'workers'),
     lpipsWeights: a.values['lpips-weights']?.at(-1),
     log: io.err,
+    progress: io.progress,
   });
 }
 
@@ -297,7 +258,7 @@ async function convertCommand(a: ParsedArgs, io: Io): Promise<number> {
   if (a.positionals.length !== 2) throw new UsageError('convert takes an input checkpoint and an output .safetensors path');
   const [input, output] = a.positionals as [string, string];
   const { convertWeights } = await import('./convert.js');
-  const r = convertWeights(input, output, a.values.select?.at(-1));
+  const r = convertWeights(input, output, a.values.select?.at(-1), io.progress);
   io.out(`wrote ${output}: ${r.tensors} tensors, ${r.elements.toLocaleString('en-US')} values`);
   if (r.converted.length) io.err(`note: stored as F32: ${r.converted.slice(0, 5).join(', ')}${r.converted.length > 5 ? ', …' : ''}`);
   return 0;

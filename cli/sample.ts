@@ -17,12 +17,14 @@ import { seededNoise, type NoiseSource } from '../runtime/diffusion/noise.js';
 import { PLMSSampler } from '../runtime/diffusion/plms.js';
 import { makeGrid, toUint8Images, type Uint8Images } from '../runtime/images/grid.js';
 import { writePng } from '../runtime/images/png.js';
+import { Progress } from '../runtime/util/progress.js';
 import type { RawTensor } from '../runtime/weights/safetensors.js';
 import { formatReport, loadStateDict } from '../runtime/weights/state-dict.js';
 import { UsageError, type ArgSpec, type ParsedArgs } from './args.js';
 import { CliError } from './errors.js';
 import { parseBackend } from './forward.js';
-import { DiskHost, printDiagnostics, type Io } from './main.js';
+import { DiskHost } from './host.js';
+import { printDiagnostics, type Io } from './io.js';
 import { readWeightsFile } from './weights-file.js';
 
 /** The options `ldmc sample` takes (main.ts parses argv with this). */
@@ -278,12 +280,13 @@ function describeSampler(s: SampleSettings, steps: number): string {
 /** Runs the sampler row by row (one batch each), decodes, and returns every image in grid order. */
 function sampleRows(ld: LatentDiffusion, s: SampleSettings, plan: Plan, stepsPerRow: number, noise: NoiseSource, io: Io): Uint8Images {
   const shape = [ld.args.image_size, ld.args.image_size, ld.args.channels] as const;
-  const progress = new Progress(plan.rows.length * stepsPerRow, io);
+  const progress = new Progress(io.progress, plan.rows.length * stepsPerRow, { label: 'ldmc: sampling', unit: 'step' });
+  let steps = 0;
   const parts: Uint8Array[] = [];
   let imageShape: readonly [number, number, number] | undefined;
   plan.rows.forEach((row, r) => {
     const rowLabel = plan.rows.length > 1 ? `row ${r + 1}/${plan.rows.length}${row.label !== undefined ? ` (class ${row.label})` : ''}` : '';
-    const tick = () => progress.tick(rowLabel);
+    const tick = () => progress.update(++steps, {}, rowLabel);
     const labels = (k: number) => tf.fill([row.size], k, 'int32');
     const held: Tensor[] = [];
     try {
@@ -336,34 +339,4 @@ function sampleRows(ld: LatentDiffusion, s: SampleSettings, plan: Plan, stepsPer
     off += p.length;
   }
   return { data, shape: [total, ...imageShape!] };
-}
-
-/** `step i/S` on one updating line when stderr is a terminal, otherwise a line every 10%. */
-class Progress {
-  private done_ = 0;
-  private nextMark = 1;
-  private readonly tty = Boolean(process.stderr.isTTY);
-  private readonly started = Date.now();
-
-  constructor(private readonly total: number, private readonly io: Io) {}
-
-  tick(label: string): void {
-    this.done_++;
-    const pct = Math.floor((100 * this.done_) / this.total);
-    const text = `ldmc: sampling ${label ? `${label} ` : ''}step ${this.done_}/${this.total} (${pct}%, ${this.elapsed()})`;
-    if (this.tty) process.stderr.write(`\r\x1b[2K${text}`);
-    else if (pct >= this.nextMark * 10 || this.done_ === this.total) {
-      this.io.err(text);
-      this.nextMark = Math.floor(pct / 10) + 1;
-    }
-  }
-
-  done(): void {
-    if (this.tty && this.done_ > 0) process.stderr.write('\n');
-  }
-
-  private elapsed(): string {
-    const s = (Date.now() - this.started) / 1000;
-    return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-  }
 }

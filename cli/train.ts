@@ -18,8 +18,10 @@ import { LatentDiffusion, type LatentDiffusionArgs } from '../runtime/diffusion/
 import { makeScheduler } from '../runtime/train/schedulers.js';
 import { LdmTask } from '../runtime/train/ldm-task.js';
 import { train, type TrainTask } from '../runtime/train/trainer.js';
+import type { ProgressSink } from '../runtime/util/progress.js';
 import { loadStateDict, formatReport } from '../runtime/weights/state-dict.js';
 import { CliError } from './errors.js';
+import { EXIT_INTERRUPTED, onInterrupt } from './interrupt.js';
 import { readWeightsFile } from './weights-file.js';
 
 export interface TrainCliOptions {
@@ -37,6 +39,7 @@ export interface TrainCliOptions {
   readonly numWorkers: number | undefined;
   readonly lpipsWeights: string | undefined;
   readonly log: (s: string) => void;
+  readonly progress?: ProgressSink;
 }
 
 /** A fresh run folder: runs/<name>, or runs/<name>-2, -3, … when taken. */
@@ -168,7 +171,8 @@ export async function runTrain(o: TrainCliOptions): Promise<number> {
   const every = (x: unknown) => (typeof x === 'number' && x >= 1 ? Math.floor(x) : undefined);
   o.log(`training ${className(m)} for ${steps} steps on ${backend}; run folder ${runDir}`);
   try {
-    const res = await train(task, {
+    const notice = '\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to quit at once)';
+    const res = await onInterrupt(notice, o.log, (signal) => train(task, {
       runDir,
       data: dm,
       maxSteps: steps,
@@ -185,10 +189,12 @@ export async function runTrain(o: TrainCliOptions): Promise<number> {
       monitor,
       resume: o.resume !== undefined,
       log: o.log,
-    });
+      signal,
+      progress: o.progress,
+    }));
     o.log(res.message);
     if (res.status === 'diverged') return 1;
-    if (res.status === 'interrupted') return 130;
+    if (res.status === 'interrupted') return EXIT_INTERRUPTED;
     o.log(`checkpoint: ${join(runDir, 'checkpoints', 'last.safetensors')}`);
     return 0;
   } finally {

@@ -1,7 +1,8 @@
 // The training loop shared by every model family: optimizer steps over a DataModule with gradient
 // accumulation, max_steps / max_epochs, validation with the monitor metric, EMA, checkpoints
-// (every N steps, at the end, on SIGINT), a resume that reproduces the uninterrupted run, a NaN
-// guard, a progress bar, the JSONL log, the loss curve and image grids.
+// (every N steps, at the end, when its AbortSignal is aborted), a resume that reproduces the
+// uninterrupted run, a NaN guard, a progress bar, the JSONL log, the loss curve and image grids.
+// It leaves its process alone: no signal handlers, no exit. The CLI turns Ctrl-C into an abort.
 //
 // Determinism: every random draw of step s comes from seeds mixed from (seed, s), and data order
 // from (seed, epoch), so a resumed run replays exactly what an uninterrupted one would.
@@ -15,9 +16,9 @@ import { seedDropout } from '../nn/init.js';
 import { loadLatestCheckpoint, saveCheckpoint, type LoopState } from './checkpoint.js';
 import { MetricsLog, writeLossCurve, type LogRecord } from './metrics.js';
 import { Adam, type AdamOptions } from './optim.js';
-import { Progress } from './progress.js';
 import type { LrMultiplier } from './schedulers.js';
 import type { F32Tensor } from '../weights/safetensors.js';
+import { Progress, type ProgressSink } from '../util/progress.js';
 
 /** A batch as tensors, keyed as the reference's batch dict (`image`, `class_label`, …). */
 export type TensorBatch = Record<string, Tensor>;
@@ -75,7 +76,13 @@ export interface TrainOptions {
   readonly monitor: string | undefined;
   readonly resume: boolean;
   readonly log: (s: string) => void;
-  readonly progressWrite?: (s: string) => void;
+  /** Where the progress bar goes; none without one. */
+  readonly progress?: ProgressSink;
+  /**
+   * Stops the run: the step under way finishes, a checkpoint is written and the result is
+   * 'interrupted'. Aborted before the first step, nothing is trained or written.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface TrainResult {
@@ -118,13 +125,7 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
     o.log(`resuming ${o.runDir} at step ${state.step} (epoch ${state.epoch}, batch ${state.batchInEpoch})`);
   }
 
-  let stop: 'interrupted' | undefined;
-  const onSigint = () => {
-    if (stop) process.exit(130); // a second Ctrl-C: leave now
-    stop = 'interrupted';
-    o.log('\ninterrupt: finishing this step and writing a checkpoint (Ctrl-C again to quit at once)');
-  };
-  process.on('SIGINT', onSigint);
+  const stopped = () => o.signal?.aborted === true;
 
   const save = () => {
     // A finite loss can still leave NaN weights behind (an overflowing update): never save those.
@@ -143,15 +144,17 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
   };
 
   const trainLoader = o.data.trainDataloader();
-  const progress = new Progress(o.maxSteps, state.step, o.progressWrite);
+  const progress = new Progress(o.progress, o.maxSteps, { unit: 'step', start: state.step });
   let result: TrainResult | undefined;
   let best: number | undefined = typeof state.extra.best === 'number' ? state.extra.best : undefined;
   const t0 = Date.now();
   let micro = 0;
   const sums = opts.map(() => new Map<string, Tensor>());
   let logs: Record<string, number> = {};
+  let interrupted = false;
+  const abortedAtStart = stopped();
   try {
-    outer: while (state.step < o.maxSteps) {
+    outer: while (state.step < o.maxSteps && !abortedAtStart) {
       const epoch = state.epoch;
       for await (const raw of trainLoader.epoch(epoch, state.batchInEpoch)) {
         const batch = toTensors(raw);
@@ -209,7 +212,8 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
         if (micro < o.accumulate) continue;
         state.step++;
         micro = 0;
-        // Let signal handlers run: with in-process data the loop only ever awaits microtasks.
+        // Let an abort land (from a signal handler or a timer): with in-process data the loop
+        // otherwise only ever awaits microtasks.
         await new Promise((r) => setImmediate(r));
         task.afterStep?.(state.step);
         let curveDue = false;
@@ -225,22 +229,27 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
           state.extra = { ...state.extra, best: best ?? null };
           curveDue = true;
         }
+        const stop = stopped();
         if (state.step % o.checkpointEvery === 0 || state.step === o.maxSteps || stop) {
           save();
           curveDue = true;
         }
         // Once a step, even when it both validated and checkpointed (it re-reads the whole log).
         if (curveDue) await writeLossCurve(join(o.runDir, 'loss.png'), metrics.read(), [task.lossKey, ...(o.monitor ? [o.monitor] : [])]);
-        if (stop || state.step >= o.maxSteps) break outer;
+        if (state.step >= o.maxSteps) break outer;
+        if (stop) {
+          interrupted = true;
+          break outer;
+        }
       }
       // An accumulation that spans the epoch boundary carries on into the next epoch.
       state.epoch = epoch + 1;
       state.batchInEpoch = 0;
     }
     progress.done();
-    result = stop
-      ? { status: 'interrupted', step: state.step, message: `interrupted at step ${state.step}; checkpoint written. Resume with --resume ${o.runDir}`, lastCheckpoint }
-      : { status: 'done', step: state.step, message: `trained ${state.step} steps`, lastCheckpoint };
+    if (abortedAtStart) result = { status: 'interrupted', step: state.step, message: `interrupted before step ${state.step + 1}; nothing was trained`, lastCheckpoint };
+    else if (interrupted) result = { status: 'interrupted', step: state.step, message: `interrupted at step ${state.step}; checkpoint written. Resume with --resume ${o.runDir}`, lastCheckpoint };
+    else result = { status: 'done', step: state.step, message: `trained ${state.step} steps`, lastCheckpoint };
   } catch (e) {
     progress.done();
     if (!(e instanceof NonFiniteLossError)) throw e;
@@ -251,7 +260,6 @@ export async function train(task: TrainTask, o: TrainOptions): Promise<TrainResu
       lastCheckpoint,
     };
   } finally {
-    process.off('SIGINT', onSigint);
     for (const sum of sums) for (const g of sum.values()) g.dispose();
     await trainLoader.close();
     for (const opt of opts) opt.dispose();

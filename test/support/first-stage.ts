@@ -57,6 +57,6 @@ export function tinyTrainOptions(
   return {
     runDir, data: t.data, maxSteps, accumulate: 1, seed: 23, configHash, lr: t.lr, lrMultiplier: () => 1,
     checkpointEvery: 1000, validateEvery: 1000, valBatches: 1, imageEvery: undefined, maxImages: 4, monitor: 'val/rec_loss',
-    resume: false, log: () => {}, progressWrite: () => {}, ...over,
+    resume: false, log: () => {}, ...over,
   };
 }
