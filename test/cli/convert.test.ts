@@ -140,6 +140,22 @@ describe('ldmc convert (streaming)', function () {
     expect([...parseSafetensors(readFileSync(out)).tensors.keys()]).to.have.length(7);
   });
 
+  it('reports the bytes written through the shared progress reporter, and stays quiet when it is quick', () => {
+    const ckpt = join(dir, 'progress.ckpt');
+    writeZipFile(ckpt, entries(), { zip64: true });
+    const lines: string[] = [];
+    convertWeights(ckpt, join(dir, 'progress.safetensors'), undefined, { tty: false, write: (s) => void lines.push(s) }, 0);
+    // 28 values as F32: 112 bytes, in 7 tensors; a log line at each 10% mark crossed, the last at 100%.
+    expect(lines.length).to.be.within(2, 7);
+    expect(lines.every((l) => l.startsWith('ldmc: converting  ') && l.endsWith('\n'))).to.equal(true);
+    const done = lines.map((l) => Number(/ (\d+) B\/112 B /.exec(l)![1]));
+    expect(done).to.deep.equal([...done].sort((x, y) => x - y));
+    expect(lines.at(-1)).to.match(/ 112 B\/112 B \(100%\) .* in all\n$/);
+    const quiet: string[] = [];
+    convertWeights(ckpt, join(dir, 'quiet.safetensors'), undefined, { tty: false, write: (s) => void quiet.push(s) });
+    expect(quiet).to.deep.equal([]);
+  });
+
   it('reads only the selected tensors: a corrupted one outside --select does not matter', () => {
     const bad = { ...STORAGES, '0': STORAGES['0']!.slice() };
     const ckpt = join(dir, 'bad0.ckpt');

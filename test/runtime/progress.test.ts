@@ -70,11 +70,4 @@ describe('Progress', function () {
     expect(s.writes.length).to.be.within(8, 11);
     expect(s.writes.at(-1)).to.match(/^ldmc: converting  █{24} 3\.0 GiB\/3\.0 GiB \(100%\)  \d+\.\d MiB\/s  0:12 in all\n$/);
   });
-
-  it('without a sink writes nothing and needs no terminal', function () {
-    const p = new Progress(undefined, 3, { unit: 'step' });
-    for (let i = 1; i <= 3; i++) p.update(i);
-    p.done();
-    expect(p.total).to.equal(3);
-  });
 });
