@@ -118,18 +118,19 @@ function diffusionWrapper(ctx: EmitContext, model: IRNode, inf: Inference, parts
     types.push(Cond);
   }
   const condType = cond ? (firstStageCond ? Latents : Cond) : undefined;
-  f.addInterface({
-    isExported: true,
-    name: SampleOpts,
-    extends: [`Omit<SampleOptions, 'cond' | 'uncond'${cond ? '' : " | 'scale'"}>`],
-    docs: [`sample()'s options: the sampler settings of runtime/diffusion/sample.ts${cond ? `, with the raw conditioning (${cond.inputDoc})` : ''}.`],
-    properties: cond
-      ? [
-          { name: 'cond', isReadonly: true, type: cond.input, docs: [`The conditioning input of every sample: ${cond.inputDoc}.`] },
-          { name: 'uncond', isReadonly: true, hasQuestionToken: true, type: cond.input, docs: ['The unconditional input for classifier-free guidance (needed when scale is not 1).'] },
-        ]
-      : [],
-  });
+  const sampleDoc = `sample()'s options: the sampler settings of runtime/diffusion/sample.ts${cond ? `, with the raw conditioning (${cond.inputDoc})` : ''}.`;
+  if (cond) {
+    f.addInterface({
+      isExported: true,
+      name: SampleOpts,
+      extends: ["Omit<SampleOptions, 'cond' | 'uncond'>"],
+      docs: [sampleDoc],
+      properties: [
+        { name: 'cond', isReadonly: true, type: cond.input, docs: [`The conditioning input of every sample: ${cond.inputDoc}.`] },
+        { name: 'uncond', isReadonly: true, hasQuestionToken: true, type: cond.input, docs: ['The unconditional input for classifier-free guidance (needed when scale is not 1).'] },
+      ],
+    });
+  } else f.addTypeAlias({ isExported: true, name: SampleOpts, type: "Omit<SampleOptions, 'cond' | 'uncond' | 'scale'>", docs: [sampleDoc] });
   types.push(SampleOpts);
 
   const c = f.addClass({
@@ -184,7 +185,7 @@ function diffusionWrapper(ctx: EmitContext, model: IRNode, inf: Inference, parts
     name: 'encodeFirstStage',
     hasOverrideKeyword: true,
     docs: [`Images [B, ${input.join(', ')}] → latents [B, ${latent.join(', ')}] (times scale_factor).`],
-    parameters: [{ name: 'x', type: shapedType('Tensor4D', input) }, { name: 'eps', type: 'Tensor4D', hasQuestionToken: true }],
+    parameters: [{ name: 'x', type: input.join() === img.join() ? Images : shapedType('Tensor4D', input) }, { name: 'eps', type: 'Tensor4D', hasQuestionToken: true }],
     returnType: Latents,
     statements: [`return shaped(super.encodeFirstStage(x, eps), ${shapedPattern(latent)}, 'encodeFirstStage output');`],
   });

@@ -64,7 +64,7 @@ export class Celeba256CondLatentDiffusion extends LatentDiffusion {
   }
 
   /** Images [B, 256, 256, 3] → latents [B, 64, 64, 3] (times scale_factor). */
-  override encodeFirstStage(x: Shaped<Tensor4D, [number, 256, 256, 3]>, eps?: Tensor4D): Celeba256CondLatents {
+  override encodeFirstStage(x: Celeba256CondImages, eps?: Tensor4D): Celeba256CondLatents {
     return shaped(super.encodeFirstStage(x, eps), [null, 64, 64, 3], 'encodeFirstStage output');
   }
 

@@ -11,10 +11,8 @@ import { Celeba256SmallFirstStage } from './first-stage.js';
 export type Celeba256SmallLatents = Shaped<Tensor4D, [number, 64, 64, 3]>;
 /** Images of celeba256-small: [B, 256, 256, 3] NHWC in [-1, 1]. */
 export type Celeba256SmallImages = Shaped<Tensor4D, [number, 256, 256, 3]>;
-
 /** sample()'s options: the sampler settings of runtime/diffusion/sample.ts. */
-export interface Celeba256SmallSampleOptions extends Omit<SampleOptions, 'cond' | 'uncond' | 'scale'> {
-}
+export type Celeba256SmallSampleOptions = Omit<SampleOptions, 'cond' | 'uncond' | 'scale'>;
 
 /**
  * The LatentDiffusion of celeba256-small: Celeba256SmallUNet on the [3, 64, 64] latents of Celeba256SmallFirstStage, unconditional.
@@ -56,7 +54,7 @@ export class Celeba256SmallLatentDiffusion extends LatentDiffusion {
   }
 
   /** Images [B, 256, 256, 3] → latents [B, 64, 64, 3] (times scale_factor). */
-  override encodeFirstStage(x: Shaped<Tensor4D, [number, 256, 256, 3]>, eps?: Tensor4D): Celeba256SmallLatents {
+  override encodeFirstStage(x: Celeba256SmallImages, eps?: Tensor4D): Celeba256SmallLatents {
     return shaped(super.encodeFirstStage(x, eps), [null, 64, 64, 3], 'encodeFirstStage output');
   }
 

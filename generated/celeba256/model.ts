@@ -11,10 +11,8 @@ import { Celeba256FirstStage } from './first-stage.js';
 export type Celeba256Latents = Shaped<Tensor4D, [number, 64, 64, 3]>;
 /** Images of celeba256: [B, 256, 256, 3] NHWC in [-1, 1]. */
 export type Celeba256Images = Shaped<Tensor4D, [number, 256, 256, 3]>;
-
 /** sample()'s options: the sampler settings of runtime/diffusion/sample.ts. */
-export interface Celeba256SampleOptions extends Omit<SampleOptions, 'cond' | 'uncond' | 'scale'> {
-}
+export type Celeba256SampleOptions = Omit<SampleOptions, 'cond' | 'uncond' | 'scale'>;
 
 /**
  * The LatentDiffusion of celeba256: Celeba256UNet on the [3, 64, 64] latents of Celeba256FirstStage, unconditional.
@@ -56,7 +54,7 @@ export class Celeba256LatentDiffusion extends LatentDiffusion {
   }
 
   /** Images [B, 256, 256, 3] → latents [B, 64, 64, 3] (times scale_factor). */
-  override encodeFirstStage(x: Shaped<Tensor4D, [number, 256, 256, 3]>, eps?: Tensor4D): Celeba256Latents {
+  override encodeFirstStage(x: Celeba256Images, eps?: Tensor4D): Celeba256Latents {
     return shaped(super.encodeFirstStage(x, eps), [null, 64, 64, 3], 'encodeFirstStage output');
   }
 

@@ -64,7 +64,7 @@ export class FashionLdmCondLatentDiffusion extends LatentDiffusion {
   }
 
   /** Images [B, 32, 32, 1] → latents [B, 8, 8, 3] (times scale_factor). */
-  override encodeFirstStage(x: Shaped<Tensor4D, [number, 32, 32, 1]>, eps?: Tensor4D): FashionLdmCondLatents {
+  override encodeFirstStage(x: FashionLdmCondImages, eps?: Tensor4D): FashionLdmCondLatents {
     return shaped(super.encodeFirstStage(x, eps), [null, 8, 8, 3], 'encodeFirstStage output');
   }
 

@@ -20,7 +20,7 @@ import { Celeba256DataModule, Celeba256LatentDiffusion } from '../../generated/c
 import { FashionVqF4FirstStage, FashionVqF4VQModel } from '../../generated/fashion-vq-f4/index.js';
 import { initBackend } from '../../runtime/backend.js';
 import { disposeBatch } from '../../runtime/data/index.js';
-import { LatentDiffusion, type LatentDiffusionArgs } from '../../runtime/diffusion/index.js';
+import { DDIMSampler, LatentDiffusion, PLMSSampler, sampleLatents, seededNoise, type LatentDiffusionArgs } from '../../runtime/diffusion/index.js';
 import { shaped } from '../../runtime/shaped.js';
 import { emitTypeScript } from '../../compiler/emit-ts.js';
 import { compileText } from '../support/compile.js';
@@ -113,6 +113,27 @@ describe('generated wrapper and data-module classes', function () {
       expect(() => ld.decodeFirstStage(wrong)).to.throw(RangeError, /decodeFirstStage output has shape \[2, 16, 16, 1\], expected \[B, 32, 32, 1\]/);
       tf.dispose([labels, x, again, guided, z, wrong, c, eps]);
     } finally {
+      ld.dispose();
+    }
+  });
+
+  it('sampleLatents gives exactly what the DDIM and PLMS samplers give for the same noise and guidance', () => {
+    const ld = new FashionLdmCondLatentDiffusion();
+    const held: tf.Tensor[] = [];
+    try {
+      ld.eval();
+      for (const [n, v] of ld.unet.namedParameters()) if (n.startsWith('out.2.') || n.includes('proj_out')) v.assign(tf.randomNormal(v.shape, 0, 0.05, 'float32', 2));
+      const labels = tf.tensor1d([2, 9], 'int32'), nulls = tf.tensor1d([0, 0], 'int32');
+      const c = ld.getLearnedConditioning(labels), uc = ld.getLearnedConditioning(nulls);
+      held.push(labels, nulls, c, uc);
+      for (const [name, Sampler] of [['ddim', DDIMSampler], ['plms', PLMSSampler]] as const) {
+        const ours = sampleLatents(ld, { batchSize: 2, sampler: name, steps: 2, cond: c, scale: 2.5, uncond: uc, seed: 11 });
+        const r = new Sampler(ld.ddpm).sample({ S: 2, batchSize: 2, shape: [8, 8, 3], conditioning: c, eta: 0, unconditionalGuidanceScale: 2.5, unconditionalConditioning: uc, noise: seededNoise(11), logEveryT: 1000 });
+        held.push(ours, r.samples, ...r.intermediates.x_inter, ...r.intermediates.pred_x0);
+        expect(Array.from(ours.dataSync()), name).to.deep.equal(Array.from(r.samples.dataSync()));
+      }
+    } finally {
+      tf.dispose(held);
       ld.dispose();
     }
   });
