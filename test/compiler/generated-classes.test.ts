@@ -221,7 +221,8 @@ describe('generated file layout', function () {
 describe('generated types reject wrong shapes (test/compiler/generated-types.ts)', function () {
   this.timeout(120000);
   const src = join(repoRoot, 'test', 'compiler', 'generated-types.ts');
-  const tmp = join(repoRoot, 'test', 'compiler', '.generated-types-unexpected.ts');
+  // Same depth as the source (its relative imports hold), in a folder tsconfig.json excludes.
+  const tmp = join(repoRoot, 'test', 'fixtures', '.generated-types-unexpected.ts');
   after(() => rmSync(tmp, { force: true }));
 
   it('each @ts-expect-error line is an error for the stated reason once the directive is removed', function () {
