@@ -8,6 +8,9 @@ import { IndentationText, Project, QuoteKind, type SourceFile } from 'ts-morph';
 import { stringify as yamlStringify } from 'yaml';
 import { registryHash } from '../schema/index.js';
 import { fmtBytes, fmtFlops, fmtLr, inspectJson, type FileMap } from './emit.js';
+import { emitDataModule } from './emit-data-module.js';
+import { tuple, type EmitContext, type Emitted, type EmittedRole } from './emit-ts-parts.js';
+import { emitWrapper } from './emit-wrapper.js';
 import { className, type IRNode } from './ir.js';
 import { resolvedConfig } from './resolved.js';
 import type { CompileResult } from './program.js';
@@ -28,12 +31,6 @@ export interface EmitTsOptions {
   readonly runtimeBase?: string;
 }
 
-interface Emitted {
-  readonly cls: string;
-  readonly base: string;
-  readonly file: string;
-}
-
 const RUNTIME: Record<string, { module: string; base: string }> = {
   'ldm.modules.diffusionmodules.openaimodel.UNetModel': { module: 'runtime/unet/index.js', base: 'UNetModel' },
   'ldm.models.autoencoder.VQModel': { module: 'runtime/autoencoder/index.js', base: 'VQModel' },
@@ -42,6 +39,7 @@ const RUNTIME: Record<string, { module: string; base: string }> = {
   'ldm.modules.encoders.modules.ClassEmbedder': { module: 'runtime/encoders/index.js', base: 'ClassEmbedder' },
   'ldm.modules.encoders.modules.SpatialRescaler': { module: 'runtime/encoders/index.js', base: 'SpatialRescaler' },
   'ldm.modules.encoders.modules.BERTEmbedder': { module: 'runtime/encoders/index.js', base: 'BERTEmbedder' },
+  'ldm.models.diffusion.ddpm.LatentDiffusion': { module: 'runtime/diffusion/index.js', base: 'LatentDiffusion' },
 };
 
 export function pascalCase(name: string): string {
@@ -86,7 +84,7 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
   const paramsExpr = (n: IRNode) => `config.${configPath(n.path)}.params`;
   const fmt = (x: number) => x.toLocaleString('en-US');
 
-  const component = (file: string, cls: string, n: IRNode, facts: { paramCount: number; inputShape: readonly number[]; outputShape: readonly number[] }, doc: string, tfTypes: readonly string[], methods: (f: SourceFile) => void) => {
+  const component = (role: EmittedRole, file: string, cls: string, n: IRNode, facts: { paramCount: number; inputShape: readonly number[]; outputShape: readonly number[] }, doc: string, tfTypes: readonly string[], methods: (f: SourceFile) => void) => {
     const rt = RUNTIME[n.target];
     if (!rt) return;
     const f = project.createSourceFile(file, '');
@@ -106,7 +104,7 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
     c.addConstructor({ statements: [`super(${paramsExpr(n)});`] });
     methods(f);
     files.push(f);
-    emitted.push({ cls, base: rt.base, file });
+    emitted.push({ role, cls, base: rt.base, file });
   };
 
   const u = inf.unet;
@@ -114,7 +112,7 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
     const key = inf.conditioningKey;
     const [C, H, W] = u.facts.inputShape;
     const imports = ['Tensor1D', ...(key === 'crossattn' || key === 'hybrid' ? ['Tensor3D'] : []), 'Tensor4D'];
-    component('unet.ts', `${Name}UNet`, u.node, u.facts, `The denoising UNet of ${o.name}${u.facts.attention.length ? `; attention at ${[...new Set(u.facts.attention.map((a) => `${a.resolution[0]}×${a.resolution[1]}`))].join(', ')}` : ''}.`, imports, (f) => {
+    component('unet', 'unet.ts', `${Name}UNet`, u.node, u.facts, `The denoising UNet of ${o.name}${u.facts.attention.length ? `; attention at ${[...new Set(u.facts.attention.map((a) => `${a.resolution[0]}×${a.resolution[1]}`))].join(', ')}` : ''}.`, imports, (f) => {
       const c = f.getClasses()[0]!;
       const params = [
         { name: 'x', type: 'Tensor4D' },
@@ -138,8 +136,8 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
   if (fs) {
     const [C, H, W] = fs.facts.inputShape;
     const [lc, lh, lw] = fs.facts.latentShape;
-    const cls = g.model?.spec.families.includes('first_stage') && fs.node === g.model ? `${Name}${className(fs.node)}` : `${Name}FirstStage`;
-    component('first-stage.ts', cls, fs.node, { paramCount: fs.facts.paramCount, inputShape: fs.facts.inputShape, outputShape: fs.facts.outputShape }, `The ${fs.facts.kind === 'kl' ? 'KL' : 'VQ'} autoencoder of ${o.name}: [${C}, ${H}, ${W}] images ↔ [${lc}, ${lh}, ${lw}] latents (factor ${fs.facts.downsamplingFactor}).`, ['Tensor4D'], (f) => {
+    // An autoencoder config's model class (model.ts) extends this one under the kind's name.
+    component('first_stage', 'first-stage.ts', `${Name}FirstStage`, fs.node, { paramCount: fs.facts.paramCount, inputShape: fs.facts.inputShape, outputShape: fs.facts.outputShape }, `The ${fs.facts.kind === 'kl' ? 'KL' : 'VQ'} autoencoder of ${o.name}: [${C}, ${H}, ${W}] images ↔ [${lc}, ${lh}, ${lw}] latents (factor ${fs.facts.downsamplingFactor}).`, ['Tensor4D'], (f) => {
       const c = f.getClasses()[0]!;
       c.addProperty({ isStatic: true, isReadonly: true, name: 'latentShape', type: tuple(fs.facts.latentShape), initializer: `[${fs.facts.latentShape.join(', ')}]`, docs: ['[C, H, W] of the latent LatentDiffusion diffuses.'] });
       if (className(fs.node) === 'VQModelInterface') {
@@ -156,12 +154,23 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
     const out = cs.facts.output;
     const outShape = out.kind === 'tokens' ? [...out.shape] : out.kind === 'spatial' ? [...out.shape] : [];
     const inShape = className(cs.node) === 'ClassEmbedder' ? [1] : className(cs.node) === 'BERTEmbedder' ? [cs.node.params.max_seq_len as number] : [cs.node.params.in_channels as number, 0, 0];
-    component('cond-stage.ts', `${Name}CondStage`, cs.node, { paramCount: cs.facts.paramCount, inputShape: inShape, outputShape: outShape }, `The conditioning stage of ${o.name} (key '${g.model?.params.cond_stage_key}').`, [], () => undefined);
+    component('cond_stage', 'cond-stage.ts', `${Name}CondStage`, cs.node, { paramCount: cs.facts.paramCount, inputShape: inShape, outputShape: outShape }, `The conditioning stage of ${o.name} (key '${g.model?.params.cond_stage_key}').`, [], () => undefined);
+  }
+
+  const ctx: EmitContext = { project, Name, name: o.name, root, where };
+  const part = (role: EmittedRole) => emitted.find((e) => e.role === role);
+  const modelRt = g.model ? RUNTIME[g.model.target] : undefined;
+  const wrapper = emitWrapper(ctx, g.model, inf, { unet: part('unet'), firstStage: part('first_stage'), condStage: part('cond_stage') }, modelRt);
+  const data = emitDataModule(ctx, g, './config.js');
+  for (const w of [wrapper, data]) {
+    if (!w) continue;
+    files.push(w.file);
+    emitted.push(w.emitted);
   }
 
   const index = project.createSourceFile('index.ts', '');
   index.addExportDeclaration({ moduleSpecifier: './config.js', namedExports: ['config', 'type Config'] });
-  for (const e of emitted) index.addExportDeclaration({ moduleSpecifier: `./${e.file.replace(/\.ts$/, '.js')}`, namedExports: [e.cls] });
+  for (const e of emitted) index.addExportDeclaration({ moduleSpecifier: `./${e.file.replace(/\.ts$/, '.js')}`, namedExports: [e.cls, ...(e.types ?? []).map((t) => `type ${t}`)] });
   files.push(index);
 
   const out: FileMap = new Map();
@@ -186,10 +195,6 @@ export function tsLiteral(v: unknown, indent: string): string {
   if (entries.length === 0) return '{}';
   const key = (k: string) => (/^[A-Za-z_$][\w$]*$/.test(k) ? k : tsLiteral(k, inner));
   return `{\n${entries.map(([k, x]) => `${inner}${key(k)}: ${tsLiteral(x, inner)},`).join('\n')}\n${indent}}`;
-}
-
-function tuple(s: readonly number[]): string {
-  return `readonly [${s.join(', ')}]`;
 }
 
 /** `model.params.unet_config` → `model.params.unet_config` as a TS property path. */

@@ -12,3 +12,4 @@ export * as autoencoder from './autoencoder/index.js';
 export * as encoders from './encoders/index.js';
 export * as data from './data/index.js';
 export { buildComponent, canBuild, type RuntimeComponent } from './build.js';
+export { shaped, type Shaped, type ShapeOf } from './shaped.js';

@@ -1,7 +1,40 @@
 // Data modules and datasets: main.py's DataModuleFromConfig and the dataset classes the reference
 // configs name (ldm/data/*.py, taming/data/faceshq.py).
 import { Type } from '@sinclair/typebox';
+import type { TObject } from '@sinclair/typebox';
 import { bool, child, defineTarget, int, nullable, num, oneOf, opt, params, str, type Filled, type TargetSpec } from './types.js';
+
+/**
+ * The keys a collated batch can carry (runtime/data/batch.ts): NHWC images, int class labels and
+ * per-item strings. Which of them a dataset yields is a static fact of its target (below).
+ */
+export const batchKeys = ['image', 'class_label', 'human_label', 'file_path_', 'relative_file_path_', 'synset'] as const;
+export type BatchKey = (typeof batchKeys)[number];
+
+/** What a loadable dataset's items are, from its validated params alone. */
+export interface DatasetFacts {
+  /** The batch keys every item has, `image` first. */
+  readonly keys: readonly BatchKey[];
+  /** [height, width, channels] of every image, or null when the params keep each image's own size. */
+  readonly imageShape: readonly [number, number, number] | null;
+}
+
+/** A dataset target ldmc can load: its TargetSpec plus its batch facts. */
+export interface DatasetTarget<P extends TObject = TObject> extends TargetSpec<P> {
+  datasetFacts(p: Filled<P>): DatasetFacts;
+}
+
+function defineDataset<P extends TObject>(spec: DatasetTarget<P>): DatasetTarget<P> {
+  return spec;
+}
+
+/** The batch facts of a dataset target with validated params; undefined for a target ldmc cannot load. */
+export function datasetFacts(spec: TargetSpec, p: Readonly<Record<string, unknown>>): DatasetFacts | undefined {
+  const d = spec as Partial<DatasetTarget>;
+  return typeof d.datasetFacts === 'function' ? d.datasetFacts(p as never) : undefined;
+}
+
+const rgb = (side: number | null | undefined): DatasetFacts['imageShape'] => (side ? [side, side, 3] : null);
 
 export const DataModuleFromConfigParams = params({
   batch_size: int('Batch size per device; also scales the learning rate (main.py).', { minimum: 1 }),
@@ -35,7 +68,7 @@ const facesParams = params({
   keys: opt(nullable(Type.Array(Type.String(), { description: 'Extra keys to load.' })), null),
 });
 function faces(name: string, what: string): TargetSpec {
-  return defineTarget({
+  return defineDataset({
     id: `taming.data.faceshq.${name}`,
     aliases: [`ldm.data.faceshq.${name}`],
     families: ['dataset'],
@@ -43,6 +76,8 @@ function faces(name: string, what: string): TargetSpec {
     source: 'taming/data/faceshq.py (taming-transformers)',
     note: 'ldm.data.faceshq does not exist in the reference repository; taming.data.faceshq is the real loader.',
     params: facesParams,
+    // taming's ImagePaths gives file_path_; `keys` keeps only the listed ones.
+    datasetFacts: (p) => ({ keys: ['image', ...(p.keys === null || p.keys.includes('file_path_') ? (['file_path_'] as const) : [])], imageShape: rgb(p.size) }),
   });
 }
 
@@ -75,7 +110,7 @@ const imagenetConfig = Type.Object(
   { additionalProperties: true, description: 'Dataset options (ImageNetBase config).' },
 );
 const imagenet = (name: string, line: number): TargetSpec =>
-  defineTarget({
+  defineDataset({
     id: `ldm.data.imagenet.${name}`,
     aliases: [],
     families: ['dataset'],
@@ -86,11 +121,13 @@ const imagenet = (name: string, line: number): TargetSpec =>
       process_images: opt(bool('Decode and resize images.'), true),
       data_root: opt(nullable(str('Root folder of the data.')), null),
     }),
+    datasetFacts: (p) => ({ keys: ['image', 'class_label', 'human_label', 'file_path_', 'relative_file_path_', 'synset'], imageShape: rgb(p.config?.size ?? 256) }),
   });
 
 // ---- LSUN: ldm/data/lsun.py; the subclasses fix txt_file and data_root.
+const lsunFacts = (p: { size: number | null }): DatasetFacts => ({ keys: ['image', 'file_path_', 'relative_file_path_'], imageShape: rgb(p.size) });
 const lsun = (name: string, line: number, flip: number): TargetSpec =>
-  defineTarget({
+  defineDataset({
     id: `ldm.data.lsun.${name}`,
     aliases: [],
     families: ['dataset'],
@@ -101,6 +138,7 @@ const lsun = (name: string, line: number, flip: number): TargetSpec =>
       interpolation: opt(oneOf(['linear', 'bilinear', 'bicubic', 'lanczos'] as const, 'Resize filter.'), 'bicubic'),
       flip_p: opt(num('Probability of a horizontal flip.', { minimum: 0, maximum: 1 }), flip),
     }),
+    datasetFacts: lsunFacts,
   });
 
 // ---- datasets named by reference configs whose modules the reference repository does not ship.
@@ -118,7 +156,7 @@ const cropSize = opt(nullable(int('Crop side.', { minimum: 1 })), null);
 
 // ---- ldmc's own: MNIST-format IDX files (Debian's dataset-fashion-mnist), with class labels.
 const idx = (name: string, what: string, root: string | null): TargetSpec =>
-  defineTarget({
+  defineDataset({
     id: `ldmc.data.${name}`,
     aliases: [],
     families: ['dataset'],
@@ -132,9 +170,10 @@ const idx = (name: string, what: string, root: string | null): TargetSpec =>
       resize: opt(oneOf(['pad', 'bilinear'] as const, 'How 28 becomes size: pad with background (exact pixels; even margins) or bilinear resize.'), 'pad'),
       flip_p: opt(num('Probability of a horizontal flip.', { minimum: 0, maximum: 1 }), 0),
     }),
+    datasetFacts: (p) => ({ keys: ['image', 'class_label', 'human_label'], imageShape: [p.size, p.size, p.channels] }),
   });
 
-export const ImageFolder = defineTarget({
+export const ImageFolder = defineDataset({
   id: 'ldmc.data.ImageFolder',
   aliases: [],
   families: ['dataset'],
@@ -148,13 +187,14 @@ export const ImageFolder = defineTarget({
     flip_p: opt(num('Probability of a horizontal flip.', { minimum: 0, maximum: 1 }), 0),
     class_folders: opt(bool('Label images by their first-level folder (sorted order) as class_label.'), false),
   }),
+  datasetFacts: (p) => ({ keys: ['image', 'file_path_', 'relative_file_path_', ...(p.class_folders ? (['class_label', 'human_label'] as const) : [])], imageShape: rgb(p.size) }),
 });
 
 export const dataTargets: TargetSpec[] = [
   idx('FashionMNIST', 'Fashion-MNIST', '/usr/share/datasets/fashion-mnist'),
   idx('MNIST', 'MNIST', null),
   ImageFolder,
-  defineTarget({
+  defineDataset({
     id: 'ldm.data.lsun.LSUNBase',
     aliases: [],
     families: ['dataset'],
@@ -167,6 +207,7 @@ export const dataTargets: TargetSpec[] = [
       interpolation: opt(oneOf(['linear', 'bilinear', 'bicubic', 'lanczos'] as const, 'Resize filter.'), 'bicubic'),
       flip_p: opt(num('Probability of a horizontal flip.', { minimum: 0, maximum: 1 }), 0.5),
     }),
+    datasetFacts: lsunFacts,
   }),
   DataModuleFromConfig,
   faces('CelebAHQTrain', 'CelebA-HQ training split'),

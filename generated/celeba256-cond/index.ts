@@ -4,3 +4,5 @@ export { config, type Config } from './config.js';
 export { Celeba256CondUNet } from './unet.js';
 export { Celeba256CondFirstStage } from './first-stage.js';
 export { Celeba256CondCondStage } from './cond-stage.js';
+export { Celeba256CondLatentDiffusion, type Celeba256CondLatents, type Celeba256CondImages, type Celeba256CondConditioning, type Celeba256CondSampleOptions } from './model.js';
+export { Celeba256CondDataModule, type Celeba256CondTrainBatch, type Celeba256CondValidationBatch } from './data-module.js';

@@ -3,3 +3,5 @@
 export { config, type Config } from './config.js';
 export { Celeba256SmallUNet } from './unet.js';
 export { Celeba256SmallFirstStage } from './first-stage.js';
+export { Celeba256SmallLatentDiffusion, type Celeba256SmallLatents, type Celeba256SmallImages, type Celeba256SmallSampleOptions } from './model.js';
+export { Celeba256SmallDataModule, type Celeba256SmallTrainBatch, type Celeba256SmallValidationBatch } from './data-module.js';

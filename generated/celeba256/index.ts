@@ -3,3 +3,5 @@
 export { config, type Config } from './config.js';
 export { Celeba256UNet } from './unet.js';
 export { Celeba256FirstStage } from './first-stage.js';
+export { Celeba256LatentDiffusion, type Celeba256Latents, type Celeba256Images, type Celeba256SampleOptions } from './model.js';
+export { Celeba256DataModule, type Celeba256TrainBatch, type Celeba256ValidationBatch } from './data-module.js';

@@ -9,7 +9,7 @@ import { config } from './config.js';
  *
  * `ldm.models.autoencoder.AutoencoderKL`, defined at examples/fashion-kl-f4.yaml:6 — 951,645 parameters.
  */
-export class FashionKlF4AutoencoderKL extends AutoencoderKL {
+export class FashionKlF4FirstStage extends AutoencoderKL {
   static readonly target = 'ldm.models.autoencoder.AutoencoderKL';
   static readonly paramCount = 951645;
   /** Shape of one sample's input, PyTorch order without the batch axis (the runtime works in NHWC). */

@@ -4,3 +4,5 @@ export { config, type Config } from './config.js';
 export { FashionLdmCondUNet } from './unet.js';
 export { FashionLdmCondFirstStage } from './first-stage.js';
 export { FashionLdmCondCondStage } from './cond-stage.js';
+export { FashionLdmCondLatentDiffusion, type FashionLdmCondLatents, type FashionLdmCondImages, type FashionLdmCondConditioning, type FashionLdmCondSampleOptions } from './model.js';
+export { FashionLdmCondDataModule, type FashionLdmCondTrainBatch, type FashionLdmCondValidationBatch } from './data-module.js';

@@ -9,7 +9,7 @@ import { config } from './config.js';
  *
  * `ldm.models.autoencoder.VQModel`, defined at examples/fashion-vq-f4.yaml:6 — 950,652 parameters.
  */
-export class FashionVqF4VQModel extends VQModel {
+export class FashionVqF4FirstStage extends VQModel {
   static readonly target = 'ldm.models.autoencoder.VQModel';
   static readonly paramCount = 950652;
   /** Shape of one sample's input, PyTorch order without the batch axis (the runtime works in NHWC). */

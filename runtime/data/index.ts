@@ -11,3 +11,4 @@ export * from './imagenet.js';
 export * from './registry.js';
 export * from './batch.js';
 export * from './loader.js';
+export * from './tensors.js';

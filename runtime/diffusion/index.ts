@@ -8,3 +8,4 @@ export * from './ddim.js';
 export * from './plms.js';
 export * from './ema.js';
 export * from './latent-diffusion.js';
+export * from './sample.js';

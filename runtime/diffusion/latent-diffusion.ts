@@ -4,20 +4,21 @@
 // `cond_stage_model.*`, `model_ema.*`, the schedule buffers), so checkpoints move both ways.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor, Tensor1D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import type { ChildConfig, LatentDiffusionParams, SentinelValue } from '../../schema/index.js';
+import type { ChildConfig, LatentDiffusionParams, ReadonlyParams, SentinelValue } from '../../schema/index.js';
 import { AutoencoderKL, VQModel, VQModelInterface } from '../autoencoder/index.js';
 import { buildComponent, type RuntimeComponent } from '../build.js';
+import { buildWithZeroInit } from '../nn/init.js';
 import { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../encoders/index.js';
 import { Module, registerModule } from '../module.js';
 import type { UNetModel } from '../unet/index.js';
 import { formatReport, fromTorch, loadStateDict, stateDict, toTorch, type LoadReport, type TorchTensor } from '../weights/state-dict.js';
-import { DiffusionWrapper, type Cond, type ConditioningKey } from './conditioning.js';
+import { DiffusionWrapper, toCondDict, type Cond, type ConditioningKey } from './conditioning.js';
 import { DDPM, stdScaleFactor, type LossResult } from './ddpm.js';
 import { LitEma } from './ema.js';
 import { SCHEDULE_BUFFER_NAMES } from './schedule.js';
 
 /** LatentDiffusion's params as the compiler resolves them: children as `{target, params}` or a sentinel. */
-export type LatentDiffusionArgs = Omit<LatentDiffusionParams, 'unet_config' | 'first_stage_config' | 'cond_stage_config' | 'scheduler_config'> & {
+export type LatentDiffusionArgs = ReadonlyParams<Omit<LatentDiffusionParams, 'unet_config' | 'first_stage_config' | 'cond_stage_config' | 'scheduler_config'>> & {
   readonly unet_config: ResolvedChild;
   readonly first_stage_config: ResolvedChild;
   readonly cond_stage_config: ResolvedChild | SentinelValue;
@@ -35,6 +36,19 @@ export type CondStage = ClassEmbedder | SpatialRescaler | BERTEmbedder;
 export interface LatentDiffusionOptions {
   /** Zero-initialise (weights are loaded next). */
   zeroInit?: boolean;
+  /**
+   * Builders of the children, used instead of building them from their configs (the generated
+   * classes pass their typed UNet, first stage and cond stage). They run in the reference's
+   * attribute order, under zeroInit when set, so state_dict names and init draws are unchanged.
+   */
+  components?: LatentDiffusionComponents;
+}
+
+export interface LatentDiffusionComponents {
+  readonly unet?: () => UNetModel;
+  readonly firstStage?: () => FirstStage;
+  /** Ignored when cond_stage_config is a sentinel or torch.nn.Identity. */
+  readonly condStage?: () => CondStage;
 }
 
 /** A training batch: NHWC images in [-1, 1] under first_stage_key, the conditioning under cond_stage_key. */
@@ -56,19 +70,21 @@ export class LatentDiffusion extends Module {
 
   constructor(readonly args: LatentDiffusionArgs, opts: LatentDiffusionOptions = {}) {
     super();
-    const build = (c: ResolvedChild): RuntimeComponent => buildComponent(c.target, c.params as Record<string, unknown>, opts);
+    const given = opts.components ?? {};
+    const build = (c: ResolvedChild, own?: () => RuntimeComponent): RuntimeComponent =>
+      own ? (opts.zeroInit ? buildWithZeroInit(own) : own()) : buildComponent(c.target, c.params as Record<string, unknown>, opts);
     const cs = args.cond_stage_config;
     this.condSentinel = typeof cs === 'string' ? cs : undefined;
     // LatentDiffusion.__init__: conditioning_key from concat_mode, reset for unconditional models.
     this.conditioningKey = this.condSentinel === '__is_unconditional__' ? null : ((args.conditioning_key as ConditioningKey | null) ?? (args.concat_mode ? 'concat' : 'crossattn'));
     // Attribute order of the reference: model (DDPM.__init__), then first_stage_model, cond_stage_model.
-    this.model = this.add('model', new DiffusionWrapper(build(args.unet_config) as UNetModel, this.conditioningKey));
-    const fs = build(args.first_stage_config);
+    this.model = this.add('model', new DiffusionWrapper(build(args.unet_config, given.unet) as UNetModel, this.conditioningKey));
+    const fs = build(args.first_stage_config, given.firstStage);
     if (!(fs instanceof VQModelInterface || fs instanceof VQModel || fs instanceof AutoencoderKL)) throw new Error(`LatentDiffusion: first_stage_config must be an autoencoder, got ${args.first_stage_config.target}`);
     this.first_stage_model = this.add('first_stage_model', fs);
     let cond: CondStage | null = null;
     if (typeof cs !== 'string' && cs.target !== 'torch.nn.Identity') {
-      const c = build(cs);
+      const c = build(cs, given.condStage);
       if (!(c instanceof ClassEmbedder || c instanceof SpatialRescaler || c instanceof BERTEmbedder)) throw new Error(`LatentDiffusion: cond_stage_config ${cs.target} is not a conditioning stage`);
       cond = this.add('cond_stage_model', c);
     }
@@ -111,6 +127,11 @@ export class LatentDiffusion extends Module {
     if (this.cond_stage_model && this.args.cond_stage_trainable) vs.push(...this.cond_stage_model.parameters().filter((v) => v.trainable));
     if (this.ddpm.learnLogvar) vs.push(this.ddpm.logvar as tf.Variable);
     return vs;
+  }
+
+  /** apply_model: the UNet behind DiffusionWrapper, the conditioning wrapped by conditioning_key. */
+  applyModel(x: Tensor4D, t: Tensor1D, cond?: Cond): Tensor4D {
+    return this.model.forward(x, t, toCondDict(cond, this.conditioningKey));
   }
 
   /** encode_first_stage + get_first_stage_encoding: a latent sample, times scale_factor. */
