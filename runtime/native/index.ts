@@ -59,11 +59,11 @@ function notBuiltReason(root: string): string {
   const again = /[\\/]node_modules[\\/]/.test(root) ? 'npm rebuild ldmc' : 'npm run build:native';
   let why = '';
   try {
-    why = readFileSync(join(root, 'build', 'native', 'NOT_BUILT'), 'utf8').trim();
+    why = readFileSync(join(root, 'build', 'native', 'NOT_BUILT'), 'utf8').trim().replace(/\.$/, '');
   } catch {
     // no record: the build never ran (e.g. npm install --ignore-scripts)
   }
-  return why ? `${why}; then ${again}` : `${again}; it needs g++ and libdnnl-dev`;
+  return why ? `${why}; to retry: ${again}` : `${again} builds it, with g++ and libdnnl-dev`;
 }
 
 /** The addon, or undefined with the reason (not built, disabled, failed to load). */

@@ -21,8 +21,8 @@ interface Ran {
   readonly err: string;
 }
 
-function run(cmd: string, args: readonly string[], cwd: string, timeoutMs = 600000): Ran {
-  const opts: SpawnSyncOptions = { cwd, env: cleanEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 };
+function run(cmd: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 600000): Ran {
+  const opts: SpawnSyncOptions = { cwd, env: { ...cleanEnv(), ...env }, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 };
   const r = spawnSync(cmd, args, opts);
   return { code: r.status, out: String(r.stdout ?? ''), err: `${String(r.stderr ?? '')}${r.error ? `\n${r.error.message}` : ''}` };
 }
@@ -191,5 +191,18 @@ describe('the npm package, packed and installed into an empty project', function
     const native = existsSync(join(project, 'node_modules', 'ldmc', 'build', 'native', 'ldmc_native.node'));
     expect(s.err).to.match(native ? /tfjs backend wasm \(1 thread, native kernels: / : /tfjs backend wasm \(1 thread, no native kernels: .*not built \(.+\)/);
     expect(readFileSync(join(project, 'grid.png')).subarray(1, 4).toString('latin1')).to.equal('PNG');
+  });
+
+  it('without a C++ compiler the install script still succeeds, and the start-up line says why the kernels are absent', function () {
+    const pkg = join(project, 'node_modules', 'ldmc');
+    rmSync(join(pkg, 'build'), { recursive: true, force: true });
+    const r = run('npm', ['rebuild', 'ldmc'], project, { CXX: join(tmp, 'no-such-compiler') });
+    expect(r.code, r.err).to.equal(0);
+    expect(existsSync(join(pkg, 'build', 'native', 'ldmc_native.node'))).to.equal(false);
+    const start = `import { initBackend } from 'ldmc/runtime/backend.js';\nawait initBackend({ backend: 'wasm', threads: 1 });\n`;
+    const b = run(process.execPath, ['--input-type=module', '-e', start], project);
+    expect(b.code, b.err).to.equal(0);
+    expect(b.err).to.include('no native kernels: build/native/ldmc_native.node is not built (no C++ compiler');
+    expect(b.err).to.include('to retry: npm rebuild ldmc');
   });
 });
