@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { repoRoot } from '../support/reference.js';
@@ -125,6 +126,23 @@ describe('the npm package, packed and installed into an empty project', function
     expect(js.filter((f) => !packed.includes(f.replace(/\.js$/, '.d.ts')))).to.deep.equal([]);
   });
 
+  it('imports nothing at run time but its dependencies (no devDependency reached from dist/, however lazily)', function () {
+    const pkg = join(project, 'node_modules', 'ldmc');
+    const manifest = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { name: string; dependencies: Record<string, string> };
+    const allowed = new Set([manifest.name, ...Object.keys(manifest.dependencies)]);
+    const outside: string[] = [];
+    for (const f of walk(join(pkg, 'dist')).filter((f) => f.endsWith('.js'))) {
+      const text = readFileSync(join(pkg, 'dist', f), 'utf8');
+      // import/export ... from, import(), require(), require.resolve() and createRequire(url)('x')
+      for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire(?:\.resolve)?\(\s*|\)\(\s*)'((?:@[\w.~-]+\/)?[\w.~-]+)(?:\/[^']*)?'/g)) {
+        const spec = m[1]!;
+        if (spec.startsWith('.') || spec.startsWith('node:') || isBuiltin(spec)) continue;
+        if (!allowed.has(spec)) outside.push(`dist/${f}: ${spec}`);
+      }
+    }
+    expect(outside).to.deep.equal([]);
+  });
+
   it('builds the native kernels at install where oneDNN and g++ are present, else leaves the reason', function () {
     const pkg = join(project, 'node_modules', 'ldmc');
     const haveDnnl = ['/usr/include/dnnl.hpp', '/usr/local/include/dnnl.hpp'].some(existsSync);
@@ -154,14 +172,14 @@ describe('the npm package, packed and installed into an empty project', function
   });
 
   it('compiles a YAML and a .ts config into classes that import the runtime as ldmc/runtime/...', function () {
-    for (const [cfg, name] of [['fashion-ldm-cond.yaml', 'fashion-ldm-cond'], [TS_CONFIG_FILE, 'vq']] as const) {
+    for (const [cfg, name] of [['celeba256.yaml', 'celeba256'], ['fashion-ldm-cond.yaml', 'fashion-ldm-cond'], [TS_CONFIG_FILE, 'vq']] as const) {
       const r = ldmc('compile', cfg, '--name', name);
       expect(r.code, r.err + r.out).to.equal(0);
       for (const f of walk(join(project, 'generated', name)).filter((f) => f.endsWith('.ts'))) {
         emitted.set(`${name}/${f}`, readFileSync(join(project, 'generated', name, f), 'utf8'));
       }
     }
-    expect([...emitted.keys()]).to.include.members(['fashion-ldm-cond/unet.ts', 'fashion-ldm-cond/index.ts', 'vq/first-stage.ts']);
+    expect([...emitted.keys()]).to.include.members(['celeba256/unet.ts', 'fashion-ldm-cond/unet.ts', 'fashion-ldm-cond/index.ts', 'vq/first-stage.ts']);
     const specifiers = [...emitted.values()].flatMap((t) => [...t.matchAll(/from '([^']+)'/g)].map((m) => m[1]!));
     expect(specifiers.filter((s) => s.startsWith('../'))).to.deep.equal([]);
     expect(specifiers.filter((s) => s.startsWith('ldmc/runtime/')).length).to.be.greaterThan(0);
