@@ -1,16 +1,18 @@
 // Phase 1 for TS-authored configs (`model.config.ts`): the file is parsed, never run. The TypeScript
-// compiler API (loaded lazily, only for .ts files) gives the AST; only `export default
+// compiler API gives the AST: the copy bundled in ts-morph, which `ldmc compile` already depends on,
+// so an install without devDependencies reads .ts configs and `typescript` (23 MB) is not a
+// dependency; loaded lazily, only for .ts files, so YAML checks never pay for it; only `export default
 // defineConfig(<literal>)` is read, and its argument must be a tree of object/array/string/number/
 // boolean/null literals. Anything else (identifiers, calls, spreads, templates with ${}) is LDMC110
 // at the offending node. The result is the same ConfigNode tree with spans that YAML gives.
 import { createRequire } from 'node:module';
-import type * as TS from 'typescript';
+import type { ts as TS } from 'ts-morph';
 import { diag, type Reporter, type Span } from './diagnostics.js';
 import type { ConfigNode, MapEntry, MapNode } from './tree.js';
 
 let tsModule: typeof TS | undefined;
 function typescript(): typeof TS {
-  tsModule ??= createRequire(import.meta.url)('typescript') as typeof TS;
+  tsModule ??= (createRequire(import.meta.url)('ts-morph') as { ts: typeof TS }).ts;
   return tsModule;
 }
 

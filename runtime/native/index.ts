@@ -1,7 +1,7 @@
 // The optional native kernel addon (runtime/native/ldmc_native.cc, built by
 // scripts/build-native.mjs into build/native/). Loading it is best-effort: without it, or with
 // LDMC_NATIVE=0, the runtime runs on tfjs's own kernels; LDMC_NATIVE=1 makes a missing addon an error.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,14 +53,28 @@ function packageRoot(): string {
 
 let loaded: { addon: NativeAddon | undefined; why: string } | undefined;
 
+/** What scripts/build-native.mjs left in build/native/NOT_BUILT, with how to build it again. */
+function notBuiltReason(root: string): string {
+  // Installed as a dependency, the build ran from the package's `install` script: `npm rebuild ldmc` reruns it.
+  const again = /[\\/]node_modules[\\/]/.test(root) ? 'npm rebuild ldmc' : 'npm run build:native';
+  let why = '';
+  try {
+    why = readFileSync(join(root, 'build', 'native', 'NOT_BUILT'), 'utf8').trim().replace(/\.$/, '');
+  } catch {
+    // no record: the build never ran (e.g. npm install --ignore-scripts)
+  }
+  return why ? `${why}; to retry: ${again}` : `${again} builds it, with g++ and libdnnl-dev`;
+}
+
 /** The addon, or undefined with the reason (not built, disabled, failed to load). */
 export function loadNative(): { addon: NativeAddon | undefined; why: string } {
   if (loaded) return loaded;
   const mode = process.env.LDMC_NATIVE;
   if (mode === '0' || mode === 'off') return (loaded = { addon: undefined, why: 'disabled by LDMC_NATIVE=0' });
-  const path = join(packageRoot(), ADDON_PATH);
+  const root = packageRoot();
+  const path = join(root, ADDON_PATH);
   if (!existsSync(path)) {
-    loaded = { addon: undefined, why: `${ADDON_PATH} is not built (npm run build:native; it needs g++ and libdnnl-dev)` };
+    loaded = { addon: undefined, why: `${ADDON_PATH} is not built (${notBuiltReason(root)})` };
   } else {
     // OpenMP's workers spin after each parallel region by default; on a machine with as many cores
     // as threads they then starve the wasm backend's own pthreads (a UNet step took 2–9 s instead
