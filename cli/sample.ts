@@ -3,7 +3,7 @@
 // models), decodes them with the first stage and writes one make_grid-style PNG.
 // Loaded lazily by main.ts: tfjs and sharp start only for the commands that run models.
 import * as tf from '@tensorflow/tfjs-core';
-import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
+import type { Tensor } from '@tensorflow/tfjs-core';
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
@@ -11,10 +11,9 @@ import { child, className, paramSpan, type IRNode } from '../compiler/ir.js';
 import { compile } from '../compiler/program.js';
 import { resolvedNode } from '../compiler/resolved.js';
 import { initBackend } from '../runtime/backend.js';
-import { DDIMSampler, makeDdimTimesteps } from '../runtime/diffusion/ddim.js';
 import { LatentDiffusion, type LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
 import { seededNoise, type NoiseSource } from '../runtime/diffusion/noise.js';
-import { PLMSSampler } from '../runtime/diffusion/plms.js';
+import { DEFAULT_SAMPLE_STEPS, sampleLatents, sampleStepCount, type SamplerName } from '../runtime/diffusion/sample.js';
 import { makeGrid, toUint8Images, type Uint8Images } from '../runtime/images/grid.js';
 import { writePng } from '../runtime/images/png.js';
 import { Progress } from '../runtime/util/progress.js';
@@ -34,7 +33,6 @@ export const SAMPLE_ARGS: ArgSpec = {
   short: { n: 'n' },
 };
 
-export type SamplerName = 'ddim' | 'plms' | 'ddpm';
 
 /** What the command line asks for, validated (before anything is compiled or loaded). */
 export interface SampleSettings {
@@ -55,7 +53,6 @@ export interface SampleSettings {
   readonly threads: number | undefined;
 }
 
-const DEFAULT_STEPS = 50;
 const LATENT_DIFFUSION = 'LatentDiffusion';
 const CKPT_PATH_SET = 'model.params.first_stage_config.params.ckpt_path';
 
@@ -154,7 +151,7 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
     io.err(`ldmc: weights ${emaChoice(ld, weights, s)}`);
     ld.eval();
     const plan = planGrid(s, cond, ld);
-    const stepsPerRow = s.sampler === 'ddpm' ? ld.ddpm.numTimesteps : makeDdimTimesteps('uniform', s.steps ?? DEFAULT_STEPS, ld.ddpm.numTimesteps).length;
+    const stepsPerRow = sampleStepCount(ld, s.sampler, s.steps);
     io.err(`ldmc: ${describeSampler(s, stepsPerRow)}, seed ${seed}${s.seed === undefined ? ` (random; --seed ${seed} repeats this run)` : ''}`);
     io.err(`ldmc: ${plan.rows.reduce((n, r) => n + r.size, 0)} samples of [${ld.args.channels}, ${ld.args.image_size}, ${ld.args.image_size}] latents, ${plan.layout}`);
     const images = sampleRows(ld, s, plan, stepsPerRow, seededNoise(seed), io);
@@ -272,14 +269,13 @@ function planGrid(s: SampleSettings, cond: CondKind, ld: LatentDiffusion): Plan 
 function describeSampler(s: SampleSettings, steps: number): string {
   const guidance = s.scale !== 1 ? `, guidance scale ${s.scale} (unconditional class ${s.ucClass})` : '';
   if (s.sampler === 'ddpm') return `sampler ddpm (ancestral, all ${steps} timesteps${s.steps !== undefined ? `; --steps ${s.steps} ignored` : ''}${s.eta !== undefined ? '; --eta ignored' : ''})${guidance}`;
-  const asked = s.steps ?? DEFAULT_STEPS;
+  const asked = s.steps ?? DEFAULT_SAMPLE_STEPS;
   const count = steps === asked ? `${steps} steps` : `${steps} steps (--steps ${asked} does not divide the model's timesteps)`;
   return `sampler ${s.sampler}, ${count}${s.sampler === 'ddim' ? `, eta ${s.eta ?? 0}` : ''}${guidance}`;
 }
 
 /** Runs the sampler row by row (one batch each), decodes, and returns every image in grid order. */
 function sampleRows(ld: LatentDiffusion, s: SampleSettings, plan: Plan, stepsPerRow: number, noise: NoiseSource, io: Io): Uint8Images {
-  const shape = [ld.args.image_size, ld.args.image_size, ld.args.channels] as const;
   const progress = new Progress(io.progress, plan.rows.length * stepsPerRow, { label: 'ldmc: sampling', unit: 'step' });
   let steps = 0;
   const parts: Uint8Array[] = [];
@@ -299,27 +295,16 @@ function sampleRows(ld: LatentDiffusion, s: SampleSettings, plan: Plan, stepsPer
           held.push(uids, (uc = ld.getLearnedConditioning(uids)));
         }
       }
-      let z: Tensor4D;
-      if (s.sampler === 'ddpm') {
-        const r = ld.ddpm.pSampleLoop([row.size, ...shape], { ...(c ? { cond: c } : {}), noise, logEveryT: Number.MAX_SAFE_INTEGER, callback: tick });
-        z = r.samples;
-        tf.dispose(r.intermediates);
-      } else {
-        const sampler = s.sampler === 'plms' ? new PLMSSampler(ld.ddpm) : new DDIMSampler(ld.ddpm);
-        const r = sampler.sample({
-          S: s.steps ?? DEFAULT_STEPS,
-          batchSize: row.size,
-          shape,
-          ...(c ? { conditioning: c } : {}),
-          eta: s.eta ?? 0,
-          ...(uc ? { unconditionalGuidanceScale: s.scale, unconditionalConditioning: uc } : {}),
-          noise,
-          logEveryT: Number.MAX_SAFE_INTEGER,
-          callback: tick,
-        });
-        z = r.samples;
-        tf.dispose([...r.intermediates.x_inter, ...r.intermediates.pred_x0]);
-      }
+      const z = sampleLatents(ld, {
+        batchSize: row.size,
+        sampler: s.sampler,
+        ...(s.steps !== undefined ? { steps: s.steps } : {}),
+        ...(s.eta !== undefined ? { eta: s.eta } : {}),
+        ...(c ? { cond: c } : {}),
+        ...(uc ? { scale: s.scale, uncond: uc } : {}),
+        noise,
+        onStep: tick,
+      });
       held.push(z);
       const x = ld.decodeFirstStage(z);
       held.push(x);
