@@ -8,7 +8,7 @@ import type { ChildConfig, LatentDiffusionParams, SentinelValue } from '../../sc
 import { AutoencoderKL, VQModel, VQModelInterface } from '../autoencoder/index.js';
 import { buildComponent, type RuntimeComponent } from '../build.js';
 import { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../encoders/index.js';
-import { Module, registerModule } from '../module.js';
+import { Module } from '../module.js';
 import type { UNetModel } from '../unet/index.js';
 import { formatReport, fromTorch, loadStateDict, stateDict, toTorch, type LoadReport, type TorchTensor } from '../weights/state-dict.js';
 import { DiffusionWrapper, type Cond, type ConditioningKey } from './conditioning.js';
@@ -253,6 +253,5 @@ export class LatentDiffusion extends Module {
     this.ema?.dispose();
   }
 }
-registerModule(LatentDiffusion);
 
 export type { Scalar, Tensor3D };
