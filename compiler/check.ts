@@ -53,7 +53,7 @@ const factRules: { readonly [C in FactCode]: FactRule | null } = {
   'unet/dims': { key: 'Param_0_not_supported_1', args: ([dims]) => ['dims', dims, 'ldmc supports 2-d UNets only'] },
   'unet/channel-mult-empty': { key: 'Param_0_out_of_range_1', args: () => ['channel_mult', 'a list of at least 1 item', '0'] },
   // args: [num_head_channels, width]
-  'unet/attention-head-channels': { key: 'Head_channels_0_do_not_divide_1', args: ([hc, ch], path) => [hc, ch, path] },
+  'unet/attention-head-channels': { key: 'Head_channels_0_do_not_divide_1', args: ([hc, ch], path) => [hc, ch, path], hint: () => 'use a num_head_channels that divides every attention width (32 or 64 in the reference configs)' },
   // args: [heads, width]
   'unet/attention-heads': { key: 'Attention_heads_0_do_not_divide_1', args: ([heads, ch], path) => [heads, ch, path], hint: () => 'choose num_heads (and num_heads_upsample) dividing every attention width, or set num_head_channels' },
   // args: [n_heads, d_head, width]
