@@ -1,6 +1,6 @@
 // Phase 4, check: rules across modules — the mistakes PyTorch only finds hours into a run, or
 // never. Params were already validated per target by resolve; this reads the IR and the facts.
-import { maxPatchGanLayers, patchGanOutputSide, type FactIssue } from '../schema/facts/index.js';
+import { maxPatchGanLayers, patchGanOutputSide, type FactCode, type FactIssue } from '../schema/facts/index.js';
 import { DDConfig, Sentinel } from '../schema/index.js';
 import { diag, type Reporter, type Span } from './diagnostics.js';
 import type { Inference } from './infer.js';
@@ -32,38 +32,67 @@ export function checkGraph(g: ModelGraph, inf: Inference, host: CheckHost, ctx: 
 
 // ------------------------------------------------------------------ facts -> diagnostics
 
-const factCodes: Record<string, MessageKey> = {
-  'unet/context-dim-missing': 'Spatial_transformer_needs_context_dim',
-  'unet/context-dim-without-transformer': 'Spatial_transformer_needs_context_dim',
-  'unet/heads-unset': 'UNet_heads_unset',
-  'unet/dims': 'Param_0_not_supported_1',
-  'unet/attention-head-channels': 'Head_channels_0_do_not_divide_1',
-  'unet/attention-heads': 'Head_channels_0_do_not_divide_1',
-  'unet/transformer-heads': 'Head_channels_0_do_not_divide_1',
+/**
+ * The LDMC code of each facts rule (schema/facts/types.ts `FactRules`), of the same severity,
+ * and the template's arguments from the issue's `args` (listed per rule) and path. Rules the
+ * schema already enforces for the compiler (an empty list, an enum) map to the schema's own
+ * codes; the double_z rules have their own check below (LDMC521), so they map to null.
+ */
+interface FactRule {
+  readonly key: MessageKey;
+  readonly args?: (a: readonly (string | number)[], path: string) => unknown[];
+  readonly hint?: (a: readonly (string | number)[]) => string;
+}
+
+const factRules: { readonly [C in FactCode]: FactRule | null } = {
+  'unet/context-dim-missing': { key: 'Spatial_transformer_needs_context_dim', hint: () => "set context_dim to the cond stage's token width, or use_spatial_transformer: false" },
+  // args: [context_dim]
+  'unet/context-dim-without-transformer': { key: 'Context_dim_0_without_spatial_transformer', hint: () => 'set use_spatial_transformer: true for cross-attention, or remove context_dim' },
+  'unet/heads-unset': { key: 'UNet_heads_unset', hint: () => 'set num_head_channels (e.g. 32) or num_heads' },
+  // args: [dims]
+  'unet/dims': { key: 'Param_0_not_supported_1', args: ([dims]) => ['dims', dims, 'ldmc supports 2-d UNets only'] },
+  'unet/channel-mult-empty': { key: 'Param_0_out_of_range_1', args: () => ['channel_mult', 'a list of at least 1 item', '0'] },
+  // args: [num_head_channels, width]
+  'unet/attention-head-channels': { key: 'Head_channels_0_do_not_divide_1', args: ([hc, ch], path) => [hc, ch, path], hint: () => 'use a num_head_channels that divides every attention width (32 or 64 in the reference configs)' },
+  // args: [heads, width]
+  'unet/attention-heads': { key: 'Attention_heads_0_do_not_divide_1', args: ([heads, ch], path) => [heads, ch, path], hint: () => 'choose num_heads (and num_heads_upsample) dividing every attention width, or set num_head_channels' },
+  // args: [n_heads, d_head, width]
+  'unet/transformer-heads': { key: 'Transformer_heads_0_dim_head_1_at_2', args: ([n, d, ch], path) => [n, d, path, ch], hint: ([, , ch]) => `num_head_channels (or num_heads) must be at most the attention width, ${ch} here` },
+  // args: [skip h, skip w, path h, path w, the size every input must divide by]
+  'unet/skip-size-mismatch': { key: 'Skip_size_0_mismatch_1', args: ([sh, sw, h, w], path) => [path, sh, sw, h, w], hint: (a) => `use an image_size divisible by ${a[4]}` },
+  // args: [channel_mult[0], width of the last level, model_channels]
+  'unet/out-channels-mismatch': { key: 'Output_head_width_0_vs_1', hint: () => 'set channel_mult[0] to 1, as every reference config does' },
+  // args: [attn_type]
+  'autoencoder/attn-type': { key: 'Param_0_must_be_one_of_1', args: ([t]) => ['ddconfig.attn_type', '"vanilla", "linear", "none"', t] },
+  'autoencoder/ch-mult-empty': { key: 'Param_0_out_of_range_1', args: () => ['ddconfig.ch_mult', 'a list of at least 1 item', '0'] },
+  'autoencoder/vq-double-z': null,
+  'autoencoder/kl-double-z': null,
+  // args: [n_stages]
+  'rescaler/n-stages': { key: 'Param_0_out_of_range_1', args: ([n]) => ['n_stages', '>= 0', n] },
+  // args: [method]
+  'rescaler/method': { key: 'Param_0_must_be_one_of_1', args: ([m]) => ['method', '"nearest", "linear", "bilinear", "trilinear", "bicubic", "area"', m] },
 };
 
+/** For the test that holds `factRules` and `FactRules` together: each rule's LDMC key, or null. */
+export function factRuleKey(code: FactCode): MessageKey | null {
+  return factRules[code]?.key ?? null;
+}
+
 function factIssues(inf: Inference, ctx: Reporter): void {
-  const emit = (n: IRNode, list: readonly FactIssue[], prefix = '') => {
+  const emit = (n: IRNode, list: readonly FactIssue[]) => {
     const seen = new Set<string>();
-    // A warning restating an error of the same rule (e.g. heads at the same block) adds nothing.
-    const errorRules = new Set(list.filter((i) => i.severity === 'error').map((i) => factCodes[i.code] ?? i.code));
+    // A num_head_channels that does not divide a width also leaves a wrong head count there: the
+    // LDMC505 error names the problem, so the head-count warning would only restate it.
+    const headChannelsWrong = list.some((i) => i.code === 'unet/attention-head-channels');
     for (const i of list) {
-      if (i.severity === 'warning' && errorRules.has(factCodes[i.code] ?? i.code)) continue;
+      const rule = factRules[i.code];
+      if (!rule || (i.code === 'unet/attention-heads' && headChannelsWrong)) continue;
       const key = `${i.code}:${i.param ?? ''}`;
       if (seen.has(key)) continue; // one per param: the first site names the problem
       seen.add(key);
-      // The double_z rule has its own diagnostic (LDMC521); don't say it twice.
-      if (i.code === 'autoencoder/vq-double-z' || i.code === 'autoencoder/kl-double-z') continue;
       const span = i.param ? (n.paramsNode?.entries.has(i.param) || !isDDConfigKey(i.param) ? paramSpan(n, i.param) : ddSpan(n, i.param)) : n.targetSpan;
-      const mapped = factCodes[i.code];
-      const hint = i.path ? `first at ${prefix}${i.path}` : undefined;
-      if (mapped === 'Head_channels_0_do_not_divide_1' || mapped === 'Spatial_transformer_needs_context_dim' || mapped === 'UNet_heads_unset') {
-        ctx.report({ ...diag(span, mapped, []), message: i.message, hint, severity: i.severity });
-      } else if (mapped === 'Param_0_not_supported_1') {
-        ctx.report(diag(span, mapped, [i.param ?? '', n.params[i.param ?? ''], i.message]));
-      } else {
-        ctx.report(diag(span, i.severity === 'error' ? 'Reference_would_fail_0' : 'Reference_would_misbehave_0', [i.message], hint ? { hint } : {}));
-      }
+      const args = rule.args ? rule.args(i.args, i.path ?? '') : i.args;
+      ctx.report(diag(span, rule.key, args, rule.hint ? { hint: rule.hint(i.args) } : {}));
     }
   };
   if (inf.unet) emit(inf.unet.node, [...inf.unet.facts.errors, ...inf.unet.facts.warnings]);
@@ -255,7 +284,7 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
   const imageSide = inf.dataImageSize ?? fs.facts.inputShape[1];
   const expectSide = Math.floor(imageSide / f);
   if (expectSide < 1) {
-    ctx.report(diag(ddSpan(fs.node, 'ch_mult'), 'Reference_would_fail_0', [`the first stage downsamples ${imageSide}px images by ${f}, to nothing`], { hint: 'use fewer ch_mult levels: len(ch_mult) - 1 halvings' }));
+    ctx.report(diag(ddSpan(fs.node, 'ch_mult'), 'Latent_downsampled_to_nothing_0_by_1', [imageSide, f], { hint: 'use fewer ch_mult levels: len(ch_mult) - 1 halvings' }));
     return;
   }
   if (m.params.image_size !== expectSide && m.params.image_size !== latentSide) {

@@ -1,4 +1,4 @@
-// Diagnostics are plain data (cf. TypeScript's `Diagnostic`): phases collect them through
+// Diagnostics are data (cf. TypeScript's `Diagnostic`): phases collect them through
 // `ctx.report`, never throw, and the CLI formats them last.
 import { formatTemplate, Messages, type MessageKey, type Severity } from './messages.js';
 
@@ -18,35 +18,46 @@ export interface RelatedInfo {
   readonly span: Span;
 }
 
-export interface Diagnostic {
-  readonly code: string;
-  readonly severity: Severity;
-  readonly message: string;
-  readonly span: Span | undefined;
-  readonly hint: string | undefined;
-  readonly related: readonly RelatedInfo[];
-}
-
 export interface DiagnosticOptions {
   readonly hint?: string;
   readonly related?: readonly RelatedInfo[];
 }
 
-export function diag(
-  span: Span | undefined,
-  key: MessageKey,
-  args: readonly unknown[] = [],
-  opts: DiagnosticOptions = {},
-): Diagnostic {
-  const t = Messages[key];
-  return {
-    code: t.code,
-    severity: t.severity,
-    message: formatTemplate(t.message, args),
-    span,
-    hint: opts.hint,
-    related: opts.related ?? [],
-  };
+/**
+ * One diagnostic. Only `diag` makes one, from a key of the message table: the private brand makes
+ * the type nominal, so an object literal or a spread copy with another message or severity is
+ * not a `Diagnostic` and cannot be reported.
+ */
+export class Diagnostic {
+  readonly #fromTable = true;
+  readonly code: string;
+  readonly severity: Severity;
+  readonly message: string;
+  readonly hint: string | undefined;
+  readonly related: readonly RelatedInfo[];
+
+  constructor(
+    readonly key: MessageKey,
+    readonly args: readonly unknown[],
+    readonly span: Span | undefined,
+    opts: DiagnosticOptions,
+  ) {
+    const t = Messages[key];
+    this.code = t.code;
+    this.severity = t.severity;
+    this.message = formatTemplate(t.message, args);
+    this.hint = opts.hint;
+    this.related = opts.related ?? [];
+  }
+
+  /** The same diagnostic at another place (e.g. moved from a parsed snippet to its `--set`). */
+  withSpan(span: Span | undefined): Diagnostic {
+    return new Diagnostic(this.key, this.args, span, { hint: this.hint, related: this.related });
+  }
+}
+
+export function diag(span: Span | undefined, key: MessageKey, args: readonly unknown[] = [], opts: DiagnosticOptions = {}): Diagnostic {
+  return new Diagnostic(key, args, span, opts);
 }
 
 export class DiagnosticBag {

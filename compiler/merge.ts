@@ -37,7 +37,7 @@ export function applyOverrides(root: MapNode, overrides: readonly string[], ctx:
     }
     // Columns in the override's span count from the start of the "--set " label.
     const value = parseOverrideValue(`--set ${arg}`.slice(6), eq + 1, {
-      report: (d) => ctx.report({ ...d, span: d.span ? { ...d.span, file: label, col: d.span.col + 6, endCol: d.span.endCol + 6 } : argSpan }),
+      report: (d) => ctx.report(d.withSpan(d.span ? { ...d.span, file: label, col: d.span.col + 6, endCol: d.span.endCol + 6 } : argSpan)),
     });
     if (!value) continue;
     const relabeled = relabel(value, label, 6);

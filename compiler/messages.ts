@@ -1,7 +1,11 @@
 // Every diagnostic ldmc can emit, as data. Codes are stable: never renumber or reuse one; retire a
-// code by leaving a gap. `{0}`, `{1}`… are filled from the diagnostic's arguments.
-// test/compiler/messages.test.ts checks that codes are unique and that every code is produced by at
-// least one test case (as TypeScript's errorCheck does for its diagnostics table).
+// code by leaving a gap. `{0}`, `{1}`… are filled from the diagnostic's arguments. One code is one
+// rule with one severity: a rule that needs an error and a warning form takes two codes, and no
+// template is a bare placeholder. A diagnostic can only be made from this table (`diag` in
+// diagnostics.ts), so its code, severity and message are always the ones written here.
+// test/compiler/messages.test.ts runs every broken-config fixture through the real CLI and fails
+// unless each code below is produced, with the severity written here, by at least one of them
+// (as TypeScript's errorCheck does for its diagnostics table).
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -52,6 +56,7 @@ export const Messages = {
   Missing_model_section: m('LDMC308', 'error', "the config has no 'model' section"),
   Section_0_must_be_a_mapping: m('LDMC309', 'error', "'{0}' must be a mapping"),
   Unknown_trainer_option_0: m('LDMC310', 'warning', "unknown Lightning trainer option '{0}'"),
+  Unknown_lightning_section_0: m('LDMC311', 'warning', "unknown lightning section '{0}' (known: {1})"),
 
   // --- params (4xx): per-target schema checks
   Unknown_param_0_for_1: m('LDMC400', 'error', "unknown param '{0}' for {1}"),
@@ -67,7 +72,7 @@ export const Messages = {
   Diffusion_channels_0_expected_1: m('LDMC502', 'error', "diffusion 'channels' is {0}, but the first stage's latent has {1} channels"),
   Diffusion_image_size_0_expected_1: m('LDMC503', 'warning', "diffusion 'image_size' is {0}, but the first stage maps {1}px images to {2}×{2} latents"),
   Width_0_not_divisible_by_32: m('LDMC504', 'error', '{0} has width {1}, which GroupNorm(32) cannot split into 32 groups'),
-  Head_channels_0_do_not_divide_1: m('LDMC505', 'error', '{0} does not divide the attention width {1} at {2}'),
+  Head_channels_0_do_not_divide_1: m('LDMC505', 'error', 'num_head_channels = {0} does not divide the attention width {1} at {2}'),
   Attention_resolution_0_never_matches: m('LDMC506', 'warning', 'attention_resolutions entry {0} never matches a level (the levels have downsampling factors {1}), so it adds no attention'),
   Context_dim_0_expected_1: m('LDMC507', 'error', 'UNet context_dim is {0}, but the cond stage outputs {1}-dim tokens'),
   Conditioning_key_0_conflicts_1: m('LDMC508', 'error', "conditioning key '{0}' {1}"),
@@ -75,16 +80,21 @@ export const Messages = {
   Ckpt_path_0_not_found: m('LDMC510', 'warning', "ckpt_path '{0}' does not exist"),
   Monitor_0_not_logged_1: m('LDMC511', 'error', "monitor '{0}' is not a metric that {1} logs"),
   UNet_heads_unset: m('LDMC512', 'error', 'UNet needs num_heads or num_head_channels (both are -1)'),
-  Spatial_transformer_needs_context_dim: m('LDMC513', 'error', '{0}'),
+  Spatial_transformer_needs_context_dim: m('LDMC513', 'error', 'use_spatial_transformer is true, but context_dim is not set (the width of the cross-attention context)'),
   UNet_image_size_0_vs_1: m('LDMC514', 'warning', 'UNet image_size is {0}, but the diffusion model samples at {1}'),
   Concat_channels_unknown_0: m('LDMC515', 'warning', 'UNet in_channels is {0}: latent {1} + {2} concat channels, which must come from the data ({3})'),
   Num_timesteps_cond_0_unsupported: m('LDMC516', 'error', 'num_timesteps_cond = {0} is not supported (only 1)'),
-  Learning_rate_scaled_0: m('LDMC517', 'info', 'effective learning rate {0} = {1}'),
-  Reference_would_fail_0: m('LDMC519', 'error', '{0}'),
-  Reference_would_misbehave_0: m('LDMC520', 'warning', '{0}'),
+  // LDMC517 (an info line for the effective learning rate) is retired: nothing emitted it, and
+  // `ldmc inspect` prints that figure. LDMC518 was never used.
+  Latent_downsampled_to_nothing_0_by_1: m('LDMC519', 'error', 'the first stage downsamples {0}px images by {1}, to nothing'),
+  Skip_size_0_mismatch_1: m('LDMC520', 'warning', 'the skip connection into {0} is {1}×{2}, but the upsampled path is {3}×{4}: torch.cat fails in the forward pass'),
   Double_z_0_for_1: m('LDMC521', 'error', 'double_z is {0}, but {1}'),
   Cond_stage_trainable_with_sentinel_0: m('LDMC522', 'error', "cond_stage_trainable is true, but the cond stage is '{0}', which has nothing to train"),
   Discriminator_too_deep_0_for_1: m('LDMC523', 'error', 'disc_num_layers = {0} is too deep for {1}×{1} images: the PatchGAN discriminator\'s patch map would be empty, and PyTorch raises in its first training step'),
+  Context_dim_0_without_spatial_transformer: m('LDMC524', 'error', 'context_dim is {0}, but use_spatial_transformer is false (UNetModel asserts that a context comes with the spatial transformer)'),
+  Attention_heads_0_do_not_divide_1: m('LDMC525', 'warning', '{0} heads do not divide the attention width {1} at {2}: the UNet builds, but its forward pass fails'),
+  Transformer_heads_0_dim_head_1_at_2: m('LDMC526', 'error', 'the SpatialTransformer at {2} gets n_heads = {0} and d_head = {1} for width {3}, which make no attention width'),
+  Output_head_width_0_vs_1: m('LDMC527', 'warning', "channel_mult[0] = {0}: the UNet's output head normalises {1} channels, but its conv expects model_channels = {2}, so the forward pass fails"),
 
   // --- internal (9xx)
   Internal_error_0: m('LDMC900', 'error', 'internal error in ldmc: {0}'),

@@ -222,7 +222,7 @@ class Resolver {
         this.node(e.value, 'lightning.logger', { families: ['logger'], sentinels: [], defaultTarget: 'pytorch_lightning.loggers.TestTubeLogger' });
       } else {
         const guess = closest(key, known);
-        this.ctx.report(diag(e.keySpan, 'Unknown_top_level_section_0', [`lightning.${key}`], { hint: guess ? `did you mean 'lightning.${guess}'?` : `known: ${known.join(', ')}` }));
+        this.ctx.report(diag(e.keySpan, 'Unknown_lightning_section_0', [`lightning.${key}`, known.join(', ')], guess ? { hint: `did you mean 'lightning.${guess}'?` } : {}));
       }
     }
   }

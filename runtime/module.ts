@@ -30,22 +30,6 @@ export interface UnaryModule extends Module {
   fuseWith?(next: UnaryModule): ((x: Tensor) => Tensor) | undefined;
 }
 
-export interface ModuleClass {
-  readonly className: string;
-  readonly name: string;
-}
-
-const registry = new Map<string, ModuleClass>();
-
-/** Records a module class under its PyTorch class name (cf. tfjs `serialization.registerClass`). */
-export function registerModule(cls: ModuleClass): void {
-  registry.set(cls.className, cls);
-}
-
-export function registeredModules(): ReadonlyMap<string, ModuleClass> {
-  return registry;
-}
-
 export abstract class Module {
   /** The PyTorch class name this module mirrors. */
   static readonly className: string = 'Module';
@@ -55,7 +39,7 @@ export abstract class Module {
   private trainingMode = false;
 
   get className(): string {
-    return (this.constructor as unknown as ModuleClass).className;
+    return (this.constructor as typeof Module).className;
   }
 
   /** Adds a named child; the name becomes one segment of every parameter path below it. */
@@ -196,7 +180,6 @@ export class Sequential extends Module implements UnaryModule {
     return this.forwardRange(x);
   }
 }
-registerModule(Sequential);
 
 /** `nn.ModuleList`: children named '0', '1', … with no forward of its own. */
 export class ModuleList<M extends Module = Module> extends Module {
@@ -228,7 +211,6 @@ export class ModuleList<M extends Module = Module> extends Module {
     return this.items[Symbol.iterator]();
   }
 }
-registerModule(ModuleList);
 
 /**
  * Runs `f` with `modules` in eval mode (no dropout, BatchNorm running statistics) and puts them

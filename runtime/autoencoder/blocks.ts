@@ -3,7 +3,7 @@
 // AttnBlock with 1×1 conv q/k/v, and a Downsample that pads (0,1,0,1) before a stride-2 conv.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, registerModule, type UnaryModule } from '../module.js';
+import { Module, type UnaryModule } from '../module.js';
 import { Conv2d, Dropout, GroupNorm, Identity, Linear, avgPool2x, normalize, silu, upsampleNearest2x } from '../nn/index.js';
 import type { AttnType } from './args.js';
 
@@ -55,7 +55,6 @@ export class ResnetBlock extends Module {
     });
   }
 }
-registerModule(ResnetBlock);
 
 /** `AttnBlock`: single-head self-attention over H·W positions, scale C^-1/2, residual. */
 export class AttnBlock extends Module implements UnaryModule {
@@ -89,7 +88,6 @@ export class AttnBlock extends Module implements UnaryModule {
     });
   }
 }
-registerModule(AttnBlock);
 
 /**
  * `LinAttnBlock` = attention.py `LinearAttention(dim, heads=1, dim_head=dim)`: softmax over
@@ -119,7 +117,6 @@ export class LinAttnBlock extends Module implements UnaryModule {
     });
   }
 }
-registerModule(LinAttnBlock);
 
 export type FirstStageAttn = AttnBlock | LinAttnBlock | Identity;
 
@@ -148,7 +145,6 @@ export class Upsample extends Module implements UnaryModule {
     });
   }
 }
-registerModule(Upsample);
 
 /** First-stage `Downsample`: pad (0,1,0,1), i.e. bottom/right only, then 3×3 stride-2 conv; else avg-pool 2. */
 export class Downsample extends Module implements UnaryModule {
@@ -162,4 +158,3 @@ export class Downsample extends Module implements UnaryModule {
     return this.conv ? this.conv.forward(x) : avgPool2x(x);
   }
 }
-registerModule(Downsample);

@@ -3,7 +3,7 @@
 // and up[i] built from the lowest resolution upwards but stored so that up[0] is the top one.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, ModuleList, registerModule } from '../module.js';
+import { Module, ModuleList } from '../module.js';
 import { Conv2d, GroupNorm, normalize, silu } from '../nn/index.js';
 import type { AttnType, DDConfig } from './args.js';
 import { Downsample, ResnetBlock, Upsample, makeAttn, type FirstStageAttn } from './blocks.js';
@@ -123,7 +123,6 @@ export class Encoder extends Module {
     });
   }
 }
-registerModule(Encoder);
 
 export class Decoder extends Module {
   static override readonly className = 'Decoder';
@@ -188,4 +187,3 @@ export class Decoder extends Module {
     });
   }
 }
-registerModule(Decoder);

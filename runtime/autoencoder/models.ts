@@ -3,7 +3,7 @@
 // Only the model is here: the training losses (`lossconfig`) and Lightning steps live elsewhere.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, registerModule } from '../module.js';
+import { Module } from '../module.js';
 import { Conv2d } from '../nn/index.js';
 import type { AutoencoderKLArgs, DDConfig, VQModelArgs } from './args.js';
 import { DiagonalGaussianDistribution } from './distributions.js';
@@ -95,7 +95,6 @@ export class VQModel extends VQBase {
     });
   }
 }
-registerModule(VQModel);
 
 export class VQModelInterface extends VQBase {
   static override readonly className: string = 'VQModelInterface';
@@ -118,7 +117,6 @@ export class VQModelInterface extends VQBase {
     });
   }
 }
-registerModule(VQModelInterface);
 
 export class AutoencoderKL extends Module {
   static override readonly className = 'AutoencoderKL';
@@ -161,4 +159,3 @@ export class AutoencoderKL extends Module {
     return { dec, posterior };
   }
 }
-registerModule(AutoencoderKL);

@@ -3,7 +3,7 @@
 // rounding matches), straight-through gradient, indices flattened in (n, y, x) order.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, registerModule } from '../module.js';
+import { Module } from '../module.js';
 import type { VectorQuantizerArgs } from './args.js';
 import { uniform } from '../nn/init.js';
 
@@ -95,7 +95,6 @@ export class VectorQuantizer extends Module {
     });
   }
 }
-registerModule(VectorQuantizer);
 
 /** `nn.Embedding(n_e, e_dim)` initialised U(−1/n_e, 1/n_e) as taming does. */
 class CodebookEmbedding extends Module {

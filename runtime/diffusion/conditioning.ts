@@ -2,7 +2,7 @@
 // how a conditioning tensor reaches the UNet for each conditioning_key.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor1D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, registerModule } from '../module.js';
+import { Module } from '../module.js';
 
 export type ConditioningKey = 'concat' | 'crossattn' | 'hybrid' | 'adm';
 
@@ -111,4 +111,3 @@ export class DiffusionWrapper extends Module {
     return (x, t, cond) => this.forward(x, t, cond);
   }
 }
-registerModule(DiffusionWrapper);

@@ -9,7 +9,7 @@ import { AutoencoderKL, VQModel, VQModelInterface } from '../autoencoder/index.j
 import { buildComponent, type RuntimeComponent } from '../build.js';
 import { buildWithZeroInit } from '../nn/init.js';
 import { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../encoders/index.js';
-import { Module, registerModule } from '../module.js';
+import { Module } from '../module.js';
 import type { UNetModel } from '../unet/index.js';
 import { formatReport, fromTorch, loadStateDict, stateDict, toTorch, type LoadReport, type TorchTensor } from '../weights/state-dict.js';
 import { DiffusionWrapper, toCondDict, type Cond, type ConditioningKey } from './conditioning.js';
@@ -274,6 +274,5 @@ export class LatentDiffusion extends Module {
     this.ema?.dispose();
   }
 }
-registerModule(LatentDiffusion);
 
 export type { Scalar, Tensor3D };

@@ -2,7 +2,7 @@
 // BERTEmbedder (its transformer only: tokens in, no tokenizer), with the reference's state_dict names.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor2D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, registerModule } from '../module.js';
+import { Module } from '../module.js';
 import { Conv2d, Embedding } from '../nn/index.js';
 import { interpolate, type InterpolationMode } from './interpolate.js';
 import { TransformerWrapper, XEncoder } from './x-transformer.js';
@@ -37,7 +37,6 @@ export class ClassEmbedder extends Module {
     return tf.tidy(() => this.embedding.forward(tf.reshape(ids, [-1, 1])) as Tensor3D);
   }
 }
-registerModule(ClassEmbedder);
 
 export interface SpatialRescalerArgs {
   n_stages?: number;
@@ -83,7 +82,6 @@ export class SpatialRescaler extends Module {
     return this.forward(x);
   }
 }
-registerModule(SpatialRescaler);
 
 export interface BERTEmbedderArgs {
   n_embed: number;
@@ -130,4 +128,3 @@ export class BERTEmbedder extends Module {
     return this.forward(tokens);
   }
 }
-registerModule(BERTEmbedder);

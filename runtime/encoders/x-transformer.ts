@@ -4,7 +4,7 @@
 // memory key/values, talking heads, ...) are refused rather than silently ignored.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs-core';
-import { Module, ModuleList, registerModule } from '../module.js';
+import { Module, ModuleList } from '../module.js';
 import { Dropout, Embedding, FeedForward, Identity, LayerNorm, Linear, normal } from '../nn/index.js';
 
 export const DEFAULT_DIM_HEAD = 64;
@@ -50,7 +50,6 @@ export class XAttention extends Module {
     });
   }
 }
-registerModule(XAttention);
 
 /** x_transformer `Residual`: out + residual (no parameters; kept so layer indices match). */
 export class Residual extends Module {
@@ -59,7 +58,6 @@ export class Residual extends Module {
     return tf.add(x, residual);
   }
 }
-registerModule(Residual);
 
 export interface AttentionLayersArgs {
   dim: number;
@@ -121,7 +119,6 @@ export class AttentionLayers extends Module {
     });
   }
 }
-registerModule(AttentionLayers);
 
 const ATTENTION_LAYER_KEYS = new Set(['dim', 'depth', 'heads', 'causal', 'pre_norm', 'attn_dim_head', 'attn_dropout', 'ff_mult', 'ff_glu', 'ff_dropout']);
 
@@ -133,7 +130,6 @@ export class XEncoder extends AttentionLayers {
     super({ ...args, causal: false });
   }
 }
-registerModule(XEncoder);
 
 /** `AbsolutePositionalEmbedding`: a learned table `emb` [max_seq_len, dim]. */
 export class AbsolutePositionalEmbedding extends Module {
@@ -149,7 +145,6 @@ export class AbsolutePositionalEmbedding extends Module {
     return tf.tidy(() => tf.expandDims(tf.slice(this.emb.weight, [0, 0], [n, -1]), 0) as Tensor3D);
   }
 }
-registerModule(AbsolutePositionalEmbedding);
 
 export interface TransformerWrapperArgs {
   num_tokens: number;
@@ -210,4 +205,3 @@ export class TransformerWrapper extends Module {
     });
   }
 }
-registerModule(TransformerWrapper);

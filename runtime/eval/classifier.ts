@@ -17,7 +17,7 @@
 // Inputs are NHWC in [-1, 1], as the data module yields them and the decoder produces them.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor2D, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, Sequential, registerModule, type UnaryModule } from '../module.js';
+import { Module, Sequential, type UnaryModule } from '../module.js';
 import { Conv2d, GroupNorm, Linear, SiLU, avgPool2x } from '../nn/index.js';
 import type { FashionClassifierParams } from '../../schema/eval.js';
 
@@ -39,7 +39,6 @@ export class AvgPool2d extends Module implements UnaryModule {
     return avgPool2x(x as unknown as Tensor4D) as unknown as T;
   }
 }
-registerModule(AvgPool2d);
 
 export class FashionClassifier extends Module {
   static override readonly className = 'FashionClassifier';
@@ -109,4 +108,3 @@ export class FashionClassifier extends Module {
     }
   }
 }
-registerModule(FashionClassifier);

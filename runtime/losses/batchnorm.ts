@@ -5,7 +5,7 @@
 // see trainable variables) leave them alone.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, registerModule, type UnaryModule } from '../module.js';
+import { Module, type UnaryModule } from '../module.js';
 
 /** A norm layer of the discriminator: `updateStats` false runs it without touching its buffers. */
 export interface DiscriminatorNorm extends UnaryModule {
@@ -65,7 +65,6 @@ export class BatchNorm2d extends Module implements DiscriminatorNorm {
     this.num_batches_tracked.assign(tf.add(this.num_batches_tracked, 1));
   }
 }
-registerModule(BatchNorm2d);
 
 /**
  * taming `ActNorm(num_features)` (affine, no logdet): h = scale·(x + loc), with loc/scale of
@@ -107,4 +106,3 @@ export class ActNorm extends Module implements DiscriminatorNorm {
     });
   }
 }
-registerModule(ActNorm);

@@ -4,7 +4,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import type { LPIPSWithDiscriminatorParams } from '../../schema/losses.js';
 import type { DiagonalGaussianDistribution } from '../autoencoder/index.js';
-import { registerModule } from '../module.js';
 import { PerceptualGanLoss, readLog, type LossOptions, type LossOutput } from './adversarial.js';
 import type { LastLayer } from './gan.js';
 
@@ -61,4 +60,3 @@ export class LPIPSWithDiscriminator extends PerceptualGanLoss {
     });
   }
 }
-registerModule(LPIPSWithDiscriminator);

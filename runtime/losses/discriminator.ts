@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import { maxPatchGanLayers, patchGanOutputSide } from '../../schema/facts/index.js';
-import { Module, Sequential, registerModule, type UnaryModule } from '../module.js';
+import { Module, Sequential, type UnaryModule } from '../module.js';
 import { Conv2d } from '../nn/index.js';
 import { normal } from '../nn/init.js';
 import { ActNorm, BatchNorm2d, type DiscriminatorNorm } from './batchnorm.js';
@@ -19,7 +19,6 @@ export class LeakyReLU extends Module implements UnaryModule {
     return tf.leakyRelu(x, this.negativeSlope);
   }
 }
-registerModule(LeakyReLU);
 
 export interface NLayerDiscriminatorForwardOptions {
   /**
@@ -74,7 +73,6 @@ export class NLayerDiscriminator extends Module {
     });
   }
 }
-registerModule(NLayerDiscriminator);
 
 /**
  * taming `weights_init`, applied to every module of `root`: Conv weights ~ N(0, 0.02) (their

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, Sequential, registerModule, type UnaryModule } from '../module.js';
+import { Module, Sequential, type UnaryModule } from '../module.js';
 import { Conv2d, Dropout } from '../nn/index.js';
 import { readTorchCheckpoint } from '../weights/ckpt.js';
 import { parseSafetensors, type RawTensor } from '../weights/safetensors.js';
@@ -22,7 +22,6 @@ class ReLU extends Module implements UnaryModule {
     return tf.relu(x);
   }
 }
-registerModule(ReLU);
 
 /**
  * 2×2 max-pool, stride 2 (floor mode), as reshape + max: the wasm backend has no MaxPoolGrad.
@@ -39,7 +38,6 @@ class MaxPool2x extends Module implements UnaryModule {
     }) as T;
   }
 }
-registerModule(MaxPool2x);
 
 /** One `torch.nn.Sequential` slice of vgg16, whose children keep torchvision's feature indices. */
 class VggSlice extends Module implements UnaryModule {
@@ -55,7 +53,6 @@ class VggSlice extends Module implements UnaryModule {
     return h as T;
   }
 }
-registerModule(VggSlice);
 
 /** taming's `vgg16` feature extractor: slice1 … slice5 ending at relu1_2 … relu5_3. */
 export class Vgg16Features extends Module {
@@ -84,7 +81,6 @@ export class Vgg16Features extends Module {
     return outs;
   }
 }
-registerModule(Vgg16Features);
 
 /** `NetLinLayer`: Dropout (p 0.5) then a bias-free 1×1 conv to one channel, as `model.{0,1}`. */
 export class NetLinLayer extends Module {
@@ -95,7 +91,6 @@ export class NetLinLayer extends Module {
     this.model = this.add('model', new Sequential([...(useDropout ? [new Dropout(0.5)] : []), new Conv2d(chnIn, 1, 1, { bias: false })]));
   }
 }
-registerModule(NetLinLayer);
 
 export interface LPIPSOptions {
   /** VGG stage widths; anything but VGG16_WIDTHS is for tests (tiny random instances). */
@@ -188,7 +183,6 @@ export class LPIPS extends Module {
     this.scale.dispose();
   }
 }
-registerModule(LPIPS);
 
 /**
  * x / (‖x‖_channels + 1e-10). The tiny term under the root keeps the gradient finite where a

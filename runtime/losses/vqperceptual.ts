@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor, Tensor4D } from '@tensorflow/tfjs-core';
 import type { VQLPIPSWithDiscriminatorParams } from '../../schema/losses.js';
-import { Module, registerModule } from '../module.js';
+import { Module } from '../module.js';
 import { PerceptualGanLoss, readLog, type LossOptions, type LossOutput } from './adversarial.js';
 import type { LastLayer } from './gan.js';
 
@@ -44,10 +44,8 @@ export class VQLPIPSWithDiscriminator extends PerceptualGanLoss {
     });
   }
 }
-registerModule(VQLPIPSWithDiscriminator);
 
 /** taming's `DummyLoss`: no parameters, no forward; for inference-only configs. */
 export class DummyLoss extends Module {
   static override readonly className = 'DummyLoss';
 }
-registerModule(DummyLoss);

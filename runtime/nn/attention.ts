@@ -2,7 +2,7 @@
 // channels-last: sequences are [B, T, C], images NHWC.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, ModuleList, Sequential, registerModule } from '../module.js';
+import { Module, ModuleList, Sequential } from '../module.js';
 import { Conv1d, Conv2d, Dropout, GELU, GroupNorm, GroupNorm32, LayerNorm, Linear, gelu } from './layers.js';
 import { batchMatMul } from '../perf/matmul.js';
 
@@ -47,7 +47,6 @@ export class QKVAttentionLegacy extends Module {
     });
   }
 }
-registerModule(QKVAttentionLegacy);
 
 /** `QKVAttention` (use_new_attention_order): split into q, k, v first, then each into heads. */
 export class QKVAttention extends Module {
@@ -66,7 +65,6 @@ export class QKVAttention extends Module {
     });
   }
 }
-registerModule(QKVAttention);
 
 export interface AttentionBlockArgs {
   channels: number;
@@ -110,7 +108,6 @@ export class AttentionBlock extends Module {
     });
   }
 }
-registerModule(AttentionBlock);
 
 /** attention.py `CrossAttention`: bias-free to_q/to_k/to_v, heads `b n (h d)`, scale d^-1/2. */
 export class CrossAttention extends Module {
@@ -144,7 +141,6 @@ export class CrossAttention extends Module {
     });
   }
 }
-registerModule(CrossAttention);
 
 /** GEGLU: proj to 2·dim_out, (a, gate) = chunk(2), a·GELU(gate). */
 export class GEGLU extends Module {
@@ -161,7 +157,6 @@ export class GEGLU extends Module {
     }) as T;
   }
 }
-registerModule(GEGLU);
 
 /** attention.py `FeedForward`: net = [GEGLU | (Linear, GELU), Dropout, Linear]. */
 export class FeedForward extends Module {
@@ -177,8 +172,6 @@ export class FeedForward extends Module {
     return this.net.forward(x);
   }
 }
-registerModule(FeedForward);
-
 
 /** attention.py `BasicTransformerBlock`: self-attn, cross-attn, GEGLU feed-forward, pre-LayerNorm. */
 export class BasicTransformerBlock extends Module {
@@ -210,7 +203,6 @@ export class BasicTransformerBlock extends Module {
     });
   }
 }
-registerModule(BasicTransformerBlock);
 
 export interface SpatialTransformerArgs {
   inChannels: number;
@@ -254,7 +246,6 @@ export class SpatialTransformer extends Module {
     });
   }
 }
-registerModule(SpatialTransformer);
 
 /** The first stage's `Normalize(c)`: GroupNorm(32, c, eps 1e-6). */
 export function normalize(channels: number): GroupNorm {

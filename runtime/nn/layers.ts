@@ -2,7 +2,7 @@
 // Each mirrors one torch.nn class: same className, same parameter names.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor1D, Tensor2D, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, registerModule, type UnaryModule } from '../module.js';
+import { Module, type UnaryModule } from '../module.js';
 import { nextDropoutSeed, normal, ones, uniformFanIn, zeros, type Init } from './init.js';
 import { groupNormFused } from '../perf/group-norm.js';
 import { GELU as GELU_KERNEL, GELU_GRAD, SILU, SILU_GRAD, nativeKernelsActive } from '../perf/native-kernels.js';
@@ -44,7 +44,6 @@ export class Conv2d extends Module implements UnaryModule {
     });
   }
 }
-registerModule(Conv2d);
 
 /**
  * conv2d with PyTorch's explicit padding. tfjs's 'same' pads the extra row at the bottom/right
@@ -83,7 +82,6 @@ export class Linear extends Module implements UnaryModule {
     return tf.tidy(() => matmulLastAxis(x, this.weight, this.bias)) as T;
   }
 }
-registerModule(Linear);
 
 /**
  * `nn.Conv1d` with kernel size 1 (the UNet AttentionBlock's `qkv` and `proj_out`): a matmul over
@@ -105,7 +103,6 @@ export class Conv1d extends Module implements UnaryModule {
     return tf.tidy(() => matmulLastAxis(x, this.weight, this.bias)) as T;
   }
 }
-registerModule(Conv1d);
 
 function matmulLastAxis(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
   const inF = w.shape[0], outF = w.shape[1]!;
@@ -159,7 +156,6 @@ export class GroupNorm extends Module implements UnaryModule {
     }) as T;
   }
 }
-registerModule(GroupNorm);
 
 /** The UNet's `GroupNorm32` (ldm `normalization(channels)`): 32 groups, eps 1e-5. */
 export class GroupNorm32 extends GroupNorm {
@@ -168,7 +164,6 @@ export class GroupNorm32 extends GroupNorm {
     super(32, channels, eps);
   }
 }
-registerModule(GroupNorm32);
 
 /** `nn.LayerNorm` over the last axis. */
 export class LayerNorm extends Module implements UnaryModule {
@@ -195,7 +190,6 @@ export class LayerNorm extends Module implements UnaryModule {
     }) as T;
   }
 }
-registerModule(LayerNorm);
 
 /** `nn.Embedding`. Looked up as oneHot(ids)·table: wasm has no UnsortedSegmentSum, the gather gradient. */
 export class Embedding extends Module {
@@ -216,7 +210,6 @@ export class Embedding extends Module {
     });
   }
 }
-registerModule(Embedding);
 
 export function silu<T extends Tensor>(x: T): T {
   if (nativeKernelsActive() && x.dtype === 'float32') return siluNative(x);
@@ -252,7 +245,6 @@ export class SiLU extends Module implements UnaryModule {
     return silu(x);
   }
 }
-registerModule(SiLU);
 
 export class GELU extends Module implements UnaryModule {
   static override readonly className = 'GELU';
@@ -260,7 +252,6 @@ export class GELU extends Module implements UnaryModule {
     return gelu(x);
   }
 }
-registerModule(GELU);
 
 export class Identity extends Module implements UnaryModule {
   static override readonly className = 'Identity';
@@ -268,7 +259,6 @@ export class Identity extends Module implements UnaryModule {
     return x;
   }
 }
-registerModule(Identity);
 
 /** `nn.Dropout`: active only while `training`. */
 export class Dropout extends Module implements UnaryModule {
@@ -281,4 +271,3 @@ export class Dropout extends Module implements UnaryModule {
     return tf.dropout(x, this.p, undefined, nextDropoutSeed()) as T;
   }
 }
-registerModule(Dropout);

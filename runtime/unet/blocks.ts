@@ -1,7 +1,7 @@
 // openaimodel.py's building blocks: TimestepEmbedSequential, ResBlock, Downsample, Upsample (NHWC).
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor2D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, Sequential, registerModule, type UnaryModule } from '../module.js';
+import { Module, Sequential, type UnaryModule } from '../module.js';
 import { AttentionBlock, Conv2d, Dropout, GroupNorm32, Identity, Linear, SiLU, SpatialTransformer, avgPool2x, upsampleNearest2x } from '../nn/index.js';
 
 /** openaimodel `TimestepBlock`: a module whose forward also takes the timestep embedding. */
@@ -16,7 +16,6 @@ export class AvgPool2d extends Module implements UnaryModule {
     return avgPool2x(x);
   }
 }
-registerModule(AvgPool2d);
 
 /** openaimodel `Downsample`: 3×3 stride-2 conv with padding 1 (`op`), or average pooling. */
 export class Downsample extends Module implements UnaryModule {
@@ -32,7 +31,6 @@ export class Downsample extends Module implements UnaryModule {
     return this.op.forward(x);
   }
 }
-registerModule(Downsample);
 
 /** openaimodel `Upsample`: nearest ×2, then an optional 3×3 conv (`conv`). */
 export class Upsample extends Module implements UnaryModule {
@@ -49,7 +47,6 @@ export class Upsample extends Module implements UnaryModule {
     });
   }
 }
-registerModule(Upsample);
 
 export interface ResBlockArgs {
   channels: number;
@@ -116,7 +113,6 @@ export class ResBlock extends Module implements TimestepBlock {
     });
   }
 }
-registerModule(ResBlock);
 
 type EmbedLayer =
   | { kind: 'timestep'; m: TimestepBlock }
@@ -157,4 +153,3 @@ export class TimestepEmbedSequential extends Module {
     });
   }
 }
-registerModule(TimestepEmbedSequential);

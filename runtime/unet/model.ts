@@ -1,7 +1,7 @@
 // openaimodel `UNetModel`, NHWC. Child and parameter names follow the reference exactly.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor1D, Tensor2D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import { Module, ModuleList, Sequential, registerModule } from '../module.js';
+import { Module, ModuleList, Sequential } from '../module.js';
 import { AttentionBlock, Conv2d, Embedding, GroupNorm32, Linear, SiLU, SpatialTransformer, timestepEmbedding } from '../nn/index.js';
 import { withUNetDefaults, type UNetModelArgs, type UNetModelRequired } from './args.js';
 import { Downsample, ResBlock, TimestepEmbedSequential, Upsample } from './blocks.js';
@@ -128,4 +128,3 @@ export class UNetModel extends Module {
     });
   }
 }
-registerModule(UNetModel);

@@ -245,7 +245,7 @@ export function decoderParamCount(dd: DDConfig): number {
 function context(dd: DDConfig, issues: IssueList): Ctx {
   const resolved = resolveAttnType(dd);
   if (resolved === null)
-    issues.error('autoencoder/attn-type', `attn_type '${dd.attn_type}' unknown (make_attn accepts vanilla, linear, none)`, { param: 'attn_type' });
+    issues.error('autoencoder/attn-type', `attn_type '${dd.attn_type}' unknown (make_attn accepts vanilla, linear, none)`, { param: 'attn_type', args: [String(dd.attn_type)] });
   return { dd, attnType: resolved ?? 'vanilla', attnAt: new Set(dd.attn_resolutions), issues, attention: [] };
 }
 
@@ -286,9 +286,6 @@ export function autoencoderFacts(p: FirstStageFactsParams, opts: AutoencoderFact
   const dec = new Tally(norms);
   const outShape = decoderWalk(dec, c, lh, lw);
 
-  const zr = floorDiv(dd.resolution, 2 ** (dd.ch_mult.length - 1));
-  if (lh !== zr)
-    issues.warning('autoencoder/latent-size', `the encoder yields ${lh}×${lw} latents but the decoder was built for ${zr}×${zr}`, { param: 'resolution' });
   const encRes = new Set<number>();
   for (let i = 0, r = dd.resolution; i < dd.ch_mult.length; i++, r = floorDiv(r, 2)) encRes.add(r);
   const unmatched = [...new Set(dd.attn_resolutions)].filter((r) => !encRes.has(r));

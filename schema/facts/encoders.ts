@@ -128,20 +128,18 @@ const RESCALER_METHODS = ['nearest', 'linear', 'bilinear', 'trilinear', 'bicubic
 /**
  * SpatialRescaler: n_stages × F.interpolate(scale_factor=multiplier) (each stage floors:
  * out = floor(size · multiplier)), then an optional 1×1 Conv2d(in_channels, out_channels,
- * bias=bias) when out_channels is set. `input` is the conditioning tensor `[C, H, W]`; its C
- * should be in_channels.
+ * bias=bias) when out_channels is set. `input` is the conditioning tensor `[C, H, W]`; callers
+ * pass in_channels as its C (the data's real channels are not known statically).
  */
 export function spatialRescalerFacts(p: SpatialRescalerParams, input: Shape3): CondStageFacts {
   const issues = new IssueList();
-  if (p.n_stages < 0) issues.error('rescaler/n-stages', 'n_stages must be >= 0', { param: 'n_stages' });
+  if (p.n_stages < 0) issues.error('rescaler/n-stages', 'n_stages must be >= 0', { param: 'n_stages', args: [p.n_stages] });
   if (!RESCALER_METHODS.includes(p.method))
-    issues.error('rescaler/method', `method '${p.method}' is not one of ${RESCALER_METHODS.join(', ')}`, { param: 'method' });
+    issues.error('rescaler/method', `method '${p.method}' is not one of ${RESCALER_METHODS.join(', ')}`, { param: 'method', args: [p.method] });
   let [c, h, w] = input;
   for (let s = 0; s < p.n_stages; s++) [h, w] = [Math.floor(h * p.multiplier), Math.floor(w * p.multiplier)];
   const t = new Tally();
   if (p.out_channels !== null) {
-    if (c !== p.in_channels)
-      issues.warning('rescaler/in-channels', `the input has ${c} channels but channel_mapper expects in_channels = ${p.in_channels}`, { param: 'in_channels' });
     t.conv(p.in_channels, p.out_channels, 1, h, w, p.bias);
     c = p.out_channels;
   }

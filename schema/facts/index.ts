@@ -1,7 +1,7 @@
 // Static facts (parameter counts, shapes, attention sites, FLOPs, activation memory) of the
 // latent-diffusion modules, computed from constructor params alone: no tensors, no I/O.
-export type { FactIssue, GroupNormSite, Shape2, Shape3 } from './types.js';
-export { floorDiv } from './types.js';
+export type { FactCode, FactIssue, GroupNormSite, Shape2, Shape3 } from './types.js';
+export { FactRules, floorDiv } from './types.js';
 export { Tally } from './tally.js';
 export {
   channelsAtLevels,

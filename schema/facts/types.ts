@@ -7,17 +7,48 @@ export type Shape3 = [number, number, number];
 export type Shape2 = [number, number];
 
 /**
- * Something the reference would do wrong with these params. `error`: PyTorch raises while
- * building the module (an `assert` in a constructor), so the config cannot be instantiated.
- * `warning`: the module builds (the parameter count is exact) but a forward pass fails or
- * silently differs from what the config suggests.
- * `code` is stable (kebab-case, prefixed by the module family); the compiler maps it to an
- * LDMC diagnostic. `param` names the offending constructor param when there is one.
+ * Every rule the facts walkers check, with its severity. `error`: PyTorch raises while building
+ * the module (an `assert` in a constructor), so the config cannot be instantiated. `warning`: the
+ * module builds (the parameter count is exact) but a forward pass fails or silently differs from
+ * what the config suggests. Codes are stable (kebab-case, prefixed by the module family); the
+ * compiler maps each one to an LDMC code of the same severity (compiler/check.ts `factRules`,
+ * held together by test/compiler/messages.test.ts).
+ */
+export const FactRules = {
+  'unet/context-dim-missing': 'error',
+  'unet/context-dim-without-transformer': 'error',
+  'unet/heads-unset': 'error',
+  'unet/dims': 'error',
+  'unet/channel-mult-empty': 'error',
+  'unet/attention-head-channels': 'error',
+  'unet/attention-heads': 'warning',
+  'unet/transformer-heads': 'error',
+  'unet/skip-size-mismatch': 'warning',
+  'unet/out-channels-mismatch': 'warning',
+  'autoencoder/attn-type': 'error',
+  'autoencoder/ch-mult-empty': 'error',
+  'autoencoder/vq-double-z': 'warning',
+  'autoencoder/kl-double-z': 'error',
+  'rescaler/n-stages': 'error',
+  'rescaler/method': 'error',
+} as const satisfies Record<string, 'error' | 'warning'>;
+
+export type FactCode = keyof typeof FactRules;
+export type FactSeverity = (typeof FactRules)[FactCode];
+/** The codes whose severity is `S`, so that `issues.error` only takes an error rule's code. */
+export type FactCodeOf<S extends FactSeverity> = { [C in FactCode]: (typeof FactRules)[C] extends S ? C : never }[FactCode];
+
+/**
+ * Something the reference would do wrong with these params (see `FactRules`). `message` says it
+ * in words for callers of the facts; `args` are the values the compiler's message template for
+ * this code takes, in the order `factRules` in compiler/check.ts documents. `param` names the
+ * offending constructor param when there is one.
  */
 export interface FactIssue {
-  severity: 'error' | 'warning';
-  code: string;
+  severity: FactSeverity;
+  code: FactCode;
   message: string;
+  args: readonly (string | number)[];
   param?: string;
   /** state_dict-style path of the module concerned, e.g. `input_blocks.4.1`. */
   path?: string;
@@ -30,14 +61,23 @@ export interface GroupNormSite {
   groups: number;
 }
 
+interface IssueExtra {
+  param?: string;
+  path?: string;
+  args?: readonly (string | number)[];
+}
+
 /** Collects issues while a walker mirrors a constructor. */
 export class IssueList {
   readonly items: FactIssue[] = [];
-  error(code: string, message: string, extra: { param?: string; path?: string } = {}): void {
-    this.items.push({ severity: 'error', code, message, ...extra });
+  error(code: FactCodeOf<'error'>, message: string, extra: IssueExtra = {}): void {
+    this.add(code, message, extra);
   }
-  warning(code: string, message: string, extra: { param?: string; path?: string } = {}): void {
-    this.items.push({ severity: 'warning', code, message, ...extra });
+  warning(code: FactCodeOf<'warning'>, message: string, extra: IssueExtra = {}): void {
+    this.add(code, message, extra);
+  }
+  private add(code: FactCode, message: string, { args = [], ...rest }: IssueExtra): void {
+    this.items.push({ severity: FactRules[code], code, message, args, ...rest });
   }
   get errors(): FactIssue[] {
     return this.items.filter((i) => i.severity === 'error');

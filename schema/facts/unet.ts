@@ -101,11 +101,11 @@ export function checkUNetParams(p: UNetFactsParams): FactIssue[] {
   if (p.use_spatial_transformer && p.context_dim === null)
     issues.error('unet/context-dim-missing', 'use_spatial_transformer needs context_dim (the width of the cross-attention context)', { param: 'context_dim' });
   if (p.context_dim !== null && !p.use_spatial_transformer)
-    issues.error('unet/context-dim-without-transformer', 'context_dim is set but use_spatial_transformer is false', { param: 'use_spatial_transformer' });
+    issues.error('unet/context-dim-without-transformer', 'context_dim is set but use_spatial_transformer is false', { param: 'context_dim', args: [p.context_dim] });
   if (p.num_heads === -1 && p.num_head_channels === -1)
     issues.error('unet/heads-unset', 'either num_heads or num_head_channels has to be set', { param: 'num_heads' });
   if (p.dims !== 2)
-    issues.error('unet/dims', `dims=${p.dims}: ldmc supports 2-d UNets only`, { param: 'dims' });
+    issues.error('unet/dims', `dims=${p.dims}: ldmc supports 2-d UNets only`, { param: 'dims', args: [p.dims] });
   if (p.channel_mult.length === 0)
     issues.error('unet/channel-mult-empty', 'channel_mult is empty', { param: 'channel_mult' });
   return issues.items;
@@ -213,12 +213,12 @@ function attentionBlock(t: Tally, path: string, s: WalkState, ch: number, h: num
     heads = numHeads;
   } else {
     if (numHeadChannels <= 0 || ch % numHeadChannels !== 0)
-      s.issues.error('unet/attention-head-channels', `AttentionBlock: ${ch} channels are not divisible by num_head_channels ${numHeadChannels}`, { path, param: 'num_head_channels' });
+      s.issues.error('unet/attention-head-channels', `AttentionBlock: ${ch} channels are not divisible by num_head_channels ${numHeadChannels}`, { path, param: 'num_head_channels', args: [numHeadChannels, ch] });
     heads = safeDiv(ch, numHeadChannels);
   }
   // QKVAttention(Legacy).forward asserts width % (3 * n_heads) == 0, i.e. ch % heads == 0.
   if (heads <= 0 || ch % heads !== 0)
-    s.issues.warning('unet/attention-heads', `AttentionBlock at ${path}: ${ch} channels cannot be split into ${heads} heads (fails in forward)`, { path, param: 'num_heads' });
+    s.issues.warning('unet/attention-heads', `AttentionBlock at ${path}: ${ch} channels cannot be split into ${heads} heads (fails in forward)`, { path, param: 'num_heads', args: [heads, ch] });
   const T = h * w;
   const dh = heads > 0 ? ch / heads : ch;
   t.block(true, ch * T, (a) => {
@@ -241,7 +241,7 @@ function attentionLayer(t: Tally, s: WalkState, site: Omit<UNetAttentionSite, 'k
   const [h, w] = site.resolution;
   if (p.use_spatial_transformer) {
     if (numHeads <= 0 || dimHead <= 0)
-      s.issues.error('unet/transformer-heads', `SpatialTransformer at ${site.path}: n_heads ${numHeads} × d_head ${dimHead} is not a valid width`, { path: site.path, param: 'num_heads' });
+      s.issues.error('unet/transformer-heads', `SpatialTransformer at ${site.path}: n_heads ${numHeads} × d_head ${dimHead} is not a valid width`, { path: site.path, param: p.num_head_channels === -1 ? 'num_heads' : 'num_head_channels', args: [numHeads, dimHead, site.channels] });
     spatialTransformer(t, site.path, {
       channels: site.channels, heads: numHeads, dimHead, depth: p.transformer_depth,
       contextDim: p.context_dim, height: h, width: w, contextTokens: s.contextTokens,
@@ -338,7 +338,7 @@ export function unetFacts(p: UNetFactsParams, opts: UNetFactsOptions = {}): UNet
       const path = `output_blocks.${idx}`;
       const [ich, sh, sw] = skips.pop()!;
       if (sh !== h || sw !== w)
-        issues.warning('unet/skip-size-mismatch', `${path}: the skip connection is ${sh}×${sw} but the upsampled path is ${h}×${w} (torch.cat fails; use an input size divisible by ${2 ** (p.channel_mult.length - 1)})`, { path, param: 'image_size' });
+        issues.warning('unet/skip-size-mismatch', `${path}: the skip connection is ${sh}×${sw} but the upsampled path is ${h}×${w} (torch.cat fails; use an input size divisible by ${2 ** (p.channel_mult.length - 1)})`, { path, param: 'image_size', args: [sh, sw, h, w, 2 ** (p.channel_mult.length - 1)] });
       ob.pointwise((ch + ich) * h * w); // torch.cat([h, hs.pop()])
       resBlock(ob, `${path}.0`, s, { cin: ch + ich, cout: mc * mult, h, w, updown: null });
       ch = mc * mult;
@@ -362,7 +362,7 @@ export function unetFacts(p: UNetFactsParams, opts: UNetFactsOptions = {}): UNet
   // conv1(model_channels → n_embed)]. Both are built with `ch` (= mc · channel_mult[0]) for the
   // norm but `model_channels` for the conv, so channel_mult[0] ≠ 1 builds but cannot run.
   if (ch !== mc)
-    issues.warning('unet/out-channels-mismatch', `channel_mult[0] = ${p.channel_mult[0]}: the output head normalises ${ch} channels but its conv expects model_channels = ${mc} (fails in forward)`, { path: 'out', param: 'channel_mult' });
+    issues.warning('unet/out-channels-mismatch', `channel_mult[0] = ${p.channel_mult[0]}: the output head normalises ${ch} channels but its conv expects model_channels = ${mc} (fails in forward)`, { path: 'out', param: 'channel_mult', args: [p.channel_mult[0]!, ch, mc] });
   const predictIds = p.n_embed !== null;
   const out = part('out');
   const head = new Tally(norms);
