@@ -57,23 +57,18 @@ export function parseSource(path: string, text: string, ctx: Reporter): MapNode 
     ctx.report(diag(spanOf(file, second, second + 3), 'Multiple_documents', [list.length], { hint: 'split the documents into separate files and pass them in order: ldmc check a.yaml b.yaml' }));
   }
   const doc = list[0]!;
-  const syntax: RawSyntaxError[] = [];
-  for (const e of doc.errors) {
-    const [s, t] = e.pos;
-    if (e.code === 'DUPLICATE_KEY') {
-      const key = /^\s*(?:"([^"]*)"|'([^']*)'|([^:#\n]*?))\s*:/.exec(text.slice(s))?.slice(1).find((k) => k !== undefined)?.trim() || text.slice(s, t).trim() || '?';
-      ctx.report(diag(spanOf(file, s, t), 'Duplicate_key_0', [key], { hint: 'YAML keeps only one of them; remove or rename the other' }));
-    } else {
-      syntax.push(e);
-    }
-  }
-  if (syntax.length > 0) {
+  const reportDuplicate = ([s, t]: readonly [number, number]) => {
+    const key = /^\s*(?:"([^"]*)"|'([^']*)'|([^:#\n]*?))\s*:/.exec(text.slice(s))?.slice(1).find((k) => k !== undefined)?.trim() || text.slice(s, t).trim() || '?';
+    ctx.report(diag(spanOf(file, s, t), 'Duplicate_key_0', [key], { hint: 'YAML keeps only one of them; remove or rename the other' }));
+  };
+  if (doc.errors.some((e) => e.code !== 'DUPLICATE_KEY')) {
     // One diagnostic per mistake, at the line to edit (yaml's own positions are often a line early).
-    for (const f of locateSyntaxFaults(text, syntax, syntaxErrorsOf, syntaxHint)) {
-      ctx.report(diag(spanOf(file, f.start, f.end), 'YAML_syntax_error_0', [f.message], { hint: f.hint }));
-    }
+    const { faults, duplicateKeys } = locateSyntaxFaults(text, doc.errors, syntaxErrorsOf, syntaxHint);
+    for (const f of faults) ctx.report(diag(spanOf(file, f.start, f.end), 'YAML_syntax_error_0', [f.message], { hint: f.hint }));
+    duplicateKeys.forEach(reportDuplicate);
     return undefined;
   }
+  for (const e of doc.errors) reportDuplicate(e.pos);
   const conv = new Converter(file, doc, ctx);
   const root = conv.convert(doc.contents as YNode);
   if (!root) return undefined;
@@ -84,11 +79,10 @@ export function parseSource(path: string, text: string, ctx: Reporter): MapNode 
   return root;
 }
 
-/** The syntax errors of a text parsed as parseSource parses it, for checking a repair. */
-function syntaxErrorsOf(text: string): RawSyntaxError[] {
+/** The errors of a text parsed as parseSource parses it, for checking a repair. */
+function syntaxErrorsOf(text: string): readonly RawSyntaxError[] {
   const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false, strict: true });
-  const first = (Array.isArray(docs) ? docs : [docs])[0];
-  return first ? first.errors.filter((e) => e.code !== 'DUPLICATE_KEY') : [];
+  return (Array.isArray(docs) ? docs : [docs])[0]?.errors ?? [];
 }
 
 function syntaxHint(code: string): string | undefined {

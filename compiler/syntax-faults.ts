@@ -11,7 +11,7 @@
 //
 // Repairs never add or remove a line break, so line numbers stay those of the original text.
 
-/** A syntax error as `yaml` reports it (duplicate keys excluded: they are not syntax faults). */
+/** An error as `yaml` reports it. */
 export interface RawSyntaxError {
   readonly code: string;
   readonly pos: readonly [number, number];
@@ -24,11 +24,18 @@ export interface SyntaxFault {
   readonly end: number;
   readonly message: string;
   readonly hint: string | undefined;
-  /** The `yaml` error code for faults reported as the parser gave them; undefined for located faults. */
-  readonly code: string | undefined;
 }
 
-/** Parses a (repaired) text and returns its syntax errors. */
+export interface SyntaxReport {
+  readonly faults: readonly SyntaxFault[];
+  /**
+   * The duplicate keys left once the faults are repaired, as spans of the original text: a broken
+   * flow mapping or block makes keys look repeated that are not.
+   */
+  readonly duplicateKeys: readonly (readonly [number, number])[];
+}
+
+/** Parses a (repaired) text and returns all its errors. */
 export type SyntaxCheck = (text: string) => readonly RawSyntaxError[];
 
 /** Re-parses allowed per file: each costs about a millisecond on a reference config. */
@@ -38,7 +45,10 @@ const MAX_FAULTS = 8;
 /** Above this size a broken file gets the parser's errors only (each re-parse would cost too much). */
 const MAX_TEXT = 256 * 1024;
 
-export function locateSyntaxFaults(text: string, errors: readonly RawSyntaxError[], check: SyntaxCheck, hintFor: (code: string) => string | undefined): SyntaxFault[] {
+const isDuplicate = (e: RawSyntaxError): boolean => e.code === 'DUPLICATE_KEY';
+
+/** `errors` are those of `text` as `check` gives them; duplicate keys among them are not syntax faults. */
+export function locateSyntaxFaults(text: string, errors: readonly RawSyntaxError[], check: SyntaxCheck, hintFor: (code: string) => string | undefined): SyntaxReport {
   const original = scan(text);
   const toOriginal = (line: number, col: number): number => {
     const l = original[Math.min(line, original.length - 1)]!;
@@ -46,39 +56,45 @@ export function locateSyntaxFaults(text: string, errors: readonly RawSyntaxError
   };
   const faults: SyntaxFault[] = [];
   let cur = text;
-  let errs: readonly RawSyntaxError[] = sortErrors(errors);
+  let all: readonly RawSyntaxError[] = errors;
+  let errs = sortErrors(all.filter((e) => !isDuplicate(e)));
   let budget = text.length > MAX_TEXT ? 0 : MAX_REPARSES;
   while (errs.length > 0 && faults.length < MAX_FAULTS && budget > 0) {
     const lines = scan(cur);
     const anchor = lineOf(lines, errs[0]!.pos[0]);
-    let best: { repair: Repair; after: readonly RawSyntaxError[] } | undefined;
+    let best: { repair: Repair; all: readonly RawSyntaxError[]; errs: RawSyntaxError[] } | undefined;
     for (const repair of candidates(cur, lines, errs[0]!, anchor)) {
       if (budget-- <= 0) break;
-      const after = sortErrors(check(repair.text));
+      const afterAll = check(repair.text);
+      const after = sortErrors(afterAll.filter((e) => !isDuplicate(e)));
       // It must cure the error it answers (nothing left up to that line) and leave fewer errors.
       const cured = after.length === 0 || lineOf(scan(repair.text), after[0]!.pos[0]) > Math.max(anchor, repair.line);
       if (!cured || after.length >= errs.length) continue;
-      if (!best || after.length < best.after.length) best = { repair, after };
+      if (!best || after.length < best.errs.length) best = { repair, all: afterAll, errs: after };
       if (after.length === 0) break;
     }
     if (!best) break;
     const f = best.repair.fault(scan(best.repair.text));
-    faults.push({ start: toOriginal(f.line, f.col), end: toOriginal(f.endLine, f.endCol), message: f.message, hint: f.hint, code: undefined });
+    faults.push({ start: toOriginal(f.line, f.col), end: toOriginal(f.endLine, f.endCol), message: f.message, hint: f.hint });
     cur = best.repair.text;
-    errs = best.after;
+    all = best.all;
+    errs = best.errs;
   }
-  // What no repair explained, as the parser said it, once per line.
   const lines = scan(cur);
-  const seen = new Set<number>();
+  const span = (e: RawSyntaxError): [number, number] => {
+    const a = lineOf(lines, e.pos[0]), b = lineOf(lines, e.pos[1]);
+    return [toOriginal(a, e.pos[0] - lines[a]!.start), toOriginal(b, e.pos[1] - lines[b]!.start)];
+  };
+  // What no repair explained, as the parser said it, once per line.
+  const seen = new Set(faults.map((f) => lineOf(original, f.start)));
   for (const e of errs) {
     const line = lineOf(lines, e.pos[0]);
-    if (seen.has(line) || faults.some((f) => lineOf(original, f.start) === line)) continue;
+    if (seen.has(line)) continue;
     seen.add(line);
-    const col = e.pos[0] - lines[line]!.start;
-    const endLine = lineOf(lines, e.pos[1]);
-    faults.push({ start: toOriginal(line, col), end: toOriginal(endLine, e.pos[1] - lines[endLine]!.start), message: firstLine(e.message), hint: hintFor(e.code), code: e.code });
+    const [start, end] = span(e);
+    faults.push({ start, end, message: firstLine(e.message), hint: hintFor(e.code) });
   }
-  return faults.sort((a, b) => a.start - b.start);
+  return { faults: faults.sort((a, b) => a.start - b.start), duplicateKeys: all.filter(isDuplicate).map(span) };
 }
 
 function sortErrors(errors: readonly RawSyntaxError[]): RawSyntaxError[] {
@@ -113,13 +129,21 @@ interface Line {
 }
 
 interface Scan extends Array<Line> {
-  /** Unclosed flow brackets over the text: [offset, char] in order of opening, recorded per bracket event. */
+  /** Every flow bracket that opens or closes, in text order. */
   flowEvents?: FlowEvent[];
+  /** Every quoted scalar: where its quote opens and closes (Infinity when it never does). */
+  quotes?: QuoteSpan[];
 }
 
 interface FlowEvent {
   readonly offset: number;
   readonly open: boolean;
+  readonly ch: string;
+}
+
+interface QuoteSpan {
+  readonly open: number;
+  close: number;
   readonly ch: string;
 }
 
@@ -129,6 +153,7 @@ const BLOCK_SCALAR = /(?:^|:[ \t]+)[|>][1-9+-]{0,2}$/;
 function scan(text: string): Scan {
   const out: Scan = [];
   const events: FlowEvent[] = [];
+  const quotes: QuoteSpan[] = [];
   let depth = 0;
   let quote: '' | '"' | "'" = '';
   let blockParent = -1; // inside a block scalar: its lines are deeper than this column
@@ -149,12 +174,18 @@ function scan(text: string): Scan {
         const c = content[i]!;
         if (quote === '"') {
           if (c === '\\') i++;
-          else if (c === '"') quote = '';
+          else if (c === '"') {
+            quote = '';
+            quotes[quotes.length - 1]!.close = start + i;
+          }
           continue;
         }
         if (quote === "'") {
           if (c === "'" && content[i + 1] === "'") i++;
-          else if (c === "'") quote = '';
+          else if (c === "'") {
+            quote = '';
+            quotes[quotes.length - 1]!.close = start + i;
+          }
           continue;
         }
         const prev = i === 0 ? ' ' : content[i - 1]!;
@@ -162,7 +193,10 @@ function scan(text: string): Scan {
           commentAt = i;
           break;
         }
-        if ((c === '"' || c === "'") && /[\s[{,:-]/.test(prev)) quote = c;
+        if ((c === '"' || c === "'") && /[\s[{,:-]/.test(prev)) {
+          quote = c;
+          quotes.push({ open: start + i, close: Infinity, ch: c });
+        }
         else if (c === '[' || c === '{') {
           depth++;
           events.push({ offset: start + i, open: true, ch: c });
@@ -180,6 +214,7 @@ function scan(text: string): Scan {
     start += raw.length + 1;
   }
   out.flowEvents = events;
+  out.quotes = quotes;
   return out;
 }
 
@@ -266,6 +301,11 @@ function clip(s: string): string {
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
 
+/** Like clip, but keeps the end of the text (where a repair added something). */
+function clipStart(s: string): string {
+  return s.length > 40 ? `...${s.slice(-37)}` : s;
+}
+
 function plural(n: number): string {
   return n === 1 ? '1 space' : `${n} spaces`;
 }
@@ -290,6 +330,7 @@ function likeSibling(lines: readonly Line[], i: number, col: number): string {
 
 /** Candidate repairs for the first error, most specific first. */
 function* candidates(text: string, lines: Scan, err: RawSyntaxError, anchor: number): Generator<Repair> {
+  yield* closeQuote(text, lines, err);
   yield* closeFlow(text, lines, err, anchor);
   const n = nextLine(lines, anchor), p = prevLine(lines, anchor);
   const around = [anchor, n, p].filter((i, k, all) => i >= 0 && all.indexOf(i) === k && !lines[i]!.skip);
@@ -326,7 +367,30 @@ function* closeFlow(text: string, lines: Scan, err: RawSyntaxError, anchor: numb
       endLine: j,
       endCol: body.length,
       message: `this \`${opener.ch}\` is never closed`,
-      hint: `add \`${closers}\` at the end of line ${j + 1}: \`${clip(fixed.trim())}\``,
+      hint: `add \`${closers}\` at the end of line ${j + 1}: \`${clipStart(fixed.trim())}\``,
+    }),
+  };
+}
+
+/** A quote still open where the parser gave up: close it where its line ends. */
+function* closeQuote(text: string, lines: Scan, err: RawSyntaxError): Generator<Repair> {
+  const q = (lines.quotes ?? []).find((s) => s.open < err.pos[0] && s.close >= err.pos[0]);
+  if (!q) return;
+  const i = lineOf(lines, q.open);
+  const l = lines[i]!;
+  // The quoted text runs to the end of its line (a comment there is part of the string, as yaml reads it).
+  const end = l.content.trimEnd().length;
+  const fixed = l.content.slice(0, end) + q.ch + l.content.slice(end);
+  yield {
+    text: replaceLine(text, lines, i, fixed),
+    line: lineOf(lines, err.pos[0]),
+    fault: () => ({
+      line: i,
+      col: q.open - l.start,
+      endLine: i,
+      endCol: end,
+      message: `this ${q.ch === '"' ? 'double' : 'single'} quote is never closed`,
+      hint: `add the closing \`${q.ch}\` at the end of line ${i + 1}: \`${clipStart(fixed.trim())}\``,
     }),
   };
 }
