@@ -335,7 +335,9 @@ function* candidates(text: string, lines: Scan, err: RawSyntaxError, anchor: num
   const n = nextLine(lines, anchor), p = prevLine(lines, anchor);
   const around = [anchor, n, p].filter((i, k, all) => i >= 0 && all.indexOf(i) === k && !lines[i]!.skip);
   for (const i of around) yield* fixLine(text, lines, i);
-  for (const i of around) yield* reindent(text, lines, i);
+  // When moving either of two lines would do (a block of two keys), blame the later one: `yaml`
+  // reports an over-indented line at the end of the line before it.
+  for (const i of [n, anchor, p]) if (around.includes(i)) yield* reindent(text, lines, i);
 }
 
 /** A `[` or `{` still open where the parser gave up: close it at the end of the last line before. */
