@@ -38,10 +38,11 @@ export interface SyntaxReport {
 /** Parses a (repaired) text and returns all its errors. */
 export type SyntaxCheck = (text: string) => readonly RawSyntaxError[];
 
-/** Re-parses allowed per file: each costs about a millisecond on a reference config. */
-const MAX_REPARSES = 48;
+/** Re-parses allowed per file, and per error: each costs a millisecond or two on a reference config. */
+const MAX_REPARSES = 16;
+const MAX_TRIES = 6;
 /** Faults located per file before the rest is reported as `yaml` gave it. */
-const MAX_FAULTS = 8;
+const MAX_FAULTS = 4;
 /** Above this size a broken file gets the parser's errors only (each re-parse would cost too much). */
 const MAX_TEXT = 256 * 1024;
 
@@ -62,16 +63,22 @@ export function locateSyntaxFaults(text: string, errors: readonly RawSyntaxError
   while (errs.length > 0 && faults.length < MAX_FAULTS && budget > 0) {
     const lines = scan(cur);
     const anchor = lineOf(lines, errs[0]!.pos[0]);
+    const before = errorLines(lines, errs);
+    const blockEnd = endOfBlock(lines, anchor);
     let best: { repair: Repair; all: readonly RawSyntaxError[]; errs: RawSyntaxError[] } | undefined;
+    let tries = 0;
     for (const repair of candidates(cur, lines, errs[0]!, anchor)) {
-      if (budget-- <= 0) break;
+      if (++tries > MAX_TRIES || budget-- <= 0) break;
       const afterAll = check(repair.text);
       const after = sortErrors(afterAll.filter((e) => !isDuplicate(e)));
+      const afterLines = errorLines(lineStarts(repair.text), after);
       // It must cure the error it answers (nothing left up to that line) and leave fewer errors.
-      const cured = after.length === 0 || lineOf(scan(repair.text), after[0]!.pos[0]) > Math.max(anchor, repair.line);
+      const cured = after.length === 0 || afterLines[0]! > Math.max(anchor, repair.line);
       if (!cured || after.length >= errs.length) continue;
       if (!best || after.length < best.errs.length) best = { repair, all: afterAll, errs: after };
-      if (after.length === 0) break;
+      // Nothing left in this block, and nothing after it but errors that were there before (the other
+      // mistakes of the file): no repair of this one can do better, so stop looking.
+      if ((after.length === 0 || afterLines[0]! >= blockEnd) && isSubset(afterLines.map((l, k) => `${after[k]!.code}@${l}`), before.map((l, k) => `${errs[k]!.code}@${l}`))) break;
     }
     if (!best) break;
     const f = best.repair.fault(scan(best.repair.text));
@@ -95,6 +102,37 @@ export function locateSyntaxFaults(text: string, errors: readonly RawSyntaxError
     faults.push({ start, end, message: firstLine(e.message), hint: hintFor(e.code) });
   }
   return { faults: faults.sort((a, b) => a.start - b.start), duplicateKeys: all.filter(isDuplicate).map(span) };
+}
+
+/** The first line after the block around line i (the lines next to it, and those deeper). */
+function endOfBlock(lines: readonly Line[], i: number): number {
+  const near = [prevLine(lines, i), i, nextLine(lines, i)].filter((j) => j >= 0);
+  const level = Math.min(...near.map((j) => lines[j]!.ws.length));
+  for (let j = Math.max(...near) + 1; j < lines.length; j++) if (!lines[j]!.skip && lines[j]!.ws.length < level) return j;
+  return lines.length;
+}
+
+/** The line of each error, in order. */
+function errorLines(lines: readonly { readonly start: number }[], errors: readonly RawSyntaxError[]): number[] {
+  return errors.map((e) => lineOf(lines, e.pos[0]));
+}
+
+function lineStarts(text: string): { start: number }[] {
+  const out = [{ start: 0 }];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) out.push({ start: i + 1 });
+  return out;
+}
+
+/** Every item of `a` is in `b` (as many times). */
+function isSubset(a: readonly string[], b: readonly string[]): boolean {
+  const count = new Map<string, number>();
+  for (const x of b) count.set(x, (count.get(x) ?? 0) + 1);
+  for (const x of a) {
+    const n = count.get(x) ?? 0;
+    if (n === 0) return false;
+    count.set(x, n - 1);
+  }
+  return true;
 }
 
 function sortErrors(errors: readonly RawSyntaxError[]): RawSyntaxError[] {
@@ -218,7 +256,7 @@ function scan(text: string): Scan {
   return out;
 }
 
-function lineOf(lines: readonly Line[], offset: number): number {
+function lineOf(lines: readonly { readonly start: number }[], offset: number): number {
   let lo = 0, hi = lines.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
@@ -334,10 +372,13 @@ function* candidates(text: string, lines: Scan, err: RawSyntaxError, anchor: num
   yield* closeFlow(text, lines, err, anchor);
   const n = nextLine(lines, anchor), p = prevLine(lines, anchor);
   const around = [anchor, n, p].filter((i, k, all) => i >= 0 && all.indexOf(i) === k && !lines[i]!.skip);
-  for (const i of around) yield* fixLine(text, lines, i);
+  // What a line says is wrong where `yaml` stops (or on the line after, where it stops early).
+  for (const i of [anchor, n]) if (around.includes(i)) yield* fixLine(text, lines, i);
   // When moving either of two lines would do (a block of two keys), blame the later one: `yaml`
   // reports an over-indented line at the end of the line before it.
-  for (const i of [n, anchor, p]) if (around.includes(i)) yield* reindent(text, lines, i);
+  // Each line's likeliest indentation (its sibling's) first, then the others, in turns.
+  const moves = [n, anchor, p].filter((i) => around.includes(i)).map((i) => [...reindent(text, lines, i)]);
+  for (let k = 0; moves.some((m) => k < m.length); k++) for (const m of moves) if (k < m.length) yield m[k]!;
 }
 
 /** A `[` or `{` still open where the parser gave up: close it at the end of the last line before. */
