@@ -4,12 +4,13 @@
 // key is reported twice at the end of the line *above* it, a tab or an under-indented key sets off a
 // cascade of errors down the block. So we treat its first error as a symptom and look for the edit that
 // cures it: a few candidate repairs of the lines around it (re-indent a line, replace a tab, add a
-// missing `:` or closing bracket, drop a stray `-`), each checked by parsing the repaired text again.
+// missing `:`, closing bracket or quote, drop a stray `-`), each checked by parsing the repaired text.
 // The repair that leaves the fewest errors names the fault, its line and the indentation expected; the
 // errors it cures are its cascade and are not reported. Then the next remaining error, and so on. An
 // error no repair explains is reported as `yaml` gave it, once per line.
 //
-// Repairs never add or remove a line break, so line numbers stay those of the original text.
+// Repairs never add or remove a line break, so line numbers stay those of the original text. Only
+// a broken file pays for the search: one or two re-parses a mistake, at most MAX_REPARSES a file.
 
 /** An error as `yaml` reports it. */
 export interface RawSyntaxError {
