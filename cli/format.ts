@@ -37,8 +37,13 @@ function codeFrame(span: Span, sources: ReadonlyMap<string, string>, dim: (s: st
   const gutter = String(span.line).length;
   const width = span.endLine === span.line ? Math.max(1, span.endCol - span.col) : Math.max(1, line.length - span.col + 1);
   const out: string[] = [];
-  if (span.line > 1 && all[span.line - 2]!.trim() !== '') out.push(dim(`  ${String(span.line - 1).padStart(gutter)} | `) + all[span.line - 2]);
-  out.push(dim(`  ${String(span.line).padStart(gutter)} | `) + line);
+  if (span.line > 1 && all[span.line - 2]!.trim() !== '') out.push(dim(`  ${String(span.line - 1).padStart(gutter)} | `) + visible(all[span.line - 2]!));
+  out.push(dim(`  ${String(span.line).padStart(gutter)} | `) + visible(line));
   out.push(dim(`  ${' '.repeat(gutter)} | `) + ' '.repeat(Math.max(0, span.col - 1)) + mark('^'.repeat(Math.min(width, 80))));
   return out.join('\n');
+}
+
+/** A tab shown as one visible column, so the caret line stays aligned and a tab in the indentation shows. */
+function visible(line: string): string {
+  return line.replace(/\t/g, '\u2192');
 }

@@ -13,6 +13,7 @@ import {
   type Node as YNode,
 } from 'yaml';
 import { diag, type Reporter, type Span } from './diagnostics.js';
+import { firstLine, locateSyntaxFaults, type RawSyntaxError } from './syntax-faults.js';
 import type { ConfigNode, MapEntry, MapNode, ScalarNode } from './tree.js';
 
 /** At most this many nodes after alias expansion; the largest reference config has ~400. */
@@ -56,19 +57,18 @@ export function parseSource(path: string, text: string, ctx: Reporter): MapNode 
     ctx.report(diag(spanOf(file, second, second + 3), 'Multiple_documents', [list.length], { hint: 'split the documents into separate files and pass them in order: ldmc check a.yaml b.yaml' }));
   }
   const doc = list[0]!;
-  let fatal = false;
-  for (const e of doc.errors) {
-    const [s, t] = e.pos;
-    const span = spanOf(file, s, t);
-    if (e.code === 'DUPLICATE_KEY') {
-      const key = /^\s*(?:"([^"]*)"|'([^']*)'|([^:#\n]*?))\s*:/.exec(text.slice(s))?.slice(1).find((k) => k !== undefined)?.trim() || text.slice(s, t).trim() || '?';
-      ctx.report(diag(span, 'Duplicate_key_0', [key], { hint: 'YAML keeps only one of them; remove or rename the other' }));
-    } else {
-      fatal = true;
-      ctx.report(diag(span, 'YAML_syntax_error_0', [firstLine(e.message)], { hint: syntaxHint(e.code) }));
-    }
+  const reportDuplicate = ([s, t]: readonly [number, number]) => {
+    const key = /^\s*(?:"([^"]*)"|'([^']*)'|([^:#\n]*?))\s*:/.exec(text.slice(s))?.slice(1).find((k) => k !== undefined)?.trim() || text.slice(s, t).trim() || '?';
+    ctx.report(diag(spanOf(file, s, t), 'Duplicate_key_0', [key], { hint: 'YAML keeps only one of them; remove or rename the other' }));
+  };
+  if (doc.errors.some((e) => e.code !== 'DUPLICATE_KEY')) {
+    // One diagnostic per mistake, at the line to edit (yaml's own positions are often a line early).
+    const { faults, duplicateKeys } = locateSyntaxFaults(text, doc.errors, syntaxErrorsOf, syntaxHint);
+    for (const f of faults) ctx.report(diag(spanOf(file, f.start, f.end), 'YAML_syntax_error_0', [f.message], { hint: f.hint }));
+    duplicateKeys.forEach(reportDuplicate);
+    return undefined;
   }
-  if (fatal) return undefined;
+  for (const e of doc.errors) reportDuplicate(e.pos);
   const conv = new Converter(file, doc, ctx);
   const root = conv.convert(doc.contents as YNode);
   if (!root) return undefined;
@@ -79,8 +79,10 @@ export function parseSource(path: string, text: string, ctx: Reporter): MapNode 
   return root;
 }
 
-function firstLine(s: string): string {
-  return s.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+/** The errors of a text parsed as parseSource parses it, for checking a repair. */
+function syntaxErrorsOf(text: string): readonly RawSyntaxError[] {
+  const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false, strict: true });
+  return (Array.isArray(docs) ? docs : [docs])[0]?.errors ?? [];
 }
 
 function syntaxHint(code: string): string | undefined {

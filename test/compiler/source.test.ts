@@ -1,9 +1,12 @@
 // The source phase: spans of every node, Python-like typing of literals, and clear diagnostics
 // for broken YAML instead of exceptions.
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DiagnosticBag } from '../../compiler/diagnostics.js';
 import { parseSource } from '../../compiler/source.js';
 import { getPath } from '../../compiler/tree.js';
+import { repoRoot } from '../support/reference.js';
 
 function parse(text: string) {
   const bag = new DiagnosticBag();
@@ -60,5 +63,74 @@ describe('source', function () {
     expect(parse('# only a comment\n').codes).to.deep.equal(['LDMC104']);
     expect(parse('- 1\n- 2\n').codes).to.deep.equal(['LDMC105']);
     expect(parse('model: !!python/object/apply:os.system ["ls"]\n').codes).to.include('LDMC106');
+  });
+
+  describe('a YAML syntax mistake is one LDMC101 at the line to edit', function () {
+    /** `line:col` of every diagnostic, and its hint. */
+    const where = (text: string) => parse(text).bag.items.map((d) => ({ code: d.code, at: `${d.span!.line}:${d.span!.col}`, message: d.message, hint: d.hint ?? '' }));
+    const fixture = (name: string) => readFileSync(join(repoRoot, 'test', 'fixtures', 'broken', name), 'utf8');
+    const unet = (params: string) => `model:\n  target: ldm.models.diffusion.ddpm.LatentDiffusion\n  params:\n    unet_config:\n      target: ldm.modules.diffusionmodules.openaimodel.UNetModel\n      params:\n${params}    cond_stage_config: __is_unconditional__\n`;
+
+    // The broken-config fixtures, each with the one place a person must edit: the line, and the column
+    // of the key (or of the tab, the `[` or the quote that is never closed).
+    const fixtures: [string, string][] = [
+      ['80-yaml-over-indented-key.yaml', '22:11'],
+      ['81-yaml-under-indented-key.yaml', '21:7'],
+      ['82-yaml-tab-indent.yaml', '20:1'],
+      ['83-yaml-unclosed-flow-sequence.yaml', '23:32'],
+      ['84-yaml-key-without-colon.yaml', '19:9'],
+      ['85-yaml-stray-dash.yaml', '20:9'],
+      ['86-yaml-unclosed-quote.yaml', '17:15'],
+    ];
+    for (const [name, at] of fixtures) {
+      it(`${name}: once, at ${at}`, function () {
+        expect(where(fixture(name)).map((d) => `${d.code}@${d.at}`)).to.deep.equal([`LDMC101@${at}`]);
+      });
+    }
+
+    it('names the indentation expected, and a sibling key to copy it from', function () {
+      const over = where(unet('        image_size: 64\n        in_channels: 3\n          out_channels: 3\n        model_channels: 32\n'));
+      expect(over).to.have.length(1);
+      expect(over[0]!.at).to.equal('9:11');
+      expect(over[0]!.message).to.equal('YAML syntax error: `out_channels` is indented 10 spaces, deeper than its siblings (8)');
+      expect(over[0]!.hint).to.equal('indent `out_channels` like its siblings (8 spaces), e.g. `in_channels` on line 8');
+    });
+
+    it('an over-indented first or last key of a block, a bare `-`, and a tab after spaces', function () {
+      // The first entry sets a block's indentation, so the fault is the first line, not its followers.
+      expect(where(unet('          image_size: 64\n        in_channels: 3\n        out_channels: 3\n')).map((d) => d.at)).to.deep.equal(['7:11']);
+      expect(where(unet('        in_channels: 3\n        out_channels: 3\n          model_channels: 32\n')).map((d) => d.at)).to.deep.equal(['9:11']);
+      const dash = where(unet('        in_channels: 3\n        -\n        out_channels: 3\n'));
+      expect(dash.map((d) => [d.at, d.hint])).to.deep.equal([['8:9', 'remove the stray `-`']]);
+      const tab = where(unet('        in_channels: 3\n        \tout_channels: 3\n'));
+      expect(tab.map((d) => d.at)).to.deep.equal(['8:9']);
+      expect(tab[0]!.hint).to.contain('indent `out_channels` with 8 spaces and no tab, like `in_channels` on line 7');
+    });
+
+    it('an unclosed bracket or quote at the end of the file points at where it opens', function () {
+      const flow = where('model:\n  target: x\n  params:\n    channel_mult: [1, 2, 4\n');
+      expect(flow.map((d) => [d.at, d.hint])).to.deep.equal([['4:19', 'add `]` at the end of line 4: `channel_mult: [1, 2, 4]`']]);
+      expect(where('model:\n  params:\n    ddconfig: {ch: 128, z_channels: 4\n    lossconfig: 1\n').map((d) => d.at)).to.deep.equal(['3:15']);
+      expect(where("model:\n  target: 'ldm.models.autoencoder.AutoencoderKL\n  params: {}\n").map((d) => d.at)).to.deep.equal(['2:11']);
+    });
+
+    it('reports each of two independent mistakes once, with no cascade and no phantom duplicate keys', function () {
+      const two = where(unet('        in_channels: 3\n          out_channels: 3\n        model_channels: 32\n\tnum_res_blocks: 2\n        channel_mult: {a: 1, b: 2\n        attention_resolutions: [1]\n'));
+      expect(two.map((d) => `${d.code}@${d.at}`)).to.deep.equal(['LDMC101@8:11', 'LDMC101@10:1', 'LDMC101@11:23']);
+    });
+
+    it('keeps line numbers with CRLF line ends, and in a list of mappings', function () {
+      const crlf = unet('        in_channels: 3\n          out_channels: 3\n').replace(/\n/g, '\r\n');
+      expect(where(crlf).map((d) => d.at)).to.deep.equal(['8:11']);
+      const list = where('lightning:\n  trainer:\n    plugins:\n      - name: a\n          value: 1\n      - name: b\n        value: 2\n');
+      expect(list.map((d) => [d.at, d.hint])).to.deep.equal([['5:11', 'indent `value` like its siblings (8 spaces), e.g. `name` on line 4']]);
+    });
+
+    it('still reports, once per line, an error no repair explains', function () {
+      const odd = where('model:\n  target: x\n  params: ]\n');
+      expect(odd.length).to.be.at.least(1);
+      expect(new Set(odd.map((d) => d.at.split(':')[0])).size).to.equal(odd.length);
+      for (const d of odd) expect(d.code).to.equal('LDMC101');
+    });
   });
 });
