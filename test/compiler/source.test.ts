@@ -74,13 +74,13 @@ describe('source', function () {
     // The broken-config fixtures, each with the one place a person must edit: the line, and the column
     // of the key (or of the tab, the `[` or the quote that is never closed).
     const fixtures: [string, string][] = [
-      ['80-yaml-over-indented-key.yaml', '22:11'],
-      ['81-yaml-under-indented-key.yaml', '21:7'],
-      ['82-yaml-tab-indent.yaml', '20:1'],
-      ['83-yaml-unclosed-flow-sequence.yaml', '23:32'],
-      ['84-yaml-key-without-colon.yaml', '19:9'],
-      ['85-yaml-stray-dash.yaml', '20:9'],
-      ['86-yaml-unclosed-quote.yaml', '17:15'],
+      ['83-yaml-over-indented-key.yaml', '22:11'],
+      ['84-yaml-under-indented-key.yaml', '21:7'],
+      ['85-yaml-tab-indent.yaml', '20:1'],
+      ['86-yaml-unclosed-flow-sequence.yaml', '23:32'],
+      ['87-yaml-key-without-colon.yaml', '19:9'],
+      ['88-yaml-stray-dash.yaml', '20:9'],
+      ['89-yaml-unclosed-quote.yaml', '17:15'],
     ];
     for (const [name, at] of fixtures) {
       it(`${name}: once, at ${at}`, function () {

@@ -24,6 +24,7 @@
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import type { DiagnosticJson } from '../../compiler/emit.js';
 import { repoRoot } from './reference.js';
 
 export const fixtureDir = join(repoRoot, 'test', 'fixtures', 'broken');
@@ -56,15 +57,8 @@ export interface Case {
   knownBug: string | undefined;
 }
 
-export interface JsonDiagnostic {
-  severity: string;
-  code: string;
-  message: string;
-  file: string | null;
-  line: number | null;
-  col: number | null;
-  hint: string | null;
-}
+/** What `ldmc check --format json` prints per diagnostic (the CLI's own type). */
+export type JsonDiagnostic = DiagnosticJson;
 
 export interface RunResult {
   status: number | null;

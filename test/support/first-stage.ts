@@ -2,9 +2,13 @@
 // the config compiled with the real compiler, the model and its loss from the registry (seeded),
 // the data module, and TrainOptions for the real loop.
 import { expect } from 'chai';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { child } from '../../compiler/ir.js';
 import { compile } from '../../compiler/program.js';
 import { resolvedNode } from '../../compiler/resolved.js';
+import { initBackend } from '../../runtime/backend.js';
 import { buildComponent } from '../../runtime/build.js';
 import { DataModule, type DataModuleParams } from '../../runtime/data/index.js';
 import { createLoss } from '../../runtime/losses/index.js';
@@ -59,4 +63,28 @@ export function tinyTrainOptions(
     checkpointEvery: 1000, validateEvery: 1000, valBatches: 1, imageEvery: undefined, maxImages: 4, monitor: 'val/rec_loss',
     resume: false, log: () => {}, ...over,
   };
+}
+
+export const hasFashion = existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz');
+
+/**
+ * The hooks of a suite that trains tiny models on Fashion-MNIST: pending without the dataset, a
+ * temp folder (returned as a getter) and the wasm backend (the cpu backend's convolution gradients
+ * are ~100× slower), both undone after the suite.
+ */
+export function fashionWasmSuite(prefix: string): () => string {
+  let dir = '';
+  before(async function () {
+    if (!hasFashion) {
+      this.test!.title += ' (pending: Debian dataset-fashion-mnist not installed; run scripts/install-datasets.sh)';
+      this.skip();
+    }
+    dir = mkdtempSync(join(tmpdir(), prefix));
+    await initBackend({ backend: 'wasm', quiet: true });
+  });
+  after(async function () {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    await initBackend({ backend: 'cpu', quiet: true });
+  });
+  return () => dir;
 }

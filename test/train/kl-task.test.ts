@@ -5,23 +5,20 @@
 // has the reference's state_dict names.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { AutoencoderKL } from '../../runtime/autoencoder/index.js';
-import { initBackend } from '../../runtime/backend.js';
 import { loggedMetrics } from '../../compiler/check.js';
 import { BatchNorm2d, type LPIPSWithDiscriminator } from '../../runtime/losses/index.js';
 import { loadLatestCheckpoint } from '../../runtime/train/checkpoint.js';
 import { KlTask } from '../../runtime/train/kl-task.js';
 import { train, type TrainOptions } from '../../runtime/train/trainer.js';
 import { parseSafetensors } from '../../runtime/weights/safetensors.js';
-import { tinyFirstStage, tinyTrainOptions, type TinyFirstStage } from '../support/first-stage.js';
+import { fashionWasmSuite, tinyFirstStage, tinyTrainOptions, type TinyFirstStage } from '../support/first-stage.js';
 import { repoRoot } from '../support/reference.js';
 
 const config = join(repoRoot, 'test', 'fixtures', 'train', 'tiny-kl.yaml');
-const hasFashion = existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz');
 
 interface Rec {
   step: number;
@@ -46,21 +43,7 @@ function options(t: Tiny, runDir: string, maxSteps: number, over: Partial<TrainO
 
 describe('KL first-stage training (KlTask)', function () {
   this.timeout(120000);
-  let dir: string;
-
-  before(async function () {
-    if (!hasFashion) {
-      this.test!.title += ' (pending: Debian dataset-fashion-mnist not installed; run scripts/install-datasets.sh)';
-      this.skip();
-    }
-    dir = mkdtempSync(join(tmpdir(), 'ldmc-kl-'));
-    // On wasm: the cpu backend's convolution gradients are ~100× slower.
-    await initBackend({ backend: 'wasm', quiet: true });
-  });
-  after(async function () {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    await initBackend({ backend: 'cpu', quiet: true });
-  });
+  const dir = fashionWasmSuite('ldmc-kl-');
 
   it('optimizes encoder, decoder, quant_conv and post_quant_conv (not logvar), and the loss goes down', async function () {
     const t = tiny(100000);
@@ -75,7 +58,7 @@ describe('KL first-stage training (KlTask)', function () {
       expect(ae.params.size).to.equal(t.task.model.parameters().filter((v) => v.trainable).length);
       expect([...disc.params.keys()].every((k) => k.startsWith('loss.discriminator.main.'))).to.equal(true);
 
-      const run = join(dir, 'loss');
+      const run = join(dir(), 'loss');
       const res = await train(t.task, options(t, run, 24));
       expect(res.status).to.equal('done');
       const recs = trainRecs(run);
@@ -122,7 +105,7 @@ describe('KL first-stage training (KlTask)', function () {
         perStep.push({ calls, changed: now.some((a, i) => a.some((v, j) => v !== before[i]![j])) });
         calls = 0;
       };
-      const run = join(dir, 'disc');
+      const run = join(dir(), 'disc');
       const res = await train(task, options(t, run, 5, { validateEvery: 5, imageEvery: 4 }));
       expect(res.status).to.equal('done');
       // Steps 0–2 (records 1–3) are before disc_start = 3.
@@ -162,7 +145,7 @@ describe('KL first-stage training (KlTask)', function () {
       expect(bns.length).to.equal(2); // disc_num_layers 2
       const stats = () => snap(bns.flatMap((b) => [b.running_mean, b.running_var]));
       const w0 = snap(weights), s0 = stats();
-      const run = join(dir, 'disc-adam');
+      const run = join(dir(), 'disc-adam');
       // Three steps: global steps 0, 1, 2, all before disc_start = 3; the checkpoint is at step 3.
       expect((await train(t.task, options(t, run, 3, { checkpointEvery: 3, validateEvery: 1000 }))).status).to.equal('done');
       const ck = loadLatestCheckpoint(run)!;
@@ -184,7 +167,7 @@ describe('KL first-stage training (KlTask)', function () {
   });
 
   it('a checkpoint resumed by a fresh process state gives the uninterrupted run, across disc_start and with dropout', async function () {
-    const full = join(dir, 'full'), part = join(dir, 'part');
+    const full = join(dir(), 'full'), part = join(dir(), 'part');
     // Dropout on: its masks come from the run seed and the step, so the resumed half draws the same ones.
     const dropout = ['model.params.ddconfig.dropout=0.2'];
     const a = tiny(3, 7, dropout);
@@ -215,7 +198,7 @@ describe('KL first-stage training (KlTask)', function () {
   });
 
   it('ldmc train on a KL config writes a run with PyTorch-named weights, and ckpt_path restores them', function () {
-    const run = join(dir, 'cli');
+    const run = join(dir(), 'cli');
     const ldmc = (args: string[]) => {
       const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'ldmc.js'), 'train', config, '--backend', 'wasm', '--workers', '0', '--val-batches', '1', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 120000 });
       return { code: r.status, err: r.stderr };
@@ -235,11 +218,11 @@ describe('KL first-stage training (KlTask)', function () {
     }
 
     // The reference's init_from_ckpt: a new run starts from those weights.
-    const again = ldmc(['--max-steps', '1', '--run-dir', join(dir, 'cli-ckpt'), '--set', `model.params.ckpt_path=${ckpt}`]);
+    const again = ldmc(['--max-steps', '1', '--run-dir', join(dir(), 'cli-ckpt'), '--set', `model.params.ckpt_path=${ckpt}`]);
     expect(again.code, again.err).to.equal(0);
     expect(again.err).to.include(`Restored from ${ckpt}: ${keys.length} tensors`);
     // perceptual_weight > 0 needs LPIPS weights, which ldmc cannot download.
-    const lpips = ldmc(['--max-steps', '1', '--run-dir', join(dir, 'cli-lpips'), '--set', 'model.params.lossconfig.params.perceptual_weight=1.0']);
+    const lpips = ldmc(['--max-steps', '1', '--run-dir', join(dir(), 'cli-lpips'), '--set', 'model.params.lossconfig.params.perceptual_weight=1.0']);
     expect(lpips.code).to.not.equal(0);
     expect(lpips.err).to.match(/--lpips-weights FILE/).and.to.match(/perceptual_weight=0/);
   });

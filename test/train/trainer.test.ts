@@ -3,20 +3,17 @@
 // and says it was interrupted; it never exits nor installs process handlers (the CLI maps Ctrl-C
 // to the signal and 'interrupted' to exit 130). Real VQ first stage, wasm, Fashion-MNIST 16×16.
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VQModel } from '../../runtime/autoencoder/index.js';
-import { initBackend } from '../../runtime/backend.js';
 import type { VQLPIPSWithDiscriminator } from '../../runtime/losses/index.js';
 import { loadLatestCheckpoint } from '../../runtime/train/checkpoint.js';
 import { train } from '../../runtime/train/trainer.js';
 import { VqTask } from '../../runtime/train/vq-task.js';
-import { tinyFirstStage, tinyTrainOptions } from '../support/first-stage.js';
+import { fashionWasmSuite, tinyFirstStage, tinyTrainOptions } from '../support/first-stage.js';
 import { repoRoot } from '../support/reference.js';
 
 const config = join(repoRoot, 'test', 'fixtures', 'train', 'tiny-vq.yaml');
-const hasFashion = existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz');
 
 const tiny = () => tinyFirstStage(config, (model: VQModel, loss: VQLPIPSWithDiscriminator, lr: number) => new VqTask(model, loss, lr), 100000);
 const trainSteps = (run: string) => readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>).filter((r) => r['train/rec_loss'] !== undefined).map((r) => r.step);
@@ -26,25 +23,12 @@ const processListeners = () => Object.fromEntries(process.eventNames().map((e) =
 
 describe('train() with an AbortSignal', function () {
   this.timeout(120000);
-  let dir: string;
-
-  before(async function () {
-    if (!hasFashion) {
-      this.test!.title += ' (pending: Debian dataset-fashion-mnist not installed; run scripts/install-datasets.sh)';
-      this.skip();
-    }
-    dir = mkdtempSync(join(tmpdir(), 'ldmc-abort-'));
-    await initBackend({ backend: 'wasm', quiet: true });
-  });
-  after(async function () {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    await initBackend({ backend: 'cpu', quiet: true });
-  });
+  const dir = fashionWasmSuite('ldmc-abort-');
 
   it('aborted after step 3: finishes it, checkpoints it, says interrupted, and adds no process listener; the checkpoint resumes', async function () {
     const t = tiny();
     try {
-      const run = join(dir, 'abort');
+      const run = join(dir(), 'abort');
       const controller = new AbortController();
       const before = processListeners();
       const during: Array<Record<string, number>> = [];
@@ -80,7 +64,7 @@ describe('train() with an AbortSignal', function () {
   it('aborted before it starts: trains nothing and writes no checkpoint', async function () {
     const t = tiny();
     try {
-      const run = join(dir, 'early');
+      const run = join(dir(), 'early');
       const res = await train(t.task, tinyTrainOptions(t, 'tiny-vq', run, 5, { signal: AbortSignal.abort() }));
       expect(res.status).to.equal('interrupted');
       expect(res.step).to.equal(0);

@@ -3,24 +3,21 @@
 // stepping from the first step (zero gradients before disc_start, as Lightning's 0·d_loss),
 // validation_step's keys at the real global step, and the compiler's list of logged metrics.
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loggedMetrics } from '../../compiler/check.js';
 import type { VQModel } from '../../runtime/autoencoder/index.js';
-import { initBackend } from '../../runtime/backend.js';
 import { BatchNorm2d, type VQLPIPSWithDiscriminator } from '../../runtime/losses/index.js';
 import { Dropout } from '../../runtime/nn/index.js';
 import { loadLatestCheckpoint } from '../../runtime/train/checkpoint.js';
 import { train, type TensorBatch, type TrainOptions } from '../../runtime/train/trainer.js';
 import { VqTask } from '../../runtime/train/vq-task.js';
 import { parseSafetensors } from '../../runtime/weights/safetensors.js';
-import { tinyFirstStage, tinyTrainOptions, type TinyFirstStage } from '../support/first-stage.js';
+import { fashionWasmSuite, tinyFirstStage, tinyTrainOptions, type TinyFirstStage } from '../support/first-stage.js';
 import { repoRoot } from '../support/reference.js';
 
 const config = join(repoRoot, 'test', 'fixtures', 'train', 'tiny-vq.yaml');
-const hasFashion = existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz');
 
 interface Rec {
   step: number;
@@ -54,20 +51,7 @@ async function firstBatch(t: Tiny): Promise<TensorBatch> {
 
 describe('VQ first-stage training (VqTask)', function () {
   this.timeout(120000);
-  let dir: string;
-
-  before(async function () {
-    if (!hasFashion) {
-      this.test!.title += ' (pending: Debian dataset-fashion-mnist not installed; run scripts/install-datasets.sh)';
-      this.skip();
-    }
-    dir = mkdtempSync(join(tmpdir(), 'ldmc-vq-'));
-    await initBackend({ backend: 'wasm', quiet: true });
-  });
-  after(async function () {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    await initBackend({ backend: 'cpu', quiet: true });
-  });
+  const dir = fashionWasmSuite('ldmc-vq-');
 
   it('trains in train mode (ddconfig.dropout on), validates and logs images in eval mode', async function () {
     const t = tiny(100000, ['model.params.ddconfig.dropout=0.5']);
@@ -104,7 +88,7 @@ describe('VQ first-stage training (VqTask)', function () {
   it('validation_step: val/rec_loss, val/aeloss, both loss dicts (and val_ema/*) at the real global step', async function () {
     const t = tiny(3);
     try {
-      const run = join(dir, 'val');
+      const run = join(dir(), 'val');
       expect((await train(t.task, options(t, run, 4, { validateEvery: 2 }))).status).to.equal('done');
       const vals = records(run).filter((r) => r['val/rec_loss'] !== undefined);
       expect(vals.map((r) => r.step)).to.deep.equal([2, 4]);
@@ -145,7 +129,7 @@ describe('VQ first-stage training (VqTask)', function () {
         afterStep(step);
         perStep.push({ weights: !same(w0, snap(weights)), tracked: bns[0]!.num_batches_tracked.dataSync()[0]! });
       };
-      const run = join(dir, 'disc');
+      const run = join(dir(), 'disc');
       expect((await train(t.task, options(t, run, 4, { checkpointEvery: 3 }))).status).to.equal('done');
       // Three discriminator forwards a step in train mode (g_loss on x̂; real and fake for its own
       // step), as in the reference; its weights only move once disc_start = 3 is reached.
