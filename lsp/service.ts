@@ -66,6 +66,15 @@ export class LdmcService {
     this.project.removeDocument(uriToPath(uri));
   }
 
+  /**
+   * Editors attach the server to every YAML file; only those with a `target:` tree or the ldmc
+   * modeline are configs (a CI workflow is not, and must not get "missing model section").
+   */
+  isConfig(uri: string): boolean {
+    const text = this.docs.get(uri)?.getText() ?? '';
+    return /^[ \t-]*target:/m.test(text) || /^#\s*ldmc:/m.test(text);
+  }
+
   openUris(): string[] {
     return [...this.docs.keys()];
   }
@@ -92,6 +101,7 @@ export class LdmcService {
    * the modeline entry that pulls the base in (with the real place as related information).
    */
   diagnostics(uri: string): LspDiagnostic[] {
+    if (!this.isConfig(uri)) return [];
     const r = this.result(uri);
     const file = uriToPath(uri);
     const doc = this.docs.get(uri);
@@ -144,7 +154,7 @@ export class LdmcService {
 
   completion(uri: string, pos: Position): CompletionItem[] {
     const doc = this.docs.get(uri);
-    if (!doc) return [];
+    if (!doc || !this.isConfig(uri)) return [];
     const r = this.result(uri);
     const graph = r.graph ?? this.lastGood.get(uri)?.graph;
     return completionsAt(graph, doc.getText(), doc.offsetAt(pos)).map((c, i) => ({
