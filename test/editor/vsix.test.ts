@@ -23,7 +23,7 @@ describe('editor: the VS Code extension (.vsix)', function () {
     expect(strFromU8(bytes.subarray(0, 2))).to.equal('PK');
     const files = unzipSync(new Uint8Array(bytes));
     const names = Object.keys(files);
-    expect(names).to.include.members(['extension/package.json', 'extension/extension.js', 'extension/ldmc.schema.json', 'extension/LICENSE', 'extension/node_modules/vscode-languageclient/package.json']);
+    expect(names).to.include.members(['extension/package.json', 'extension/extension.js', 'extension/ldmc.schema.json', 'extension/LICENSE.txt', 'extension/node_modules/vscode-languageclient/package.json']);
     expect(names.some((n) => n.includes('@vscode/vsce'))).to.equal(false);
     const manifest = JSON.parse(strFromU8(files['extension/package.json']!)) as { main: string; activationEvents: string[]; engines: { vscode: string } };
     expect(manifest.main).to.equal('./extension.js');
