@@ -159,6 +159,16 @@ describe('query: positions on the typed graph (celeba256)', function () {
     expect(missing.edits[0]!.newText).to.equal('\n        model_channels: ');
   });
 
+  it('quick fix: did-you-mean for an unknown target, from the registry', function () {
+    const p = project();
+    const text = edit(celeba, 'target: ldm.models.autoencoder.VQModelInterface', 'target: ldm.models.autoencoder.VQModelInterfac');
+    p.setDocument(file, text, 2);
+    const r = p.compile({ files: [file] });
+    const fix = fixesFor(r, file).find((f) => f.diagnostic.code === 'LDMC300')!;
+    expect(fix.edits[0]!.newText).to.equal('ldm.models.autoencoder.VQModelInterface');
+    expect(text.slice(fix.edits[0]!.offset, fix.edits[0]!.offset + fix.edits[0]!.length)).to.equal('ldm.models.autoencoder.VQModelInterfac');
+  });
+
   it('go to definition: a modeline base, an interpolation, and the base value an override replaces', function () {
     const p = new Project(memoryHost({}));
     const v = '# ldmc: base=base.yaml\nmodel:\n  params:\n    image_size: 32\n    unet_config:\n      params:\n        image_size: ${model.params.image_size}\n';
