@@ -145,6 +145,7 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
       // The protocol library loads only here; the server never loads runtime/ (tfjs) or codegen.
       const { startStdioServer } = await import('../lsp/server.js');
       const debounce = a.values.debounce?.at(-1);
+      if (debounce !== undefined && !(Number(debounce) >= 0)) throw new UsageError(`--debounce must be a number of milliseconds, not '${debounce}'`);
       await startStdioServer(debounce === undefined ? {} : { debounceMs: Number(debounce) });
       return 0;
     }
