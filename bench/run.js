@@ -109,8 +109,32 @@ function build() {
   return Object.entries(j).map(([k, v]) => ({ name: `build celeba256 ${k} (cpu, random init)`, unit: 'ms', min: v.ms, median: v.ms, max: v.ms, note: `${v.params.toLocaleString('en-US')} params (static ${v.static.toLocaleString('en-US')}${v.params === v.static ? ', equal' : ', DIFFERENT'}), RSS ${v.rssMiB} MiB` }));
 }
 
+/** The language server in process (bench/lsp.js): edit -> diagnostics, hover, completion, memory. */
+function lsp(o) {
+  requireBuild();
+  const r = spawnSync(process.execPath, ['--expose-gc', 'bench/lsp.js', '--runs', String(Math.max(o.runs, 20))], { cwd: repoRoot, encoding: 'utf8' });
+  if (r.status !== 0) return [{ name: 'lsp', unit: '', note: `failed: ${r.stderr.slice(-300)}` }];
+  const j = JSON.parse(r.stdout.trim().split('\n').pop());
+  return [
+    { name: 'lsp: didChange -> publishDiagnostics, celeba256 (debounce excluded)', unit: 'ms', ...j.change, target: 20 },
+    { name: 'lsp: debounce before diagnostics (default, configurable)', unit: 'ms', min: j.debounceMs, median: j.debounceMs, max: j.debounceMs, note: 'added in the editor on top of the row above' },
+    { name: 'lsp: hover on the UNet target', unit: 'ms', ...j.hover, target: 10 },
+    { name: 'lsp: completion of target: in first_stage_config', unit: 'ms', ...j.completion, target: 10 },
+    { name: 'lsp: inlay hints, whole file', unit: 'ms', ...j.inlay, target: 10 },
+    {
+      name: `lsp: memory with all ${j.configs} reference configs open`,
+      unit: 'MiB',
+      min: j.rssMiB,
+      median: j.rssMiB,
+      max: j.rssMiB,
+      note: `RSS; heap ${j.heapMiB} MiB (+${j.heapGrowthMiB} MiB for the configs); tfjs/ts-morph/handlebars loaded: ${j.heavyModulesLoaded.length ? j.heavyModulesLoaded.join(', ') : 'none'}`,
+    },
+  ];
+}
+
 const SECTIONS = {
   compiler,
+  lsp,
   build,
   // fwd+bwd of a ResBlock and an attention block, UNet and VQ training steps (bench/runtime.js)
   runtime,

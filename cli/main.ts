@@ -30,8 +30,10 @@ Usage:
                [--eta E] [--scale G --uc-class K] [--class K] [-n N] [--seed SEED] [--no-ema]
                [--backend tensorflow|wasm|cpu] [--threads T] [--set ...]
   ldmc schema  [--out FILE]        the JSON Schema for editors (stdout without --out)
+  ldmc lsp     --stdio             the language server for editors (diagnostics, hover, completion, ...)
 
 Files merge left to right (mappings deeply, lists replaced), then --set overrides apply.
+A file whose first lines say \`# ldmc: base=../other.yaml\` is merged on top of that base.
 Exit status: 0 no errors, 1 errors found, 2 usage error.
 `;
 
@@ -108,10 +110,20 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
     }
     case 'train':
       return trainCommand(parseArgs(rest, { values: ['set', 'data', 'max-steps', 'resume', 'run-dir', 'backend', 'seed', 'ckpt-every', 'val-every', 'val-batches', 'workers', 'lpips-weights'], flags: ['no-frame'] }), io);
+    case 'lsp': {
+      const a = parseArgs(rest, { values: ['debounce'], flags: ['stdio'] });
+      if (a.positionals.length) throw new UsageError(`lsp takes no files (got '${a.positionals[0]}')`);
+      // The protocol library loads only here; the server never loads runtime/ (tfjs) or codegen.
+      const { startStdioServer } = await import('../lsp/server.js');
+      const debounce = a.values.debounce?.at(-1);
+      if (debounce !== undefined && !(Number(debounce) >= 0)) throw new UsageError(`--debounce must be a number of milliseconds, not '${debounce}'`);
+      await startStdioServer(debounce === undefined ? {} : { debounceMs: Number(debounce) });
+      return 0;
+    }
     case 'convert':
       return convertCommand(parseArgs(rest, { values: ['select'], flags: [] }), io);
     default: {
-      const commands = ['check', 'inspect', 'compile', 'schema', 'export', 'forward', 'convert', 'train', 'sample'];
+      const commands = ['check', 'inspect', 'compile', 'schema', 'export', 'forward', 'convert', 'train', 'sample', 'lsp'];
       const guess = closest(cmd, commands);
       throw new UsageError(`unknown command '${cmd}'${guess ? ` (did you mean '${guess}'?)` : ''}`);
     }
@@ -175,8 +187,8 @@ async function compileCommand(a: ParsedArgs, io: Io): Promise<number> {
   const inside = !relative(pkgRoot, join(outDir, name)).startsWith('..');
   const ts = emitTypeScript(result, {
     name,
-    files: a.positionals,
-    texts: a.positionals.map((f) => host.sources.get(f) ?? ''),
+    files: result.files,
+    texts: result.files.map((f) => host.sources.get(f) ?? ''),
     overrides: a.values.set ?? [],
     runtimeBase: inside ? relative(join(outDir, name), pkgRoot).split(sep).join('/') : 'ldmc',
   });

@@ -235,7 +235,9 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
   const latentSide = fs.facts.latentShape[1];
   const embedSpan = paramSpan(fs.node, 'embed_dim');
   const related = [{ message: `the latent channels are the first stage's embed_dim = ${latentC}`, span: embedSpan }];
-  if (u?.valid) {
+  // Only the two channel counts need to be valid: a typo elsewhere in the UNet's params must not
+  // hide this rule (an editor shows both while the config is being written).
+  if (u && typeof u.params.in_channels === 'number' && typeof u.params.out_channels === 'number') {
     const inC = u.params.in_channels as number;
     const outC = u.params.out_channels as number;
     const key = inf.conditioningKey;
@@ -273,7 +275,7 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
       ctx.report(diag(paramSpan(u, 'out_channels'), 'UNet_out_channels_0_expected_1', [outC, latentC], { related, hint: `set out_channels: ${latentC}` }));
     }
     const uSize = u.params.image_size as number;
-    if (uSize !== m.params.image_size) {
+    if (typeof uSize === 'number' && uSize !== m.params.image_size) {
       ctx.report(diag(paramSpan(u, 'image_size'), 'UNet_image_size_0_vs_1', [uSize, m.params.image_size], { related: [{ message: 'diffusion image_size', span: paramSpan(m, 'image_size') }] }));
     }
   }
@@ -296,7 +298,7 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
   }
 }
 
-function concatChannels(inf: Inference): { channels: number; from: string } | undefined {
+export function concatChannels(inf: Inference): { channels: number; from: string } | undefined {
   const cs = inf.condStage;
   if (!cs) return undefined;
   if (cs.sentinel === Sentinel.FirstStage) return undefined; // the data may add a mask (inpainting)

@@ -43,6 +43,7 @@ export const Messages = {
   Interpolation_resolver_0_not_supported: m('LDMC204', 'error', "resolver '{0}' is not supported: ldmc never executes what a config names"),
   Interpolation_0_malformed: m('LDMC205', 'error', "malformed interpolation '{0}'"),
   Interpolation_0_inserts_a_1_into_a_string: m('LDMC206', 'error', "interpolation '${{0}}' inside a string refers to a {1}"),
+  Base_cycle_0: m('LDMC207', 'error', 'the modeline bases form a cycle: {0}'),
 
   // --- resolve (3xx): targets and the shape of nodes
   Unknown_target_0: m('LDMC300', 'error', "unknown target '{0}'"),

@@ -1,13 +1,10 @@
 // The pipeline in one call: source -> merge -> resolve -> infer -> check. I/O goes through the
-// host (the CLI gives the disk, tests an in-memory map), so the phases never touch fs.
-import { checkGraph } from './check.js';
-import { DiagnosticBag, diag, type Diagnostic } from './diagnostics.js';
-import { inferGraph, type Inference } from './infer.js';
+// host (the CLI gives the disk, tests an in-memory map), so the phases never touch fs. The work is
+// done by a Project (project.ts), the same front end the language server keeps open.
+import type { Diagnostic } from './diagnostics.js';
+import type { Inference } from './infer.js';
 import type { ModelGraph } from './ir.js';
-import { applyOverrides, mergeAll, resolveInterpolations } from './merge.js';
-import { resolveGraph } from './resolve.js';
-import { parseSource } from './source.js';
-import { isTsConfigPath, parseTsConfig } from './ts-config.js';
+import { Project, type ProjectResult } from './project.js';
 import type { MapNode } from './tree.js';
 
 export interface CompilerHost {
@@ -22,6 +19,7 @@ export interface CompileInput {
 }
 
 export interface CompileResult {
+  /** The files merged, in order: the inputs with their modeline bases before them. */
   readonly files: readonly string[];
   readonly diagnostics: Diagnostic[];
   readonly graph: ModelGraph | undefined;
@@ -31,36 +29,7 @@ export interface CompileResult {
   readonly hasErrors: boolean;
 }
 
-export function compile(input: CompileInput, host: CompilerHost): CompileResult {
-  const bag = new DiagnosticBag();
-  const roots: MapNode[] = [];
-  for (const f of input.files) {
-    if (!/\.(ya?ml|json)$/i.test(f) && !isTsConfigPath(f) && /\.[A-Za-z0-9]+$/.test(f)) {
-      bag.report(diag({ file: f, line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, length: 0 }, 'Unsupported_config_extension_0', [f], { hint: 'pass the YAML config; weights go to `ldmc forward --weights` or `ldmc convert`' }));
-      continue;
-    }
-    const text = host.readFile(f);
-    if (text instanceof Error) {
-      bag.report(diag({ file: f, line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, length: 0 }, 'File_0_not_found', [f, text.message], { hint: 'check the path' }));
-      continue;
-    }
-    const root = isTsConfigPath(f) ? parseTsConfig(f, text, bag) : parseSource(f, text, bag);
-    if (root) roots.push(root);
-  }
-  const done = (graph?: ModelGraph, inference?: Inference, merged?: MapNode): CompileResult => ({
-    files: input.files,
-    diagnostics: bag.sorted(),
-    graph,
-    inference,
-    merged,
-    hasErrors: bag.hasErrors,
-  });
-  if (roots.length !== input.files.length || bag.hasErrors) return done();
-  let merged = mergeAll(roots)!;
-  merged = applyOverrides(merged, input.overrides ?? [], bag);
-  merged = resolveInterpolations(merged, bag);
-  const graph = resolveGraph(merged, input.files, bag);
-  const inference = inferGraph(graph, bag);
-  checkGraph(graph, inference, host, bag);
-  return done(graph, inference, merged);
+/** One batch run, as `ldmc check` does it: a fresh Project over the host (modeline bases included). */
+export function compile(input: CompileInput, host: CompilerHost): ProjectResult {
+  return new Project(host).compile(input);
 }

@@ -10,7 +10,7 @@ import { childSlot, closest } from '../schema/index.js';
 import { diag, type Reporter, type Span } from './diagnostics.js';
 import { describeNode, type ConfigNode, type MapNode } from './tree.js';
 
-interface JsonSchema {
+export interface JsonSchema {
   type?: string;
   const?: unknown;
   enum?: unknown[];

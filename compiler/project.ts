@@ -1,0 +1,180 @@
+// The front end an editor can drive (cf. TypeScript's LanguageService over a host, and
+// rust-analyzer's cached queries): a Project holds versioned in-memory documents over a host
+// that reads the rest, parses each text once, and re-runs merge -> resolve -> infer -> check from
+// the cached parse trees when a document changes. `compile()` in program.ts and `ldmc check` go
+// through it too, so modeline bases (`# ldmc: base=...`) work the same in the CLI and the editor.
+import { checkGraph } from './check.js';
+import { DiagnosticBag, diag, type Diagnostic, type Span } from './diagnostics.js';
+import { inferGraph, type Inference } from './infer.js';
+import type { ModelGraph } from './ir.js';
+import { applyOverrides, mergeAll, resolveInterpolations } from './merge.js';
+import { readModeline, type BaseRef } from './modeline.js';
+import type { CompileInput, CompileResult, CompilerHost } from './program.js';
+import { resolveGraph } from './resolve.js';
+import { parseSource } from './source.js';
+import type { MapNode } from './tree.js';
+import { isTsConfigPath, parseTsConfig } from './ts-config.js';
+
+export interface ProjectResult extends CompileResult {
+  /** The text of every file the result was built from, by path (code frames, editors). */
+  readonly sources: ReadonlyMap<string, string>;
+  /** The merged tree after `--set`, before `${...}` are resolved: what an interpolation reads. */
+  readonly uninterpolated: MapNode | undefined;
+  /** Each file's modeline bases, resolved. */
+  readonly bases: ReadonlyMap<string, readonly BaseRef[]>;
+}
+
+interface Parsed {
+  readonly text: string;
+  readonly root: MapNode | undefined;
+  readonly diagnostics: readonly Diagnostic[];
+  readonly bases: readonly BaseRef[];
+}
+
+interface CachedResult {
+  readonly texts: ReadonlyMap<string, string | Error>;
+  readonly result: ProjectResult;
+}
+
+export interface Document {
+  readonly text: string;
+  readonly version: number;
+}
+
+const CONFIG_EXT = /\.(ya?ml|json)$/i;
+
+export class Project {
+  private readonly docs = new Map<string, Document>();
+  private readonly parsed = new Map<string, Parsed>();
+  private readonly results = new Map<string, CachedResult>();
+
+  constructor(private readonly host: CompilerHost) {}
+
+  /** Opens or updates an in-memory document; it shadows the host's file of the same path. */
+  setDocument(path: string, text: string, version: number): void {
+    this.docs.set(path, { text, version });
+  }
+
+  /** Closes a document: the host's file is read again. */
+  removeDocument(path: string): void {
+    this.docs.delete(path);
+  }
+
+  document(path: string): Document | undefined {
+    return this.docs.get(path);
+  }
+
+  documents(): IterableIterator<string> {
+    return this.docs.keys();
+  }
+
+  readFile(path: string): string | Error {
+    return this.docs.get(path)?.text ?? this.host.readFile(path);
+  }
+
+  /** Parse tree and modeline of one file; reused while its text is the same. */
+  parse(path: string, text: string): Parsed {
+    const hit = this.parsed.get(path);
+    if (hit && hit.text === text) return hit;
+    const bag = new DiagnosticBag();
+    const root = isTsConfigPath(path) ? parseTsConfig(path, text, bag) : parseSource(path, text, bag);
+    const bases = isTsConfigPath(path) ? [] : readModeline(path, text);
+    const p: Parsed = { text, root, diagnostics: bag.items, bases };
+    this.parsed.set(path, p);
+    return p;
+  }
+
+  compile(input: CompileInput): ProjectResult {
+    const key = JSON.stringify([input.files, input.overrides ?? []]);
+    const cached = this.results.get(key);
+    if (cached && [...cached.texts].every(([p, t]) => sameText(this.readFile(p), t))) return cached.result;
+    const texts = new Map<string, string | Error>();
+    const result = this.build(input, texts);
+    this.results.set(key, { texts, result });
+    return result;
+  }
+
+  private build(input: CompileInput, texts: Map<string, string | Error>): ProjectResult {
+    const bag = new DiagnosticBag();
+    const order: string[] = [];
+    const roots: MapNode[] = [];
+    const sources = new Map<string, string>();
+    const bases = new Map<string, readonly BaseRef[]>();
+    let failed = false;
+    const read = (path: string): string | Error => {
+      if (!texts.has(path)) texts.set(path, this.readFile(path));
+      return texts.get(path)!;
+    };
+    const visit = (f: string, stack: readonly string[], namedAt: Span | undefined): void => {
+      if (order.includes(f)) return;
+      if (stack.includes(f)) {
+        bag.report(diag(namedAt, 'Base_cycle_0', [[...stack.slice(stack.indexOf(f)), f].join(' -> ')], { hint: 'remove one of the `# ldmc: base=` entries' }));
+        failed = true;
+        return;
+      }
+      if (!CONFIG_EXT.test(f) && !isTsConfigPath(f) && /\.[A-Za-z0-9]+$/.test(f)) {
+        bag.report(diag(namedAt ?? fileStart(f), 'Unsupported_config_extension_0', [f], { hint: 'pass the YAML config; weights go to `ldmc forward --weights` or `ldmc convert`' }));
+        failed = true;
+        return;
+      }
+      const text = read(f);
+      if (text instanceof Error) {
+        bag.report(diag(namedAt ?? fileStart(f), 'File_0_not_found', [f, text.message], { hint: namedAt ? 'the modeline base is relative to the file that names it' : 'check the path' }));
+        failed = true;
+        return;
+      }
+      sources.set(f, text);
+      const p = this.parse(f, text);
+      for (const d of p.diagnostics) bag.report(d);
+      bases.set(f, p.bases);
+      for (const b of p.bases) visit(b.path, [...stack, f], spanAt(f, text, b.offset, b.length));
+      if (!p.root) failed = true;
+      else roots.push(p.root);
+      order.push(f);
+    };
+    for (const f of input.files) visit(f, [], undefined);
+    const done = (graph?: ModelGraph, inference?: Inference, merged?: MapNode, uninterpolated?: MapNode): ProjectResult => ({
+      files: order,
+      diagnostics: bag.sorted(),
+      graph,
+      inference,
+      merged,
+      hasErrors: bag.hasErrors,
+      sources,
+      uninterpolated,
+      bases,
+    });
+    if (failed || roots.length === 0 || bag.hasErrors) return done();
+    let merged = mergeAll(roots)!;
+    merged = applyOverrides(merged, input.overrides ?? [], bag);
+    const uninterpolated = merged;
+    merged = resolveInterpolations(merged, bag);
+    const graph = resolveGraph(merged, order, bag);
+    const inference = inferGraph(graph, bag);
+    checkGraph(graph, inference, { fileExists: (p) => this.docs.has(p) || this.host.fileExists(p) }, bag);
+    return done(graph, inference, merged, uninterpolated);
+  }
+}
+
+function sameText(now: string | Error, then: string | Error): boolean {
+  if (typeof now === 'string' || typeof then === 'string') return now === then;
+  return now.message === then.message;
+}
+
+function fileStart(file: string): Span {
+  return { file, line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, length: 0 };
+}
+
+/** A span from offsets, counting lines by hand (the modeline sits before the YAML parser's ranges matter). */
+export function spanAt(file: string, text: string, offset: number, length: number): Span {
+  const pos = (o: number) => {
+    let line = 1, lineStart = 0;
+    for (let i = text.indexOf('\n'); i >= 0 && i < o; i = text.indexOf('\n', i + 1)) {
+      line++;
+      lineStart = i + 1;
+    }
+    return { line, col: o - lineStart + 1 };
+  };
+  const a = pos(offset), b = pos(offset + length);
+  return { file, line: a.line, col: a.col, endLine: b.line, endCol: b.col, offset, length };
+}
