@@ -3,14 +3,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { CompilerHost } from '../compiler/program.js';
 
 export class DiskHost implements CompilerHost {
-  /** Every file read, by path: the code frames of diagnostics quote them. */
-  readonly sources = new Map<string, string>();
   readFile(path: string): string | Error {
     try {
       if (statSync(path).isDirectory()) return new Error('is a directory');
-      const text = readFileSync(path, 'utf8');
-      this.sources.set(path, text);
-      return text;
+      return readFileSync(path, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       return new Error(code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message);

@@ -4,7 +4,6 @@ import type { CompileResult } from '../compiler/program.js';
 import type { ProgressSink } from '../runtime/util/progress.js';
 import type { ParsedArgs } from './args.js';
 import { formatDiagnostic } from './format.js';
-import type { DiskHost } from './host.js';
 
 export interface Io {
   out(s: string): void;
@@ -21,11 +20,10 @@ export const defaultIo = (): Io => ({
   progress: { write: (s) => process.stderr.write(s), tty: Boolean(process.stderr.isTTY) },
 });
 
-/** Prints each diagnostic (to `write`, stdout by default) and the error/warning count to stderr. */
-export function printDiagnostics(r: CompileResult, host: DiskHost, a: ParsedArgs, io: Io, write: (s: string) => void = io.out): void {
-  const sources = host.sources;
+/** Prints each diagnostic with a frame quoting the compiled text (to `write`, stdout by default) and the error/warning count to stderr. */
+export function printDiagnostics(r: CompileResult, a: ParsedArgs, io: Io, write: (s: string) => void = io.out): void {
   for (const d of r.diagnostics) {
-    write(formatDiagnostic(d, { color: io.color, frames: !a.flags.has('no-frame'), sources }));
+    write(formatDiagnostic(d, { color: io.color, frames: !a.flags.has('no-frame'), sources: r.sources }));
   }
   const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = r.diagnostics.filter((d) => d.severity === 'warning').length;

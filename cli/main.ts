@@ -83,7 +83,7 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
       const out = a.values.out?.at(-1);
       if (!out) throw new UsageError('--out is required (the YAML file to write)');
       const { result, host } = runCompiler(a);
-      printDiagnostics(result, host, a, io);
+      printDiagnostics(result, a, io);
       if (result.hasErrors || !result.graph) return 1;
       const { exportConfig } = await import('../compiler/export.js');
       const x = exportConfig(result, to);
@@ -155,7 +155,7 @@ function format(a: ParsedArgs): 'text' | 'json' {
 function checkCommand(a: ParsedArgs, io: Io): number {
   const { result, host } = runCompiler(a);
   if (format(a) === 'json') io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson) }));
-  else printDiagnostics(result, host, a, io);
+  else printDiagnostics(result, a, io);
   return result.hasErrors ? 1 : 0;
 }
 
@@ -165,7 +165,7 @@ function inspectCommand(a: ParsedArgs, io: Io): number {
   if (format(a) === 'json') {
     io.out(JSON.stringify(j, null, 2));
   } else {
-    printDiagnostics(result, host, a, io);
+    printDiagnostics(result, a, io);
     if (result.graph?.model) io.out(formatSummary(j));
   }
   return result.hasErrors ? 1 : 0;
@@ -175,7 +175,7 @@ async function compileCommand(a: ParsedArgs, io: Io): Promise<number> {
   const { result, host } = runCompiler(a);
   const json = format(a) === 'json';
   if (json) io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson) }));
-  else printDiagnostics(result, host, a, io);
+  else printDiagnostics(result, a, io);
   if (result.hasErrors) return 1;
   const name = a.values.name?.at(-1) ?? defaultName(a.positionals[a.positionals.length - 1]!);
   if (!/^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(name)) throw new UsageError(`--name '${name}' must be letters, digits, '-' and '_'`);
@@ -188,7 +188,7 @@ async function compileCommand(a: ParsedArgs, io: Io): Promise<number> {
   const ts = emitTypeScript(result, {
     name,
     files: result.files,
-    texts: result.files.map((f) => host.sources.get(f) ?? ''),
+    texts: result.files.map((f) => result.sources.get(f) ?? ''),
     overrides: a.values.set ?? [],
     runtimeBase: inside ? relative(join(outDir, name), pkgRoot).split(sep).join('/') : 'ldmc',
   });
@@ -210,7 +210,7 @@ async function forwardCommand(a: ParsedArgs, io: Io): Promise<number> {
   const weights = required('weights'), inputs = required('inputs'), out = required('out');
   const { result, host } = runCompiler(a);
   if (result.hasErrors || !result.graph?.model) {
-    printDiagnostics(result, host, a, io);
+    printDiagnostics(result, a, io);
     return 1;
   }
   // tfjs loads only here, so check/inspect/compile stay fast.
@@ -243,7 +243,7 @@ async function trainCommand(a: ParsedArgs, io: Io): Promise<number> {
   const resume = a.values.resume?.at(-1);
   if (a.positionals.length === 0 && resume) a.positionals.push(join(resume, 'config.yaml'));
   const { result, host } = runCompiler(a);
-  printDiagnostics(result, host, a, io);
+  printDiagnostics(result, a, io);
   if (result.hasErrors || !result.graph?.model) return 1;
   const { runTrain } = await import('./train.js');
   const { parseBackend } = await import('./forward.js');

@@ -117,12 +117,12 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
   const host = new DiskHost();
   const result = compile({ files: a.positionals, overrides: a.values.set ?? [] }, host);
   if (result.hasErrors || !result.graph?.model) {
-    printDiagnostics(result, host, a, io, io.out);
+    printDiagnostics(result, a, io, io.out);
     if (!result.hasErrors) io.err('ldmc: error: the config has no model: to sample, it needs model.target: ldm.models.diffusion.ddpm.LatentDiffusion');
     return 1;
   }
   // LDMC510 (a missing ckpt_path) is decided below, where we know what the checkpoint holds.
-  printDiagnostics({ ...result, diagnostics: result.diagnostics.filter((d) => d.code !== 'LDMC510') }, host, a, io, io.err);
+  printDiagnostics({ ...result, diagnostics: result.diagnostics.filter((d) => d.code !== 'LDMC510') }, a, io, io.err);
 
   const model = result.graph.model;
   if (className(model) !== LATENT_DIFFUSION) {

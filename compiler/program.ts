@@ -27,6 +27,8 @@ export interface CompileResult {
   /** The merged, interpolated config tree. */
   readonly merged: MapNode | undefined;
   readonly hasErrors: boolean;
+  /** The text of every file the result was built from, by path (code frames, editors). */
+  readonly sources: ReadonlyMap<string, string>;
 }
 
 /** One batch run, as `ldmc check` does it: a fresh Project over the host (modeline bases included). */

@@ -16,8 +16,6 @@ import type { MapNode } from './tree.js';
 import { isTsConfigPath, parseTsConfig } from './ts-config.js';
 
 export interface ProjectResult extends CompileResult {
-  /** The text of every file the result was built from, by path (code frames, editors). */
-  readonly sources: ReadonlyMap<string, string>;
   /** The merged tree after `--set`, before `${...}` are resolved: what an interpolation reads. */
   readonly uninterpolated: MapNode | undefined;
   /** Each file's modeline bases, resolved. */
