@@ -9,11 +9,34 @@ import { inferGraph, type Inference } from './infer.js';
 import type { ModelGraph } from './ir.js';
 import { applyOverrides, mergeAll, resolveInterpolations } from './merge.js';
 import { readModeline, type BaseRef } from './modeline.js';
-import type { CompileInput, CompileResult, CompilerHost } from './program.js';
 import { resolveGraph } from './resolve.js';
 import { parseSource } from './source.js';
 import type { MapNode } from './tree.js';
 import { isTsConfigPath, parseTsConfig } from './ts-config.js';
+
+export interface CompilerHost {
+  /** File text, or an Error whose message says why it could not be read. */
+  readFile(path: string): string | Error;
+  fileExists(path: string): boolean;
+}
+
+export interface CompileInput {
+  readonly files: readonly string[];
+  readonly overrides?: readonly string[];
+}
+
+export interface CompileResult {
+  /** The files merged, in order: the inputs with their modeline bases before them. */
+  readonly files: readonly string[];
+  readonly diagnostics: Diagnostic[];
+  readonly graph: ModelGraph | undefined;
+  readonly inference: Inference | undefined;
+  /** The merged, interpolated config tree. */
+  readonly merged: MapNode | undefined;
+  readonly hasErrors: boolean;
+  /** The text of every file the result was built from, by path (code frames, editors). */
+  readonly sources: ReadonlyMap<string, string>;
+}
 
 export interface ProjectResult extends CompileResult {
   /** The merged tree after `--set`, before `${...}` are resolved: what an interpolation reads. */
