@@ -79,6 +79,40 @@ function cycles(g: ReadonlyMap<string, readonly string[]>): string[][] {
   return out;
 }
 
+/**
+ * The modules a file loads when it is loaded: static value imports and re-exports, relative ones
+ * as files, packages by name. `import type` and `import()` are left out: the first is erased, the
+ * second loads only when its command runs.
+ */
+function staticLoads(file: string): { files: string[]; packages: string[] } {
+  const sf = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
+  const files: string[] = [], packages: string[] = [];
+  for (const st of sf.statements) {
+    let spec: ts.Expression | undefined;
+    if (ts.isImportDeclaration(st) && !st.importClause?.isTypeOnly) spec = st.moduleSpecifier;
+    if (ts.isExportDeclaration(st) && !st.isTypeOnly) spec = st.moduleSpecifier;
+    if (!spec || !ts.isStringLiteral(spec)) continue;
+    if (spec.text.startsWith('.')) files.push(resolve(dirname(file), spec.text).replace(/\.js$/, '.ts'));
+    else packages.push(spec.text);
+  }
+  return { files, packages };
+}
+
+/** Every source file and package that loading `entry` loads, transitively. */
+function loadedBy(entry: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>(), packages = new Set<string>();
+  const todo = [entry];
+  while (todo.length) {
+    const f = todo.pop()!;
+    if (files.has(f) || !existsSync(f)) continue;
+    files.add(f);
+    const l = staticLoads(f);
+    l.packages.forEach((p) => packages.add(p));
+    todo.push(...l.files);
+  }
+  return { files, packages };
+}
+
 describe('architecture', function () {
   it('runtime/ never exits its process nor installs process or signal handlers (that is the CLI\'s)', function () {
     const files = sourceFiles(['runtime']);
@@ -99,6 +133,21 @@ describe('architecture', function () {
     // The graph is the real one: main loads sample lazily, and that edge must be seen.
     expect(g.get(join(repoRoot, 'cli', 'main.ts'))).to.include(join(repoRoot, 'cli', 'sample.ts'));
     expect(cycles(g).map((c) => c.map(rel).join(' -> '))).to.deep.equal([]);
+  });
+
+  it('data flows one way: schema/ imports no later stage, compiler/ never runtime/, cli/ or lsp/', function () {
+    const g = importGraph(sourceFiles(['schema', 'compiler']));
+    const bad = [...g].flatMap(([f, deps]) =>
+      deps.filter((d) => (rel(f).startsWith('schema') ? /^(compiler|runtime|cli|lsp)\//.test(rel(d)) : /^(runtime|cli|lsp)\//.test(rel(d)))).map((d) => `${rel(f)} -> ${rel(d)}`),
+    );
+    expect(bad).to.deep.equal([]);
+  });
+
+  it('the language server loads no runtime/, tfjs, ts-morph or handlebars (what `ldmc lsp` starts with)', function () {
+    const l = loadedBy(join(repoRoot, 'lsp', 'server.ts'));
+    expect(l.files.has(join(repoRoot, 'compiler', 'project.ts'))).to.equal(true); // the walk is real
+    expect([...l.files].map(rel).filter((f) => /^(runtime|cli)\//.test(f))).to.deep.equal([]);
+    expect([...l.packages].filter((p) => /^(@tensorflow\/|ts-morph|handlebars|typescript)/.test(p))).to.deep.equal([]);
   });
 
   it('the cycle finder reports a cycle', function () {
