@@ -134,11 +134,12 @@ describe('editor: ldmc lsp --stdio (the real server process)', function () {
     const typo = got.diagnostics.find((d) => d.code === 'LDMC400')!;
     expect(typo.range.start.line).to.equal(lineOf(text, 'model_channel: 224'));
     expect(typo.message).to.contain("did you mean 'model_channels'");
-    // Debounce (30 ms here) plus the compute; the benchmark measures the compute alone.
+    // The server measures its own compute per edit (its latency is a benchmark, npm run bench --
+    // --only lsp, not a timed test): here only that it is measured, after the debounce asked for.
     const stats = await conn.sendRequest<{ lastComputeMs: number; debounceMs: number }>('ldmc/stats');
     expect(stats.debounceMs).to.equal(30);
-    expect(stats.lastComputeMs).to.be.below(200); // about 6 ms on an idle core (npm run bench -- --only lsp)
-    expect(got.at - t0).to.be.below(2000);
+    expect(stats.lastComputeMs).to.be.a('number').and.above(0);
+    expect(got.at - t0).to.be.at.least(stats.debounceMs - 1);
 
     const actions = await conn.sendRequest<{ title: string; edit: { changes: Record<string, TextEdit[]> } }[]>('textDocument/codeAction', {
       textDocument: { uri },
