@@ -9,6 +9,7 @@ import { defaultName, emitArtifacts, type FileMap } from '../../compiler/emit.js
 import { emitTypeScript } from '../../compiler/emit-ts.js';
 import { compile, type CompilerHost } from '../../compiler/program.js';
 import { repoRoot } from '../support/reference.js';
+import { showTsDiagnostic, strictProgram } from '../support/typecheck.js';
 
 /** Reads paths relative to the repo root, as `npm run generate` (run there) does. */
 const rootHost: CompilerHost = {
@@ -79,21 +80,9 @@ describe('generated TypeScript', function () {
         }
       }
       expect(roots.length).to.equal(jobs().length);
-      const program = ts.createProgram(roots, {
-        strict: true,
-        noEmit: true,
-        noImplicitOverride: true,
-        noUnusedLocals: true,
-        skipLibCheck: true,
-        target: ts.ScriptTarget.ES2022,
-        module: ts.ModuleKind.NodeNext,
-        moduleResolution: ts.ModuleResolutionKind.NodeNext,
-        lib: ['lib.es2022.d.ts'],
-        types: ['node'],
-      });
+      const program = strictProgram(roots, { noImplicitOverride: true, noUnusedLocals: true });
       const diags = ts.getPreEmitDiagnostics(program).filter((d) => !d.file || d.file.fileName.startsWith(tmp));
-      const show = diags.map((d) => `${d.file?.fileName ?? ''}:${d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : ''} TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
-      expect(show).to.deep.equal([]);
+      expect(diags.map(showTsDiagnostic)).to.deep.equal([]);
     });
   });
 

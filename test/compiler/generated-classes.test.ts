@@ -25,6 +25,7 @@ import { shaped } from '../../runtime/shaped.js';
 import { emitTypeScript } from '../../compiler/emit-ts.js';
 import { compileText } from '../support/compile.js';
 import { repoRoot } from '../support/reference.js';
+import { strictProgram } from '../support/typecheck.js';
 
 const fmnist = '/usr/share/datasets/fashion-mnist';
 const haveFmnist = existsSync(join(fmnist, 'train-images-idx3-ubyte.gz'));
@@ -237,16 +238,7 @@ describe('generated types reject wrong shapes (test/compiler/generated-types.ts)
     const expected = lines.flatMap((l, i) => (/\/\/ @ts-expect-error/.test(l) ? [i + 2] : []));
     expect(expected.length).to.be.at.least(4);
     writeFileSync(tmp, text.replace(/\/\/ @ts-expect-error/g, '// (expected error)'));
-    const program = ts.createProgram([tmp], {
-      strict: true,
-      noEmit: true,
-      skipLibCheck: true,
-      target: ts.ScriptTarget.ES2022,
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      lib: ['lib.es2022.d.ts'],
-      types: ['node'],
-    });
+    const program = strictProgram([tmp]);
     const diags = ts.getPreEmitDiagnostics(program).filter((d) => d.file?.fileName === tmp);
     const at = new Map<number, string>();
     for (const d of diags) at.set(d.file!.getLineAndCharacterOfPosition(d.start!).line + 1, ts.flattenDiagnosticMessageText(d.messageText, ' '));

@@ -7,6 +7,7 @@ import { compile, type CompileResult } from '../../compiler/program.js';
 import { defineConfig, typedTargets, untypedTargetIds } from '../../index.js';
 import { codes, compileText, diskHost, find } from '../support/compile.js';
 import { repoRoot } from '../support/reference.js';
+import { showTsDiagnostic, strictProgram } from '../support/typecheck.js';
 
 const fixture = (f: string) => join(repoRoot, 'test', 'fixtures', 'ts-config', f);
 
@@ -79,18 +80,9 @@ describe('TS-authored configs', function () {
   it('type-checks: the twin is clean, a wrong param is a TypeScript error at its line', function () {
     this.timeout(120000);
     const files = [fixture('fashion-vq-f4.config.ts'), fixture('wrong-param.config.ts')];
-    const program = ts.createProgram(files, {
-      strict: true,
-      noEmit: true,
-      skipLibCheck: true,
-      target: ts.ScriptTarget.ES2022,
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      types: ['node'],
-      paths: { ldmc: [join(repoRoot, 'index.ts')] },
-    });
+    const program = strictProgram(files, { paths: { ldmc: [join(repoRoot, 'index.ts')] } });
     const diags = (f: string) => ts.getPreEmitDiagnostics(program, program.getSourceFile(f));
-    const show = (ds: readonly ts.Diagnostic[]) => ds.map((d) => `${d.file?.fileName}:${d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : '?'} TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
+    const show = (ds: readonly ts.Diagnostic[]) => ds.map(showTsDiagnostic);
     expect(show(diags(files[0]!))).to.deep.equal([]);
     const bad = diags(files[1]!);
     expect(bad.length, 'expected a TypeScript error').to.be.greaterThan(0);
