@@ -150,7 +150,9 @@ export function firstTooDeep(text: string, max: number): number {
         continue;
       }
       if ((c === ']' || c === '}') && flow > 0) flow--;
-      tokenStart = c === ' ' || c === '\t' || c === ',' || c === ':' || c === '[' || c === '{' || c === ']' || c === '}';
+      // A bracket opens a collection only where a token starts: after a blank, or after `,`/`:` inside
+      // a flow collection (in block context `x,[` and `x:[` are plain scalars).
+      tokenStart = c === ' ' || c === '\t' || (flow > 0 && (c === ',' || c === ':'));
       i++;
     }
     i++;
