@@ -16,7 +16,7 @@ import { defaultIo, printDiagnostics, type Io } from './io.js';
 export const USAGE = `ldmc — the latent-diffusion model compiler
 
 Usage:
-  ldmc check   FILE... [--set key.path=value ...] [--format text|json]
+  ldmc check   FILE... [--set key.path=value ...] [--format text|json] [--max-document-size BYTES] [--max-scalar-length N]
   ldmc inspect FILE... [--set ...] [--json]
   ldmc compile FILE... [--set ...] [--name NAME] [--out DIR]
   ldmc export  FILE... [--set ...] --to ldm --out resolved.yaml   the resolved config for main.py
