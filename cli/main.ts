@@ -5,6 +5,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultName, diagnosticJson, emitArtifacts, formatSummary, inspectJson } from '../compiler/emit.js';
 import { compile, type CompileResult } from '../compiler/program.js';
+import type { SourceLimits } from '../compiler/limits.js';
 import { parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { CliError } from './errors.js';
 import { closest } from '../schema/suggest.js';
@@ -15,7 +16,7 @@ import { defaultIo, printDiagnostics, type Io } from './io.js';
 export const USAGE = `ldmc — the latent-diffusion model compiler
 
 Usage:
-  ldmc check   FILE... [--set key.path=value ...] [--format text|json]
+  ldmc check   FILE... [--set key.path=value ...] [--format text|json] [--max-document-size BYTES] [--max-scalar-length N]
   ldmc inspect FILE... [--set ...] [--json]
   ldmc compile FILE... [--set ...] [--name NAME] [--out DIR]
   ldmc export  FILE... [--set ...] --to ldm --out resolved.yaml   the resolved config for main.py
@@ -71,7 +72,7 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
   }
   switch (cmd) {
     case 'check':
-      return checkCommand(parseArgs(rest, { values: ['set', 'format'], flags: ['no-frame'] }), io);
+      return checkCommand(parseArgs(rest, { values: ['set', 'format', 'max-document-size', 'max-scalar-length'], flags: ['no-frame'] }), io);
     case 'inspect':
       return inspectCommand(parseArgs(rest, { values: ['set', 'format'], flags: ['json', 'no-frame'] }), io);
     case 'compile':
@@ -142,8 +143,21 @@ function readVersion(): string {
 function runCompiler(a: ParsedArgs): { result: CompileResult; host: DiskHost } {
   if (a.positionals.length === 0) throw new UsageError('no config file given');
   const host = new DiskHost();
-  const result = compile({ files: a.positionals, overrides: a.values.set ?? [] }, host);
+  const result = compile({ files: a.positionals, overrides: a.values.set ?? [], limits: limitsOf(a) }, host);
   return { result, host };
+}
+
+/** `--max-document-size` / `--max-scalar-length` (check), else LDMC_MAX_DOCUMENT_BYTES; unset: the defaults. */
+function limitsOf(a: ParsedArgs): Partial<SourceLimits> {
+  const count = (flag: string, v: string | undefined): number | undefined => {
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, not '${v}'`);
+    return n;
+  };
+  const bytes = count('--max-document-size', a.values['max-document-size']?.at(-1)) ?? count('LDMC_MAX_DOCUMENT_BYTES', process.env.LDMC_MAX_DOCUMENT_BYTES);
+  const scalar = count('--max-scalar-length', a.values['max-scalar-length']?.at(-1));
+  return { ...(bytes !== undefined ? { maxDocumentBytes: bytes } : {}), ...(scalar !== undefined ? { maxScalarLength: scalar } : {}) };
 }
 
 function format(a: ParsedArgs): 'text' | 'json' {

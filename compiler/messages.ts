@@ -34,6 +34,11 @@ export const Messages = {
   TS_config_only_literals_0: m('LDMC110', 'error', 'TS config: only literal values are allowed here, not {0}'),
   TS_config_missing_default_export: m('LDMC111', 'error', "TS config: no 'export default defineConfig({...})'"),
   TS_config_syntax_error_0: m('LDMC112', 'error', 'TS config syntax error: {0}'),
+  Not_UTF8_0_byte_1: m('LDMC113', 'error', "'{0}' is not a UTF-8 text file: byte {1} here is not UTF-8"),
+  Not_a_text_file_0_holds_1: m('LDMC114', 'error', "'{0}' is not a text file: it holds {1}"),
+  Nesting_deeper_than_0: m('LDMC115', 'error', 'the config nests deeper than {0} levels'),
+  Document_too_large_0_limit_1: m('LDMC116', 'error', 'the document is {0} bytes, over the limit of {1} bytes'),
+  Scalar_too_long_0_limit_1: m('LDMC117', 'error', 'this value is {0} characters long, over the limit of {1}'),
 
   // --- merge (2xx): bases, --set overrides, interpolation
   Set_override_0_is_not_key_eq_value: m('LDMC200', 'error', "--set '{0}' is not of the form key.path=value"),
@@ -103,9 +108,18 @@ export const Messages = {
 
 export type MessageKey = keyof typeof Messages;
 
+/** Longest argument quoted whole in a message (a path, a cycle); longer ones (a pasted name, a file's worth) keep only their ends. */
+export const MAX_ARG_LENGTH = 200;
+
 export function formatTemplate(template: string, args: readonly unknown[]): string {
   return template.replace(/\{(\d+)\}/g, (_, i: string) => {
     const v = args[Number(i)];
-    return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+    return v === undefined ? '' : clipArg(typeof v === 'string' ? v : JSON.stringify(v));
   });
+}
+
+/** `head…tail (N characters)`: a message quotes user input, and a 300,000-character quote helps nobody (the span points at all of it). */
+export function clipArg(s: string): string {
+  if (s.length <= MAX_ARG_LENGTH) return s;
+  return `${s.slice(0, 48)}…${s.slice(-16)} (${s.length} characters)`;
 }

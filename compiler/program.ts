@@ -4,8 +4,9 @@
 import { Project, type CompileInput, type CompilerHost, type ProjectResult } from './project.js';
 
 export type { CompileInput, CompileResult, CompilerHost } from './project.js';
+export { NotUtf8Error } from './project.js';
 
 /** One batch run, as `ldmc check` does it: a fresh Project over the host (modeline bases included). */
 export function compile(input: CompileInput, host: CompilerHost): ProjectResult {
-  return new Project(host).compile(input);
+  return new Project(host, input.limits).compile(input);
 }

@@ -6,6 +6,7 @@
 import { checkGraph } from './check.js';
 import { DiagnosticBag, diag, type Diagnostic, type Span } from './diagnostics.js';
 import { inferGraph, type Inference } from './infer.js';
+import { checkSourceLimits, sourceLimits, type SourceLimits } from './limits.js';
 import type { ModelGraph } from './ir.js';
 import { applyOverrides, mergeAll, resolveInterpolations } from './merge.js';
 import { readModeline, type BaseRef } from './modeline.js';
@@ -20,9 +21,27 @@ export interface CompilerHost {
   fileExists(path: string): boolean;
 }
 
+/**
+ * What a host returns for a file whose bytes are not UTF-8: the text decoded with U+FFFD for the bad
+ * bytes (for the code frame), and where the first one is. The compiler reports it as LDMC113.
+ */
+export class NotUtf8Error extends Error {
+  constructor(
+    readonly text: string,
+    /** Offset in `text` of the first replaced byte. */
+    readonly offset: number,
+    /** That byte's value. */
+    readonly byte: number,
+  ) {
+    super(`byte 0x${byte.toString(16).padStart(2, '0')} is not UTF-8`);
+  }
+}
+
 export interface CompileInput {
   readonly files: readonly string[];
   readonly overrides?: readonly string[];
+  /** Limits on each document's text (defaults in limits.ts). */
+  readonly limits?: Partial<SourceLimits>;
 }
 
 export interface CompileResult {
@@ -68,8 +87,14 @@ export class Project {
   private readonly docs = new Map<string, Document>();
   private readonly parsed = new Map<string, Parsed>();
   private readonly results = new Map<string, CachedResult>();
+  private readonly limits: SourceLimits;
 
-  constructor(private readonly host: CompilerHost) {}
+  constructor(
+    private readonly host: CompilerHost,
+    limits?: Partial<SourceLimits>,
+  ) {
+    this.limits = sourceLimits(limits);
+  }
 
   /** Opens or updates an in-memory document; it shadows the host's file of the same path. */
   setDocument(path: string, text: string, version: number): void {
@@ -98,7 +123,7 @@ export class Project {
     const hit = this.parsed.get(path);
     if (hit && hit.text === text) return hit;
     const bag = new DiagnosticBag();
-    const root = isTsConfigPath(path) ? parseTsConfig(path, text, bag) : parseSource(path, text, bag);
+    const root = !isTsConfigPath(path) ? parseSource(path, text, bag, this.limits) : checkSourceLimits(path, text, this.limits, bag) ? parseTsConfig(path, text, bag) : undefined;
     const bases = isTsConfigPath(path) ? [] : readModeline(path, text);
     const p: Parsed = { text, root, diagnostics: bag.items, bases };
     this.parsed.set(path, p);
@@ -139,6 +164,12 @@ export class Project {
         return;
       }
       const text = read(f);
+      if (text instanceof NotUtf8Error) {
+        sources.set(f, text.text);
+        bag.report(diag(spanAt(f, text.text, text.offset, 1), 'Not_UTF8_0_byte_1', [f, `0x${text.byte.toString(16).padStart(2, '0')}`], { hint: 'a config is a UTF-8 text file; is this a binary file (weights, an image)? Otherwise re-save it as UTF-8' }));
+        failed = true;
+        return;
+      }
       if (text instanceof Error) {
         bag.report(diag(namedAt ?? fileStart(f), 'File_0_not_found', [f, text.message], { hint: namedAt ? 'the modeline base is relative to the file that names it' : 'check the path' }));
         failed = true;

@@ -13,6 +13,7 @@ import {
   type Node as YNode,
 } from 'yaml';
 import { diag, type Reporter, type Span } from './diagnostics.js';
+import { checkSourceLimits, DEFAULT_LIMITS, firstTooDeep, type SourceLimits } from './limits.js';
 import { firstLine, locateSyntaxFaults, type RawSyntaxError } from './syntax-faults.js';
 import type { ConfigNode, MapEntry, MapNode, ScalarNode } from './tree.js';
 
@@ -42,7 +43,9 @@ export function spanOf(file: SourceFile, start: number, end: number): Span {
 }
 
 /** Parses one config file. Returns undefined (with diagnostics reported) when nothing usable is left. */
-export function parseSource(path: string, text: string, ctx: Reporter): MapNode | undefined {
+export function parseSource(path: string, text: string, ctx: Reporter, limits: SourceLimits = DEFAULT_LIMITS): MapNode | undefined {
+  // Before the parser: it recurses on nesting, and a binary file only gives it noise to report.
+  if (!checkSourceLimits(path, text, limits, ctx)) return undefined;
   const lines = new LineCounter();
   const file: SourceFile = { path, text, lines };
   const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true });
@@ -69,7 +72,7 @@ export function parseSource(path: string, text: string, ctx: Reporter): MapNode 
     return undefined;
   }
   for (const e of doc.errors) reportDuplicate(e.pos);
-  const conv = new Converter(file, doc, ctx);
+  const conv = new Converter(file, doc, ctx, limits.maxScalarLength);
   const root = conv.convert(doc.contents as YNode);
   if (!root) return undefined;
   if (root.kind !== 'map') {
@@ -109,6 +112,7 @@ class Converter {
     private readonly file: SourceFile,
     private readonly doc: Document,
     private readonly ctx: Reporter,
+    private readonly maxScalarLength = DEFAULT_LIMITS.maxScalarLength,
   ) {}
 
   private span(n: YNode): Span {
@@ -145,7 +149,13 @@ class Converter {
       this.ctx.report(diag(span, 'Unsupported_YAML_tag_0', [tag], { hint: 'ldmc reads plain data only; remove the tag' }));
       return undefined;
     }
-    if (isScalar(n)) return this.scalar(n.value, n.source, span);
+    if (isScalar(n)) {
+      if (typeof n.value === 'string' && n.value.length > this.maxScalarLength) {
+        this.ctx.report(diag(span, 'Scalar_too_long_0_limit_1', [n.value.length, this.maxScalarLength], { hint: 'no config value is this long; check for a missing closing quote or a pasted file' }));
+        return undefined;
+      }
+      return this.scalar(n.value, n.source, span);
+    }
     if (isSeq(n)) {
       const items: ConfigNode[] = [];
       for (const it of n.items) {
@@ -206,6 +216,11 @@ export function parseOverrideValue(argument: string, valueStart: number, ctx: Re
 function parseFragment(path: string, text: string, ctx: Reporter): ConfigNode | undefined {
   const lines = new LineCounter();
   const file: SourceFile = { path, text, lines };
+  const deep = firstTooDeep(text, DEFAULT_LIMITS.maxDepth);
+  if (deep >= 0) {
+    ctx.report(diag(spanOf(file, deep, deep + 1), 'Nesting_deeper_than_0', [DEFAULT_LIMITS.maxDepth], { hint: 'a --set value is a scalar or a small list or mapping' }));
+    return undefined;
+  }
   const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const list = Array.isArray(docs) ? docs : [docs];
   const doc = list[0];

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import fc from 'fast-check';
 import { compile, type CompilerHost } from '../../compiler/program.js';
+import { DEFAULT_LIMITS } from '../../compiler/limits.js';
 import { referencePath, repoRoot } from '../support/reference.js';
 import { yamlFiles } from '../support/files.js';
 
@@ -231,6 +232,161 @@ describe('fuzz: mutated reference configs', function () {
       }
       const codes = results.map((r) => r.code);
       console.log(`      CLI: ${results.length} runs, exit 0 ×${codes.filter((c) => c === 0).length}, exit 1 ×${codes.filter((c) => c === 1).length}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ------------------------------------------------------------------ hostile and huge inputs
+//
+// Generated, not mutated: depth bombs (flow and block), long lines, random bytes and invalid UTF-8.
+// Each must give exactly the one diagnostic its limit names, and no V8 or parser message.
+
+/** What must never reach a user: V8's own errors and the parser's internals. */
+const LEAKS = /Maximum call stack|RangeError|Invalid string length|Invalid array length|heap out of memory|TypeError|at Object\.|node:internal/;
+
+type Hostile = { kind: string; bytes: Uint8Array; code: string };
+
+const enc = new TextEncoder();
+const depth = DEFAULT_LIMITS.maxDepth;
+
+const flowBomb: fc.Arbitrary<Hostile> = fc
+  .record({ n: fc.integer({ min: depth + 1, max: 60_000 }), open: fc.constantFrom('[', '{a: '), prefix: fc.constantFrom('model: ', 'model:\n  params:\n    x: ', '') })
+  .map(({ n, open, prefix }) => ({ kind: 'flow bomb', bytes: enc.encode(prefix + open.repeat(n) + (open === '[' ? ']' : '}').repeat(n) + '\n'), code: 'LDMC115' }));
+
+const blockBomb: fc.Arbitrary<Hostile> = fc
+  .record({ n: fc.integer({ min: depth + 1, max: 4000 }), step: fc.integer({ min: 1, max: 2 }), seq: fc.boolean() })
+  .map(({ n, step, seq }) => {
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) lines.push(' '.repeat(i * step) + (seq ? '- k:' : `k${i}:`));
+    return { kind: 'block bomb', bytes: enc.encode(lines.join('\n') + '\n'), code: 'LDMC115' };
+  });
+
+/** A line of 10k-400k characters: an unknown target, a key (YAML allows 1024 characters before the `:`), or a top-level scalar. */
+const longLine: fc.Arbitrary<Hostile> = fc
+  .record({ n: fc.integer({ min: 10_000, max: 400_000 }), ch: fc.constantFrom('x', 'é', '.', 'ab'), where: fc.constantFrom('target', 'key', 'top') })
+  .map(({ n, ch, where }) => {
+    const long = ch.repeat(Math.ceil(n / ch.length));
+    const text =
+      where === 'target' ? `model:\n  target: ${long}\n  params: {}\n` : where === 'key' ? `model:\n  target: ldm.models.diffusion.ddpm.LatentDiffusion\n  ${long}: 1\n` : `${long}\n`;
+    return { kind: `long ${where}`, bytes: enc.encode(text), code: where === 'target' ? 'LDMC300' : where === 'key' ? 'LDMC101' : 'LDMC105' };
+  });
+
+/** Random bytes: almost never UTF-8, so LDMC113; the rare valid draw holds a control byte (LDMC114). */
+const randomBytes: fc.Arbitrary<Hostile> = fc
+  .uint8Array({ minLength: 64, maxLength: 100_000 })
+  .map((b) => ({ kind: 'random bytes', bytes: b, code: firstInvalid(b) >= 0 ? 'LDMC113' : 'LDMC114' }));
+
+/** A valid config with one invalid UTF-8 sequence put into it. */
+const invalidUtf8: fc.Arbitrary<Hostile> = fc
+  .record({ seed: fc.nat({ max: seeds.length - 1 }), at: fc.nat(), bad: fc.constantFrom([0xff], [0xc0, 0xaf], [0xe9], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]) })
+  .map(({ seed, at, bad }) => {
+    const b = enc.encode(seeds[seed]!.text);
+    const i = at % (b.length + 1);
+    // At a character boundary, so what is before it stays valid.
+    let k = i;
+    while (k < b.length && (b[k]! & 0xc0) === 0x80) k++;
+    return { kind: 'invalid UTF-8', bytes: new Uint8Array([...b.subarray(0, k), ...bad, ...b.subarray(k)]), code: 'LDMC113' };
+  });
+
+/** The first byte of `b` not in a well-formed UTF-8 sequence, or -1 (TextDecoder, independent of cli/host.ts). */
+function firstInvalid(b: Uint8Array): number {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(b);
+    return -1;
+  } catch {
+    return 0;
+  }
+}
+
+const hostile = fc.oneof(flowBomb, blockBomb, longLine, randomBytes, invalidUtf8);
+
+describe('fuzz: hostile and huge inputs', function () {
+  this.timeout(300_000);
+  const RUNS = Number(process.env.LDMC_FUZZ_HOSTILE_RUNS ?? 60);
+
+  it(`compile() in process: one diagnostic with the limit's code, no V8 message, < 2 s each (${RUNS} runs)`, function () {
+    const stats = newStats();
+    const kinds = new Map<string, number>();
+    fc.assert(
+      fc.property(hostile, (h) => {
+        // In process the host hands over text, as an editor does: invalid bytes arrive as U+FFFD.
+        const text = new TextDecoder('utf-8').decode(h.bytes);
+        const t0 = performance.now();
+        const r = compile({ files: ['fuzz.yaml'] }, memoryHost(text));
+        const ms = performance.now() - t0;
+        stats.runs++;
+        stats.totalMs += ms;
+        stats.maxMs = Math.max(stats.maxMs, ms);
+        kinds.set(h.kind, (kinds.get(h.kind) ?? 0) + 1);
+        if (r.hasErrors) stats.withErrors++;
+        else stats.clean++;
+        for (const d of r.diagnostics) stats.codes.set(d.code, (stats.codes.get(d.code) ?? 0) + 1);
+        const codes = r.diagnostics.map((d) => d.code);
+        // U+FFFD is text to the compiler (an editor may hold one): invalid bytes are the host's to name,
+        // LDMC113 through the CLI below; in process such a case only must not throw, hang or leak.
+        const want = h.code === 'LDMC113' ? undefined : h.code;
+        const about = `${h.kind} (${h.bytes.length} bytes): got ${codes.join(' ')}: ${r.diagnostics.map((d) => d.message.slice(0, 200)).join(' | ')}`;
+        if (ms > BUDGET_MS) throw new Error(`${about}: took ${Math.round(ms)} ms`);
+        for (const d of r.diagnostics) if (LEAKS.test(d.message) || d.message.length > 400) throw new Error(`leak or oversized message: ${about}`);
+        if (want && (codes.length !== 1 || codes[0] !== want)) throw new Error(`expected exactly ${want}: ${about}`);
+      }),
+      { seed: SEED, numRuns: RUNS, endOnFailure: true },
+    );
+    report('hostile inputs', stats);
+    console.log(`      kinds: ${[...kinds].map(([k, n]) => `${k}×${n}`).join(' ')}`);
+  });
+
+  it('the CLI: exactly the limit\'s code, no stack trace or V8 message, no text line over 200 characters (16 runs)', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'ldmc-hostile-'));
+    try {
+      const samples = fc.sample(hostile, { seed: SEED, numRuns: 16 });
+      const bin = join(repoRoot, 'bin', 'ldmc.js');
+      const run = (file: string, args: string[]) =>
+        new Promise<{ code: number | null; out: string }>((res) => {
+          execFile(process.execPath, [bin, 'check', ...args, file], { cwd: repoRoot, timeout: 20_000, killSignal: 'SIGKILL', maxBuffer: 64 << 20, env: { ...process.env, LDMC_DEBUG: '' } }, (err, stdout, stderr) => {
+            const e = err as { code?: number | string } | null;
+            res({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, out: `${stdout}\n${stderr}` });
+          });
+        });
+      for (const [i, h] of samples.entries()) {
+        const file = join(dir, `case-${i}.yaml`);
+        writeFileSync(file, h.bytes);
+        const text = await run(file, []);
+        const json = await run(file, ['--format', 'json']);
+        const why = `${h.kind} (${h.bytes.length} bytes), case-${i}`;
+        for (const r of [text, json]) {
+          expect(r.code, `exit status: ${why}\n${r.out.slice(0, 2000)}`).to.equal(1);
+          expect(STACK_TRACE.test(r.out), `stack trace: ${why}`).to.equal(false);
+          expect(LEAKS.test(r.out), `V8 or parser message: ${why}\n${r.out.slice(0, 2000)}`).to.equal(false);
+        }
+        const long = text.out.split('\n').filter((l) => [...l].length > 200);
+        expect(long.map((l) => l.slice(0, 120)), `text lines over 200 characters: ${why}`).to.deep.equal([]);
+        const diags = (JSON.parse(json.out.split('\n')[0]!) as { diagnostics: { code: string; line: number }[] }).diagnostics;
+        expect(diags.map((d) => d.code), why).to.deep.equal([h.code]);
+        expect(diags[0]!.line, `a place: ${why}`).to.be.at.least(1);
+      }
+      console.log(`      CLI: ${samples.length} hostile files, each twice (text, json): ${samples.map((h) => h.kind).join(', ')}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a 300,000-character unknown target: one LDMC300 through the CLI, in well under the 30 s it used to take', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'ldmc-long-target-'));
+    try {
+      const file = join(dir, 'long.yaml');
+      writeFileSync(file, `model:\n  target: ${'x'.repeat(300_000)}\n  params: {}\n`);
+      const t0 = performance.now();
+      const out = await new Promise<string>((res) => {
+        execFile(process.execPath, [join(repoRoot, 'bin', 'ldmc.js'), 'check', file], { cwd: repoRoot, timeout: 30_000, killSignal: 'SIGKILL' }, (_err, stdout, stderr) => res(`${stdout}\n${stderr}`));
+      });
+      const ms = performance.now() - t0;
+      expect(out).to.match(/error\[LDMC300\]: unknown target 'x{48}…x{16} \(300000 characters\)'/);
+      expect(out.split('\n').filter((l) => l.length > 200)).to.deep.equal([]);
+      // A generous bound (the check takes well under a second; see the note for the measured time): it catches the quadratic did-you-mean.
+      expect(ms).to.be.below(5000);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
