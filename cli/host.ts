@@ -1,4 +1,5 @@
 // The compiler's host on disk: the CLI's one place that reads config files (compiler/ never does).
+import { isUtf8 } from 'node:buffer';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { NotUtf8Error, type CompilerHost } from '../compiler/project.js';
 
@@ -13,8 +14,9 @@ export class DiskHost implements CompilerHost {
       return new Error(code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message);
     }
     // Decoding as 'utf8' would turn invalid bytes into U+FFFD silently; a binary file must be named.
-    const bad = firstInvalidUtf8(bytes);
     const text = bytes.toString('utf8');
+    if (isUtf8(bytes)) return text; // native check; the byte walk below only runs to name the bad byte
+    const bad = firstInvalidUtf8(bytes);
     if (bad < 0) return text;
     return new NotUtf8Error(text, bytes.subarray(0, bad).toString('utf8').length, bytes[bad]!);
   }
