@@ -104,6 +104,14 @@ export class Project {
   /** Closes a document: the host's file is read again. */
   removeDocument(path: string): void {
     this.docs.delete(path);
+    // Closed documents leave no cached state behind: an editor session opens many files over a day.
+    this.parsed.delete(path);
+    for (const [key, c] of this.results) if (c.texts.has(path)) this.results.delete(key);
+  }
+
+  /** How many parses and results are cached (the language server reports them; tests bound them). */
+  cacheSizes(): { cachedParses: number; cachedResults: number } {
+    return { cachedParses: this.parsed.size, cachedResults: this.results.size };
   }
 
   document(path: string): Document | undefined {

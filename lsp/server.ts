@@ -36,6 +36,15 @@ interface Stats {
   debounceMs: number;
 }
 
+/** What `ldmc/stats` answers: the timings, plus memory and cache sizes (the fuzz test bounds them). */
+interface StatsReply extends Stats {
+  rssBytes: number;
+  heapUsedBytes: number;
+  openDocuments: number;
+  cachedParses: number;
+  cachedResults: number;
+}
+
 export function attachServer(connection: Connection, options: ServerOptions = {}): void {
   const service = new LdmcService(diskHost);
   const timers = new Map<string, NodeJS.Timeout>();
@@ -44,7 +53,7 @@ export function attachServer(connection: Connection, options: ServerOptions = {}
   const publish = (uri: string) => {
     for (const u of service.dependents(uri)) {
       const t0 = performance.now();
-      const diagnostics = service.diagnostics(u);
+      const diagnostics = service.safeDiagnostics(u);
       stats.lastComputeMs = performance.now() - t0;
       stats.publishes++;
       void connection.sendDiagnostics({ uri: u, version: service.document(u)?.version, diagnostics });
@@ -56,7 +65,7 @@ export function attachServer(connection: Connection, options: ServerOptions = {}
       uri,
       setTimeout(() => {
         timers.delete(uri);
-        if (service.document(uri)) publish(uri);
+        if (service.document(uri)) safe('publish', undefined, publish)(uri);
       }, stats.debounceMs),
     );
   };
@@ -76,7 +85,7 @@ export function attachServer(connection: Connection, options: ServerOptions = {}
     if (options.debounceMs === undefined && typeof init?.debounceMs === 'number' && init.debounceMs >= 0) stats.debounceMs = init.debounceMs;
     return {
       capabilities: {
-        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Full },
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
         hoverProvider: true,
         inlayHintProvider: true,
         completionProvider: { triggerCharacters: [':', ' '] },
@@ -99,9 +108,8 @@ export function attachServer(connection: Connection, options: ServerOptions = {}
   );
   connection.onDidChangeTextDocument(
     safe('didChange', undefined, (p) => {
-      const last = p.contentChanges[p.contentChanges.length - 1];
-      if (!last) return;
-      service.change(p.textDocument.uri, last.text, p.textDocument.version);
+      if (!p.contentChanges.length) return;
+      service.applyChanges(p.textDocument.uri, p.contentChanges, p.textDocument.version);
       schedule(p.textDocument.uri);
     }),
   );
@@ -118,7 +126,16 @@ export function attachServer(connection: Connection, options: ServerOptions = {}
   connection.onCodeAction(safe('codeAction', [], (p) => service.codeActions(p.textDocument.uri, p.range)));
   connection.onDefinition(safe('definition', null, (p) => service.definition(p.textDocument.uri, p.position)));
   connection.onDocumentSymbol(safe('documentSymbol', [], (p) => service.symbols(p.textDocument.uri)));
-  connection.onRequest('ldmc/stats', () => ({ ...stats }));
+  connection.onRequest('ldmc/stats', (): StatsReply => {
+    const m = process.memoryUsage();
+    return { ...stats, rssBytes: m.rss, heapUsedBytes: m.heapUsed, openDocuments: service.openUris().length, ...service.project.cacheSizes() };
+  });
+  // Only when node runs with --expose-gc (the fuzz test does): lets a memory bound compare live heaps.
+  connection.onRequest('ldmc/debug/gc', () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc) gc();
+    return gc !== undefined;
+  });
   // Evidence for the test that the server stays light: every CommonJS module loaded so far (tfjs,
   // ts-morph and handlebars are CommonJS, so they would show up here).
   connection.onRequest('ldmc/debug/loadedModules', () => Object.keys(createRequire(import.meta.url).cache));

@@ -20,8 +20,8 @@ import {
   type Position,
   type Range,
 } from 'vscode-languageserver';
-import { TextDocument } from 'vscode-languageserver-textdocument';
-import type { Diagnostic, Span } from '../compiler/diagnostics.js';
+import { TextDocument, type TextDocumentContentChangeEvent } from 'vscode-languageserver-textdocument';
+import { diag, type Diagnostic, type Span } from '../compiler/diagnostics.js';
 import type { CompilerHost } from '../compiler/program.js';
 import { Project, type ProjectResult } from '../compiler/project.js';
 import { completionsAt, definitionAt, fixesFor, hoverAt, inlayHints, outline, type CompletionKind, type OutlineNode } from '../compiler/query.js';
@@ -60,6 +60,14 @@ export class LdmcService {
     this.project.setDocument(uriToPath(uri), text, version);
   }
 
+  /** Full or incremental changes, applied in order (the server asks for TextDocumentSyncKind.Incremental). */
+  applyChanges(uri: string, changes: readonly TextDocumentContentChangeEvent[], version: number): void {
+    const d = this.docs.get(uri) ?? TextDocument.create(uri, 'yaml', version, '');
+    const next = TextDocument.update(d, [...changes], version);
+    this.docs.set(uri, next);
+    this.project.setDocument(uriToPath(uri), next.getText(), version);
+  }
+
   close(uri: string): void {
     this.docs.delete(uri);
     this.lastGood.delete(uri);
@@ -93,7 +101,29 @@ export class LdmcService {
   /** Open documents whose result reads `uri` (itself, and variants that name it as a base). */
   dependents(uri: string): string[] {
     const path = uriToPath(uri);
-    return this.openUris().filter((u) => u === uri || this.result(u).files.includes(path));
+    return this.openUris().filter((u) => {
+      if (u === uri) return true;
+      try {
+        return this.result(u).files.includes(path);
+      } catch {
+        return true; // its diagnostics() reports the failure
+      }
+    });
+  }
+
+  /**
+   * Diagnostics to publish, never an exception: the editor sends a broken config on almost every
+   * keystroke, and a compiler bug on one of them must become an LDMC900 on the document, not a
+   * dead server or a V8 message.
+   */
+  safeDiagnostics(uri: string): LspDiagnostic[] {
+    try {
+      return this.diagnostics(uri);
+    } catch (e) {
+      const reason = e instanceof RangeError && /call stack/i.test(e.message) ? 'the config is nested too deeply to analyse' : 'the analysis of this text failed';
+      const d = diag(undefined, 'Internal_error_0', [reason], { hint: 'simplify the text near the last edit; please report this config to the ldmc maintainers' });
+      return [toLspDiagnostic(d, firstLine(this.docs.get(uri)), false)];
+    }
   }
 
   /**

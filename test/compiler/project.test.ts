@@ -68,6 +68,19 @@ describe('project: modeline bases', function () {
 });
 
 describe('project: versioned documents', function () {
+  it('closing a document drops its cached parse and every result that read it (an editor session stays bounded)', function () {
+    const p = new Project(memoryHost({}));
+    p.setDocument('a.yaml', celeba, 1);
+    p.setDocument('v.yaml', '# ldmc: base=a.yaml\nmodel:\n  params:\n    unet_config:\n      params:\n        model_channels: 192\n', 1);
+    p.compile({ files: ['a.yaml'] });
+    p.compile({ files: ['v.yaml'] });
+    expect(p.cacheSizes()).to.deep.equal({ cachedParses: 2, cachedResults: 2 });
+    p.removeDocument('v.yaml');
+    expect(p.cacheSizes()).to.deep.equal({ cachedParses: 1, cachedResults: 1 });
+    p.removeDocument('a.yaml');
+    expect(p.cacheSizes()).to.deep.equal({ cachedParses: 0, cachedResults: 0 });
+  });
+
   it('reparses only the document that changed, and serves an unchanged result from cache', function () {
     const p = new Project(diskHost);
     const v = join(repoRoot, 'examples/modeline/celeba256-small.yaml');
