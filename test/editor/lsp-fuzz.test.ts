@@ -18,12 +18,10 @@ import { referencePath, repoRoot, requireReference } from '../support/reference.
 const SEED = Number(process.env.LDMC_FUZZ_SEED ?? 20261205);
 const RUNS = Number(process.env.LDMC_LSP_FUZZ_RUNS ?? 300);
 /**
- * Depth of the `[[[…` and `{{{…` bombs (at most one per sequence). TODO(issue 13): raise the default
- * to 3000 once the front end's nesting-depth limit is merged. Until then, from about 2000 levels the
- * yaml parser overflows the stack, and on the real server that once aborted the whole process
- * (V8 "FATAL ERROR: RegExpCompiler Allocation failed", uncatchable) instead of a RangeError.
+ * Depth of the `[[[…` and `{{{…` bombs (at most one per sequence): far past the front end's limit
+ * of 256 (LDMC115, checked before the YAML parser, which would overflow its stack from about 2000).
  */
-const BOMB_DEPTH = Number(process.env.LDMC_LSP_FUZZ_BOMB_DEPTH ?? 1000);
+const BOMB_DEPTH = Number(process.env.LDMC_LSP_FUZZ_BOMB_DEPTH ?? 3000);
 /** A hang detector, not a performance target. */
 const ANSWER_MS = 5000;
 const HEAP_LIMIT = 300 * 2 ** 20;
@@ -166,19 +164,6 @@ function positionAt(text: string, offset: number): Position {
   return { line, character: offset - start };
 }
 
-/** Deepest bracket or indentation nesting in the text (an overestimate is fine: it only relaxes a check). */
-function nesting(text: string): number {
-  let depth = 0, max = 0, indent = 0;
-  for (const line of text.split('\n')) {
-    indent = Math.max(indent, line.length - line.trimStart().length);
-    for (const c of line) {
-      if (c === '[' || c === '{') max = Math.max(max, ++depth);
-      else if ((c === ']' || c === '}') && depth > 0) depth--;
-    }
-  }
-  return Math.max(max, indent);
-}
-
 // ------------------------------------------------------------------ the run
 
 describe('editor: ldmc lsp under random edit sequences (fuzz, real server)', function () {
@@ -264,7 +249,7 @@ describe('editor: ldmc lsp under random edit sequences (fuzz, real server)', fun
     const seeds = yamlFiles(referencePath('ldm-configs')).map((p) => readFileSync(p, 'utf8'));
     expect(seeds.length).to.be.above(0);
     const t0 = performance.now();
-    const counts = { sequences: 0, steps: 0, requests: 0, publishes: 0, deepNestingLeaks: 0, ldmc900: 0 };
+    const counts = { sequences: 0, steps: 0, requests: 0, publishes: 0, depthLimited: 0 };
     let maxHeap = 0, maxRss = 0;
     let quarterHeap: number | undefined;
     const versions = new Map<string, number>();
@@ -281,16 +266,9 @@ describe('editor: ldmc lsp under random edit sequences (fuzz, real server)', fun
     const checkDiagnostics = (text: string, p: Published, what: string) => {
       for (const d of p.diagnostics) {
         expect(String(d.code), `${what}: code of ${d.message}`).to.match(/^LDMC\d{3}$/);
-        // TODO(issue 13): the front end's nesting-depth limit (its own LDMC code, checked before the
-        // YAML parser runs; another branch) makes these impossible. Until it is merged, a text nested
-        // deeper than 256 levels may still give LDMC900 (the server's guard) or the yaml parser's
-        // "Maximum call stack" as an LDMC101; after the merge, delete this allowance.
-        if (d.code === 'LDMC900' || /Maximum call stack/.test(d.message)) {
-          if (d.code === 'LDMC900') counts.ldmc900++;
-          else counts.deepNestingLeaks++;
-          expect(nesting(text), `${what}: ${d.code} on a shallow text: ${d.message}`).to.be.above(256);
-          continue;
-        }
+        // No internal error either: the nesting-depth limit (LDMC115) stops a bomb before the parser.
+        expect(d.code, `${what}: ${d.message}`).to.not.equal('LDMC900');
+        if (d.code === 'LDMC115') counts.depthLimited++;
         expect(d.message, `${what}: diagnostic leaks an internal message`).to.not.match(INTERNAL);
       }
     };
@@ -355,7 +333,7 @@ describe('editor: ldmc lsp under random edit sequences (fuzz, real server)', fun
     // The figures the issue asks for: how many cases ran, and what the server's memory did.
     console.log(
       `      lsp fuzz: ${counts.sequences} sequences, ${counts.steps} edit steps, ${counts.requests} requests, ${counts.publishes} publishes, ` +
-        `${counts.deepNestingLeaks} LDMC101 stack overflows and ${counts.ldmc900} LDMC900 on deep nesting (allowed until the depth limit lands); ${wall} s; max heap ${(maxHeap / 2 ** 20).toFixed(0)} MiB, max RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB`,
+        `${counts.depthLimited} nesting-depth diagnostics (LDMC115); ${wall} s; max heap ${(maxHeap / 2 ** 20).toFixed(0)} MiB, max RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB`,
     );
     expect(counts.sequences).to.equal(RUNS);
   });
