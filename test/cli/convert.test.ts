@@ -172,7 +172,7 @@ describe('ldmc convert (streaming)', function () {
     let err: unknown;
     try { convertWeights(ckpt, join(dir, 'all.safetensors')); } catch (e) { err = e; }
     expect(err).to.be.instanceOf(CliError);
-    expect((err as Error).message).to.match(/is not a readable PyTorch checkpoint: tensor 'model\.b': CRC-32 mismatch in 'archive\/data\/0': the file is corrupted or truncated/);
+    expect((err as Error).message).to.match(/: not a readable PyTorch checkpoint: tensor 'model\.b': CRC-32 mismatch in 'archive\/data\/0': the file is corrupted or truncated/);
     expect(existsSync(join(dir, 'all.safetensors'))).to.equal(false);
   });
 
@@ -186,7 +186,7 @@ describe('ldmc convert (streaming)', function () {
     writeFileSync(out, 'previous output');
     const r = ldmc(['convert', ckpt, out]);
     expect(r.code, r.err).to.equal(1);
-    expect(r.err).to.match(/ldmc: error: '.*m\.ckpt' is not a readable PyTorch checkpoint: tensor 'first_stage_model\.quant_conv\.bias': CRC-32 mismatch/);
+    expect(r.err).to.match(/ldmc: error\[LDMC623\]: .*m\.ckpt: not a readable PyTorch checkpoint: tensor 'first_stage_model\.quant_conv\.bias': CRC-32 mismatch/);
     expect(r.err).not.to.match(/\n\s+at .+:\d+:\d+/);
     expect(listDir(sub)).to.deep.equal(['m.ckpt', 'out.safetensors']);
     expect(readFileSync(out, 'utf8')).to.equal('previous output');
