@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../cli/main.js';
@@ -187,6 +187,11 @@ describe('weights files: each fault has its own code, place and hint', function 
     expect(new Set(codes).size, 'unique codes').to.equal(codes.length);
     const produced = new Set(CASES.map((c) => WeightsFaults[c.fault].code));
     expect(codes.filter((c) => !produced.has(c)), 'codes no file produces').to.deep.equal([]);
+  });
+
+  it('README lists every code with its title', () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    for (const f of Object.values(WeightsFaults)) expect(readme, f.code).to.include(`| ${f.code} | ${f.title} |`);
   });
 
   it('a hostile tensor name (newlines, 5000 characters) is escaped and clipped; the line stays under 200', async () => {
