@@ -14,8 +14,11 @@ const MAX_READ = 2 ** 31 - 1; // fs.readFileSync's limit in Node 20
 const MAX_LINE = 200;
 
 /** A weights-file fault as the CLI prints it: its code and hint, the file's path first. */
-function weightsError(path: string, fault: WeightsFaultId, detail: string): CliError {
+function weightsError(path: string, fault: WeightsFaultId, rawDetail: string): CliError {
   const f = WeightsFaults[fault];
+  // Any control character from the file (an entry name with a newline) would break the line.
+  // eslint-disable-next-line no-control-regex
+  const detail = rawDetail.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   const prefix = `ldmc: error[${f.code}]: `;
   // The detail is already clipped where it quotes the file; shorten the path (middle) if needed.
   let shown = path;
@@ -58,7 +61,7 @@ export function withCheckpointErrors<T>(path: string, read: () => T): T {
   } catch (e) {
     if (e instanceof CheckpointError) {
       // Messages from the reader name the fault; strip the reader's own prefix, keep one line.
-      const detail = e.message.replace(/^cannot read PyTorch checkpoint: /, '').replace(/[\r\n]+/g, ' ');
+      const detail = e.message.replace(/^cannot read PyTorch checkpoint: /, '');
       throw weightsError(path, e.fault, detail);
     }
     throw e;

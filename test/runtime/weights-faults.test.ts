@@ -202,6 +202,13 @@ describe('weights files: each fault has its own code, place and hint', function 
     expect(r.code).to.equal(1);
     expectUserFacing(r, 'hostile name', 'LDMC606');
     expect(r.lines[0]).to.include("tensor 'evil\\u000aname\\u001b[31mxxx");
+    // A zip entry name with a newline, in a CRC message: escaped, one line.
+    const z = zip([{ name: `ar\nch${'y'.repeat(3000)}/data.pkl`, data: torchPickle(SPECS) }]);
+    const zfile = join(dir, 'hostile.ckpt');
+    writeFileSync(zfile, edit(z, (b) => { const v = new DataView(b.buffer); b[30 + v.getUint16(26, true) + v.getUint16(28, true) + 5] ^= 1; }));
+    const rz = await convertCli(zfile, join(dir, 'hostile-ckpt-out.safetensors'));
+    expectUserFacing(rz, 'hostile entry name', 'LDMC623');
+    expect(rz.lines[0]).to.include("CRC-32 mismatch in 'ar\\u000achyyy");
     const long = join(dir, 'd'.repeat(150), 'x.safetensors');
     const r2 = await convertCli(long, join(dir, 'o.safetensors'));
     expectUserFacing(r2, 'long path', 'LDMC600');
