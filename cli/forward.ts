@@ -10,7 +10,7 @@ import { initBackend, type BackendName } from '../runtime/backend.js';
 import { buildComponent, canBuild, type RuntimeComponent } from '../runtime/build.js';
 import { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../runtime/encoders/index.js';
 import { UNetModel } from '../runtime/unet/index.js';
-import { parseSafetensors, serializeSafetensors, type F32Tensor, type RawTensor } from '../runtime/weights/safetensors.js';
+import { parseSafetensors, SafetensorsError, serializeSafetensors, type F32Tensor, type RawTensor } from '../runtime/weights/safetensors.js';
 import { formatReport, loadStateDict } from '../runtime/weights/state-dict.js';
 import type { ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
@@ -103,7 +103,8 @@ function readInputs(path: string): Map<string, RawTensor> {
   try {
     return parseSafetensors(bytes).tensors;
   } catch (e) {
-    throw new CliError(`inputs '${path}' are not a safetensors file: ${(e as Error).message}`);
+    if (!(e instanceof SafetensorsError)) throw e;
+    throw new CliError(`inputs '${path}' are not a readable safetensors file: ${e.message}`, e.hint, e.code);
   }
 }
 

@@ -43,7 +43,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo()): Promi
     return await run(argv, io);
   } catch (e) {
     if (e instanceof CliError) {
-      io.err(`ldmc: error: ${e.message}`);
+      io.err(`ldmc: error${e.code ? `[${e.code}]` : ''}: ${e.message}`);
       if (e.hint) io.err(`  help: ${e.hint}`);
       return 1;
     }

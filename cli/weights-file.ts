@@ -4,32 +4,54 @@
 // read whole, so up to Node's 2 GiB readFileSync limit.
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { CheckpointError, openTorchCheckpoint, readTorchCheckpoint, type LazyTorchCheckpoint } from '../runtime/weights/ckpt.js';
-import { parseSafetensors, type RawTensor } from '../runtime/weights/safetensors.js';
+import { WeightsFaults, quote, type WeightsFaultId } from '../runtime/weights/faults.js';
+import { parseSafetensors, SafetensorsError, type RawTensor } from '../runtime/weights/safetensors.js';
 import { CliError } from './errors.js';
 
 const MAX_READ = 2 ** 31 - 1; // fs.readFileSync's limit in Node 20
+// Printed lines stay within this (`ldmc: error[LDMC6xx]: ` included): a hostile file or a long
+// path must not produce a screen-wide line.
+const MAX_LINE = 200;
+
+/** A weights-file fault as the CLI prints it: its code and hint, the file's path first. */
+function weightsError(path: string, fault: WeightsFaultId, rawDetail: string): CliError {
+  const f = WeightsFaults[fault];
+  // Any control character from the file (an entry name with a newline) would break the line.
+  // eslint-disable-next-line no-control-regex
+  const detail = rawDetail.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const prefix = `ldmc: error[${f.code}]: `;
+  // The detail is already clipped where it quotes the file; shorten the path (middle) if needed.
+  let shown = path;
+  const room = MAX_LINE - prefix.length - detail.length - 4;
+  if (shown.length > room) shown = quote(path, Math.max(room, 24)).slice(1, -1);
+  let msg = `${shown}: ${detail}`;
+  if (prefix.length + msg.length > MAX_LINE) msg = `${msg.slice(0, MAX_LINE - prefix.length - 1)}…`;
+  return new CliError(msg, f.hint, f.code);
+}
 
 /** Size and format of a weights file, from its first bytes; CliErrors for what cannot be opened. */
 function sniff(path: string): { size: number; isZip: boolean } {
   let size: number;
   try {
     const st = statSync(path);
-    if (st.isDirectory()) throw new CliError(`cannot read '${path}': it is a directory`);
+    if (st.isDirectory()) throw weightsError(path, 'cannot_read', 'cannot read it: it is a directory');
     size = st.size;
   } catch (e) {
     if (e instanceof CliError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new CliError(`cannot read '${path}': ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw weightsError(path, 'cannot_read', `cannot read it: ${code === 'ENOENT' ? 'no such file' : quote((e as Error).message, 120)}`);
   }
-  const head = new Uint8Array(2);
+  const head = new Uint8Array(4);
   try {
     const fd = openSync(path, 'r');
-    try { readSync(fd, head, 0, 2, 0); } finally { closeSync(fd); }
+    try { readSync(fd, head, 0, 4, 0); } finally { closeSync(fd); }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new CliError(`cannot read '${path}': ${code === 'EACCES' ? 'permission denied' : (e as Error).message}`);
+    throw weightsError(path, 'cannot_read', `cannot read it: ${code === 'EACCES' ? 'permission denied' : quote((e as Error).message, 120)}`);
   }
-  return { size, isZip: size >= 4 && head[0] === 0x50 && head[1] === 0x4b };
+  // A legacy (torch < 1.6) pickle goes to the checkpoint reader too, which names that format.
+  const legacy = head[0] === 0x80 && head[1] === 0x02 && head[2] === 0x8a && head[3] === 0x0a;
+  return { size, isZip: size >= 4 && ((head[0] === 0x50 && head[1] === 0x4b) || legacy) };
 }
 
 /** Runs `read`, turning a CheckpointError (the file, or a tensor in it) into the CliError for `path`. */
@@ -38,7 +60,9 @@ export function withCheckpointErrors<T>(path: string, read: () => T): T {
     return read();
   } catch (e) {
     if (e instanceof CheckpointError) {
-      throw new CliError(`'${path}' is not a readable PyTorch checkpoint: ${e.message.replace(/^cannot read PyTorch checkpoint: /, '')}`);
+      // Messages from the reader name the fault; strip the reader's own prefix, keep one line.
+      const detail = e.message.replace(/^cannot read PyTorch checkpoint: /, '');
+      throw weightsError(path, e.fault, detail);
     }
     throw e;
   }
@@ -48,13 +72,15 @@ export function readWeightsFile(path: string): Map<string, RawTensor> {
   const { size, isZip } = sniff(path);
   if (isZip) return withCheckpointErrors(path, () => readTorchCheckpoint(path).tensors);
   if (size > MAX_READ) {
-    throw new CliError(`'${path}' is ${(size / 2 ** 30).toFixed(1)} GiB; ldmc reads safetensors files of up to 2 GiB so far`,
-      'convert the part you need from the original .ckpt (ldmc convert … --select PREFIX), or split the file');
+    throw weightsError(path, 'too_large', `it is ${(size / 2 ** 30).toFixed(1)} GiB; ldmc reads safetensors files of up to 2 GiB so far`);
   }
   try {
     return parseSafetensors(readFileSync(path)).tensors;
   } catch (e) {
-    throw new CliError(`'${path}' is neither a safetensors file nor a PyTorch checkpoint: ${(e as Error).message}`, 'ldmc reads .safetensors and zip-format .ckpt/.pt files (torch ≥ 1.6)');
+    if (!(e instanceof SafetensorsError)) throw e;
+    throw weightsError(path, e.fault, e.fault === 'not_weights'
+      ? `neither a safetensors file nor a PyTorch checkpoint: ${e.message}`
+      : e.message);
   }
 }
 

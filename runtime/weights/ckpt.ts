@@ -10,7 +10,8 @@ import {
   PickleError, PickleGlobal, PickleHostValue, PickleObject, type PickleValue, isTuple, unpickle,
 } from './pickle.js';
 import { DTYPE_BYTES, type RawTensor, type SafetensorsDtype } from './safetensors.js';
-import { FileSource, ZipArchive, type RandomAccessSource, type ZipEntry } from './zip.js';
+import { FileSource, ZipArchive, ZipError, type RandomAccessSource, type ZipEntry } from './zip.js';
+import { WeightsFileError, quote, type WeightsFaultId } from './faults.js';
 
 /**
  * Tensors come out in the same widened form as parseSafetensors gives (F16/BF16 → Float32Array,
@@ -19,7 +20,8 @@ import { FileSource, ZipArchive, type RandomAccessSource, type ZipEntry } from '
 export type { RawTensor };
 export type RawDType = SafetensorsDtype;
 
-export class CheckpointError extends Error {
+/** A checkpoint that cannot be read; `fault` (./faults.ts) gives its code and hint. */
+export class CheckpointError extends WeightsFileError {
   override readonly name = 'CheckpointError';
 }
 
@@ -149,14 +151,14 @@ class CheckpointReader {
   constructor(private readonly zip: ZipArchive, private readonly verifyCrc: boolean, private readonly lazy: boolean, private readonly cacheAll: boolean) {
     const pkl = [...zip.entries.keys()].filter((n) => /^[^/]*\/data\.pkl$/.test(n) || n === 'data.pkl');
     if (pkl.length !== 1) {
-      throw new CheckpointError(pkl.length === 0
+      throw new CheckpointError('not_torch_archive', pkl.length === 0
         ? 'zip archive has no <name>/data.pkl entry: not a torch.save checkpoint'
-        : `zip archive has several data.pkl entries: ${pkl.join(', ')}`);
+        : `zip archive has several data.pkl entries: ${pkl.slice(0, 3).map((n) => quote(n)).join(', ')}${pkl.length > 3 ? ', …' : ''}`);
     }
     this.prefix = pkl[0]!.slice(0, -'data.pkl'.length);
     const bo = zip.entries.has(`${this.prefix}byteorder`)
       ? new TextDecoder().decode(zip.read(`${this.prefix}byteorder`, verifyCrc)).trim() : 'little';
-    if (bo !== 'little' && bo !== 'big') throw new CheckpointError(`unknown byteorder '${bo}'`);
+    if (bo !== 'little' && bo !== 'big') throw new CheckpointError('not_torch_archive', `unknown byteorder ${quote(bo, 20)} (expected 'little' or 'big')`);
     this.bigEndian = bo === 'big';
   }
 
@@ -225,10 +227,12 @@ class CheckpointReader {
       this.placeholders.add(q);
       return new PickleGlobal(module, name);
     }
-    if (/Storage$/.test(name) && module === 'torch') throw new PickleError(`unsupported storage type '${q}'`, offset);
-    if (q.startsWith('torch._utils._rebuild_')) throw new PickleError(`unsupported tensor kind '${q}' (sparse, quantized or meta tensors are not supported)`, offset);
-    throw new PickleError(`refused global '${q}': it is not on the allow-list for torch checkpoints, and nothing in the file was run`
-      + (q.startsWith('torch.nn.') || q.startsWith('ldm.') ? ' (the file pickles a whole module; save model.state_dict() instead)' : ''), offset);
+    if (/Storage$/.test(name) && module === 'torch') throw new PickleError(`unsupported storage type ${quote(q)}`, offset, 'ckpt_unsupported');
+    if (q.startsWith('torch._utils._rebuild_')) {
+      throw new PickleError(`unsupported tensor kind ${quote(q)} (sparse, quantized or meta tensors are not supported)`, offset, 'ckpt_unsupported');
+    }
+    throw new PickleError(`refused global ${quote(q, 80)}: it is not on the allow-list for torch checkpoints, and nothing in the file was run`
+      + (q.startsWith('torch.nn.') || q.startsWith('ldm.') ? ' (the file pickles a whole module; save model.state_dict() instead)' : ''), offset, 'pickle_refused');
   }
 
   private persistentLoad(pid: PickleValue, offset: number): PickleValue {
@@ -239,7 +243,7 @@ class CheckpointReader {
     const type = pid[1], key = pid[2];
     if (!(type instanceof PickleGlobal) || type.module !== 'torch') throw new PickleError(`bad storage type ${describe(type ?? null)}`, offset);
     const dtype = STORAGE_DTYPE[type.name] ?? TORCH_DTYPE[type.name];
-    if (!dtype) throw new PickleError(`unsupported storage type '${type.qualifiedName}'`, offset);
+    if (!dtype) throw new PickleError(`unsupported storage type ${quote(type.qualifiedName)}`, offset, 'ckpt_unsupported');
     if (typeof key !== 'string') throw new PickleError('storage key is not a string', offset);
     return new TorchStorage(dtype, key, int(pid[4] ?? null, 'storage numel', offset));
   }
@@ -247,7 +251,7 @@ class CheckpointReader {
   private storageEntry(key: string, offset: number): ZipEntry {
     const name = `${this.prefix}data/${key}`;
     const e = this.zip.entries.get(name);
-    if (!e) throw new PickleError(`storage '${key}' has no entry '${name}' in the archive`, offset);
+    if (!e) throw new PickleError(`storage ${quote(key)} has no entry ${quote(name)} in the archive`, offset, 'storage_missing');
     return e;
   }
 
@@ -276,7 +280,7 @@ class CheckpointReader {
     if (strides.length !== shape.length) throw new PickleError(`size ${shape.length}-D but stride ${strides.length}-D`, o);
     const numel = shape.reduce((a, b) => a * b, 1);
     // Stride-0 (expanded) views pass the bounds check below at any size: cap what we allocate.
-    if (numel * esize > 2 ** 32) throw new PickleError(`tensor of size [${shape}] is too large (${numel * esize} bytes)`, o);
+    if (numel * esize > 2 ** 32) throw new PickleError(`tensor of size [${shape}] is too large (${numel * esize} bytes)`, o, 'ckpt_unsupported');
     // Bounds are checked against the entry's size in the central directory, before any data is read.
     checkBounds(shape, strides, start, Math.floor(this.storageEntry(storage.key, o).size / esize), o);
     const ref = new CkptTensorRef(dtype, Object.freeze(shape), storage.key, start, Object.freeze(strides), o);
@@ -324,12 +328,14 @@ class CheckpointReader {
 function checkBounds(shape: readonly number[], strides: readonly number[], start: number, avail: number, o: number): void {
   if (shape.some((n) => n === 0)) return;
   const last = start + shape.reduce((acc, n, i) => acc + (n - 1) * strides[i]!, 0);
-  if (last >= avail) throw new PickleError(`tensor of size [${shape}] stride [${strides}] offset ${start} reads element ${last} of a storage with ${avail}`, o);
+  if (last >= avail) {
+    throw new PickleError(`tensor of size [${shape}] stride [${strides}] offset ${start} reads element ${last} of a storage with ${avail}`, o, 'storage_short');
+  }
 }
 
 function torchDtype(v: PickleValue, o: number): RawDType {
   const d = v instanceof PickleGlobal && v.module === 'torch' ? TORCH_DTYPE[v.name] : undefined;
-  if (!d) throw new PickleError(`unsupported tensor dtype ${describe(v)}`, o);
+  if (!d) throw new PickleError(`unsupported tensor dtype ${quote(describe(v))}`, o, 'ckpt_unsupported');
   return d;
 }
 
@@ -360,7 +366,7 @@ function widen(dtype: RawDType, buf: ArrayBufferLike, o: number): RawTensor['dat
       const b = new BigInt64Array(buf), out = new Float64Array(b.length);
       for (let i = 0; i < b.length; i++) {
         const v = b[i]!;
-        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw new PickleError(`I64 tensor holds ${v}, beyond 2^53`, o);
+        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw new PickleError(`I64 tensor holds ${v}, beyond 2^53`, o, 'i64_range');
         out[i] = Number(v);
       }
       return out;
@@ -384,11 +390,10 @@ function openArchive(input: CheckpointInput): { zip: ZipArchive; owned: FileSour
   try {
     const head = src instanceof Uint8Array ? src : src.read(0, Math.min(src.size, LEGACY_MAGIC.length));
     if (LEGACY_MAGIC.every((b, i) => head[i] === b)) {
-      throw new CheckpointError('cannot read PyTorch checkpoint: this is the legacy (torch < 1.6) format, which is not supported; '
-        + 're-save it with torch >= 1.6: torch.save(torch.load(f), f2)');
+      throw new CheckpointError('legacy_ckpt', 'cannot read PyTorch checkpoint: this is the legacy (torch < 1.6) format, which is not supported');
     }
     if (!ZipArchive.looksLikeZip(head)) {
-      throw new CheckpointError('cannot read PyTorch checkpoint: not a zip archive (a torch.save file starts with "PK")');
+      throw new CheckpointError('not_weights', 'cannot read PyTorch checkpoint: not a zip archive (a torch.save file starts with "PK")');
     }
     return { zip: new ZipArchive(src), owned, inMemory: src instanceof Uint8Array };
   } catch (e) {
@@ -400,10 +405,19 @@ function openArchive(input: CheckpointInput): { zip: ZipArchive; owned: FileSour
 /** Every failure as a CheckpointError that says what is wrong, the original error as its cause. */
 function asCheckpointError(err: unknown, what = ''): CheckpointError {
   if (err instanceof CheckpointError && !what) return err;
-  // ZipError / PickleError / CheckpointError carry the useful message; anything else (e.g. a
-  // RangeError from an absurd size, an fs error) is still reported as this file's problem, not a crash.
-  const msg = err instanceof Error ? err.message : String(err);
-  return new CheckpointError(`cannot read PyTorch checkpoint: ${what}${msg.replace(/^cannot read PyTorch checkpoint: /, '')}`, { cause: err });
+  // ZipError / PickleError / WeightsFileError carry a message written for users and their fault.
+  // An fs error keeps its code and message (they name the file and the syscall). Anything else
+  // (e.g. a RangeError from an absurd size) is still this file's problem, not a crash, but its
+  // V8 wording is not for users: it stays the cause only.
+  let fault: WeightsFaultId, msg: string;
+  if (err instanceof ZipError || err instanceof PickleError || err instanceof WeightsFileError) {
+    fault = err.fault; msg = err.message;
+  } else if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && 'syscall' in err) {
+    fault = 'cannot_read'; msg = err.message;
+  } else {
+    fault = 'zip_structure'; msg = 'the archive is corrupted: its contents cannot be decoded';
+  }
+  return new CheckpointError(fault, `cannot read PyTorch checkpoint: ${what}${msg.replace(/^cannot read PyTorch checkpoint: /, '')}`, { cause: err });
 }
 
 /**
@@ -448,12 +462,12 @@ export function openTorchCheckpoint(input: CheckpointInput, options: ReadCheckpo
       root, tensors, nonTensorKeys, placeholderGlobals: [...reader.placeholders].sort(),
       load(name: string): CkptTensor {
         const ref = tensors.get(name);
-        if (!ref) throw new CheckpointError(`cannot read PyTorch checkpoint: no tensor '${name}' in its state dict`);
-        if (closed) throw new CheckpointError(`cannot read tensor '${name}': the checkpoint was closed`);
+        if (!ref) throw new CheckpointError('not_torch_archive', `cannot read PyTorch checkpoint: no tensor ${quote(name)} in its state dict`);
+        if (closed) throw new CheckpointError('cannot_read', `cannot read tensor ${quote(name)}: the checkpoint was closed`);
         try {
           return reader.materialize(ref);
         } catch (err) {
-          throw asCheckpointError(err, `tensor '${name}': `);
+          throw asCheckpointError(err, `tensor ${quote(name)}: `);
         }
       },
       close(): void {

@@ -5,10 +5,13 @@
 // data-only; REDUCE/NEWOBJ/BUILD on a data-only name yield an inert PickleObject that records
 // its arguments and state. Any other name is refused with an error that names it.
 
+import type { WeightsFaultId } from './faults.js';
+
 /** Raised for malformed, truncated or disallowed pickles; `offset` is the opcode's position. */
 export class PickleError extends Error {
   override readonly name = 'PickleError';
-  constructor(message: string, readonly offset: number) {
+  /** `fault`: which weights-file fault this is (./faults.ts); by default a corrupt pickle. */
+  constructor(message: string, readonly offset: number, readonly fault: WeightsFaultId = 'pickle_corrupt') {
     super(`${message} (pickle offset ${offset})`);
   }
 }

@@ -1,5 +1,7 @@
 // safetensors read/write: u64 LE header length | JSON header | raw little-endian data.
 // Reads every numeric dtype into a typed array; writes F32 (what PyTorch loads as float32).
+import { WeightsFileError, quote } from './faults.js';
+
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 export interface RawTensor {
@@ -21,37 +23,170 @@ export interface SafetensorsFile {
 /** Bytes per element of each dtype (shared with the checkpoint reader). */
 export const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
-interface HeaderEntry {
-  dtype: string;
-  shape: number[];
-  data_offsets: [number, number];
+/** A corrupt or unreadable safetensors file; `fault` gives the code and hint (./faults.ts). */
+export class SafetensorsError extends WeightsFileError {
+  override readonly name = 'SafetensorsError';
 }
 
+const DTYPES = Object.keys(DTYPE_BYTES).join(', ');
+
+const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+/**
+ * Parses a safetensors file. Every fault is a SafetensorsError naming it and where it is
+ * (the tensor, the byte offset): no JSON parser or typed-array message reaches the caller.
+ */
 export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
-  if (bytes.byteLength < 8) throw new Error('safetensors: file shorter than its 8-byte header length');
+  const size = bytes.byteLength;
+  if (size < 8) throw new SafetensorsError('not_weights', `the ${size}-byte file is shorter than a safetensors header length (8 bytes)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(view.getBigUint64(0, true));
-  if (8 + n > bytes.byteLength) throw new Error(`safetensors: header length ${n} exceeds the file (${bytes.byteLength} bytes)`);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
-  const dataStart = 8 + n, dataLen = bytes.byteLength - dataStart;
-  const tensors = new Map<string, RawTensor>();
+  const n64 = view.getBigUint64(0, true);
+  if (8n + n64 > BigInt(size)) {
+    // A header that would start with '{' is a damaged safetensors file; anything else is not one.
+    if (size > 8 && bytes[8] === 0x7b) throw new SafetensorsError('header_overrun', `safetensors header of ${n64} bytes overruns the ${size}-byte file`);
+    throw new SafetensorsError('not_weights', `its header length field (${n64}) overruns the ${size}-byte file`);
+  }
+  const n = Number(n64);
+  const headerBytes = bytes.subarray(8, 8 + n);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+  } catch {
+    throw new SafetensorsError('header_json', `safetensors header (bytes 8..${8 + n}) is not valid UTF-8 text`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch {
+    const f = jsonFault(text);
+    const at = 8 + new TextEncoder().encode(text.slice(0, f.at)).byteLength;
+    throw new SafetensorsError('header_json', `safetensors header is not valid JSON: ${f.what} at byte ${at}`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new SafetensorsError('header_not_object', `safetensors header is ${kindOf(header)}, not a JSON object`);
+  }
+  const dataStart = 8 + n, dataLen = size - dataStart;
+  const entries: Array<{ name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number; count: number }> = [];
   let metadata: Record<string, string> = {};
-  for (const [name, value] of Object.entries(header)) {
+  for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      metadata = (value ?? {}) as Record<string, string>;
+      if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.values(value).some((v) => typeof v !== 'string')) {
+        throw new SafetensorsError('header_not_object', `safetensors __metadata__ is ${kindOf(value)}, not a JSON object of strings`);
+      }
+      metadata = value as Record<string, string>;
       continue;
     }
-    const e = value as HeaderEntry;
-    if (!(e.dtype in DTYPE_BYTES)) throw new Error(`safetensors: tensor '${name}' has unsupported dtype ${e.dtype}`);
-    const dtype = e.dtype as SafetensorsDtype;
-    const [begin, end] = e.data_offsets;
-    const count = e.shape.reduce((a, b) => a * b, 1);
-    if (begin < 0 || end > dataLen || end - begin !== count * DTYPE_BYTES[dtype]) {
-      throw new Error(`safetensors: tensor '${name}' (${dtype} ${JSON.stringify(e.shape)}) has bad data_offsets [${begin}, ${end}]`);
+    const t = `tensor ${quote(name)}`;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new SafetensorsError('header_not_object', `${t}: its header entry is ${kindOf(value)}, not a JSON object`);
     }
-    tensors.set(name, { dtype, shape: [...e.shape], data: decode(dtype, bytes, dataStart + begin, count, name) });
+    const e = value as Record<string, unknown>;
+    if (typeof e.dtype !== 'string') throw new SafetensorsError('entry_field', `${t}: 'dtype' is missing or not a string`);
+    if (!Array.isArray(e.shape) || !e.shape.every(isIndex)) {
+      throw new SafetensorsError('entry_field', `${t}: 'shape' is missing or not a list of non-negative integers`);
+    }
+    const offs = e.data_offsets;
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isIndex)) {
+      throw new SafetensorsError('entry_field', `${t}: 'data_offsets' is missing or not a pair of non-negative integers`);
+    }
+    if (!(e.dtype in DTYPE_BYTES)) throw new SafetensorsError('unknown_dtype', `${t}: dtype ${quote(e.dtype, 16)} is not one of ${DTYPES}`);
+    const dtype = e.dtype as SafetensorsDtype;
+    const shape = e.shape as number[];
+    const [begin, end] = offs as [number, number];
+    if (begin > end) throw new SafetensorsError('offsets_reversed', `${t}: data_offsets [${begin}, ${end}] are reversed (begin after end)`);
+    if (end > dataLen) {
+      throw new SafetensorsError('offsets_outside', `${t}: data_offsets [${begin}, ${end}] outside the ${dataLen}-byte data section (file bytes ${dataStart}..${size})`);
+    }
+    const count = shape.reduce((a, b) => a * b, 1);
+    const need = count * DTYPE_BYTES[dtype];
+    if (need !== end - begin) {
+      throw new SafetensorsError('shape_size', `${t}: shape [${shape.join(', ')}] of ${dtype} needs ${need} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+    }
+    entries.push({ name, dtype, shape, begin, end, count });
   }
+  const byStart = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < byStart.length; i++) {
+    const a = byStart[i - 1]!, b = byStart[i]!;
+    if (b.begin < a.end) {
+      throw new SafetensorsError('offsets_overlap', `tensor ${quote(b.name)}: data_offsets [${b.begin}, ${b.end}] overlap tensor ${quote(a.name)} [${a.begin}, ${a.end}]`);
+    }
+  }
+  const tensors = new Map<string, RawTensor>();
+  for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: [...e.shape], data: decode(e.dtype, bytes, dataStart + e.begin, e.count, e.name) });
   return { tensors, metadata };
+}
+
+/**
+ * Where and why `s` is not JSON (called only after JSON.parse refused it, whose message is V8's
+ * and differs between Node versions): the first offending character, in UTF-16 units.
+ */
+function jsonFault(s: string): { at: number; what: string } {
+  let i = 0;
+  const stack: string[] = [];
+  const show = (c: string | undefined): string => {
+    if (c === undefined) return 'the end';
+    const k = c.charCodeAt(0);
+    return k < 0x21 || k > 0x7e ? `character U+${k.toString(16).padStart(4, '0')}` : `'${c}'`;
+  };
+  const fail = (what: string): { at: number; what: string } => ({ at: i, what });
+  const ws = (): void => { while (i < s.length && (s[i] === ' ' || s[i] === '\t' || s[i] === '\n' || s[i] === '\r')) i++; };
+  const str = (): { at: number; what: string } | undefined => {
+    i++;
+    while (i < s.length) {
+      const c = s.charCodeAt(i);
+      if (c === 34) { i++; return undefined; }
+      if (c === 92) {
+        const x = s[i + 1];
+        if (x === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(s.slice(i + 2, i + 6))) return fail('a bad \\u escape in a string');
+          i += 6;
+        } else if (x !== undefined && '"\\/bfnrt'.includes(x)) {
+          i += 2;
+        } else {
+          return fail('a bad escape in a string');
+        }
+        continue;
+      }
+      if (c < 0x20) return fail('a control character in a string');
+      i++;
+    }
+    return fail('an unterminated string');
+  };
+  let st: 'value' | 'firstValue' | 'key' | 'firstKey' | 'after' = 'value';
+  for (;;) {
+    ws();
+    if (i >= s.length) return st === 'after' && stack.length === 0 ? fail('invalid JSON') : fail('the header ends inside the JSON');
+    const c = s[i]!;
+    if (st === 'value' || st === 'firstValue') {
+      if (st === 'firstValue' && c === ']') { stack.pop(); i++; st = 'after'; continue; }
+      if (c === '{') { stack.push('}'); i++; st = 'firstKey'; continue; }
+      if (c === '[') { stack.push(']'); i++; st = 'firstValue'; continue; }
+      if (c === '"') { const f = str(); if (f) return f; st = 'after'; continue; }
+      const m = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(s.slice(i, i + 400));
+      if (!m) return fail(`unexpected ${show(c)} where a value belongs`);
+      i += m[0].length; st = 'after'; continue;
+    }
+    if (st === 'key' || st === 'firstKey') {
+      if (st === 'firstKey' && c === '}') { stack.pop(); i++; st = 'after'; continue; }
+      if (c !== '"') return fail(`expected a quoted key, found ${show(c)}`);
+      const f = str();
+      if (f) return f;
+      ws();
+      if (s[i] !== ':') return fail(`expected ':' after a key, found ${show(s[i])}`);
+      i++; st = 'value'; continue;
+    }
+    const close = stack[stack.length - 1];
+    if (close === undefined) return fail(`unexpected ${show(c)} after the end of the JSON`);
+    if (c === ',') { i++; st = close === '}' ? 'key' : 'value'; continue; }
+    if (c === close) { stack.pop(); i++; continue; }
+    return fail(`expected ',' or '${close}', found ${show(c)}`);
+  }
 }
 
 function decode(dtype: SafetensorsDtype, bytes: Uint8Array, offset: number, count: number, name: string): RawTensor['data'] {
@@ -85,7 +220,7 @@ function decode(dtype: SafetensorsDtype, bytes: Uint8Array, offset: number, coun
       for (let i = 0; i < count; i++) {
         const b = v.getBigInt64(8 * i, true);
         if (b > BigInt(Number.MAX_SAFE_INTEGER) || b < BigInt(Number.MIN_SAFE_INTEGER)) {
-          throw new Error(`safetensors: I64 tensor '${name}' holds ${b}, beyond 2^53`);
+          throw new SafetensorsError('i64_range', `tensor ${quote(name)}: I64 value ${b} (element ${i}) is beyond 2^53`);
         }
         out[i] = Number(b);
       }

@@ -12,10 +12,15 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import * as zlib from 'node:zlib';
 import { inflateSync } from 'fflate';
+import { quote, type WeightsFaultId } from './faults.js';
 
 /** Raised for anything that is not a readable zip: the message says what and where. */
 export class ZipError extends Error {
   override readonly name = 'ZipError';
+  /** Which weights-file fault this is (its code and hint: ./faults.ts). */
+  constructor(message: string, readonly fault: WeightsFaultId = 'zip_structure') {
+    super(message);
+  }
 }
 
 /** Bytes addressed by offset: a file or a buffer. Offsets and lengths are safe integers. */
@@ -77,7 +82,7 @@ export class FileSource implements RandomAccessSource {
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, out, done, Math.min(READ_CHUNK, length - done), offset + done);
-      if (n === 0) throw new ZipError(`truncated zip: '${this.path}' ends at byte ${offset + done}, expected ${offset + length}`);
+      if (n === 0) throw new ZipError(`truncated zip: '${this.path}' ends at byte ${offset + done}, expected ${offset + length}`, 'zip_truncated');
       done += n;
     }
     return out;
@@ -181,13 +186,13 @@ export class ZipArchive {
     if (e.method !== 0 && e.method !== 8) {
       throw new ZipError(`entry '${name}' uses compression method ${e.method}; only stored (0) and deflate (8) are supported`);
     }
-    if (e.method === 0 && e.compressedSize !== e.size) throw new ZipError(`stored entry '${name}' has compressed size ${e.compressedSize} != size ${e.size}`);
+    if (e.method === 0 && e.compressedSize !== e.size) throw new ZipError(`stored entry '${name}' has compressed size ${e.compressedSize} != size ${e.size}`, 'zip_entry');
     // Deflate expands at most ~1032:1, so a larger claim is a corrupted size (and would be a huge allocation).
     if (e.method === 8 && (e.size > MAX_INFLATED || e.size > e.compressedSize * 1032 + 1024)) {
-      throw new ZipError(`deflated entry '${name}' claims ${e.size} bytes from ${e.compressedSize} compressed: the file is corrupted`);
+      throw new ZipError(`deflated entry '${name}' claims ${e.size} bytes from ${e.compressedSize} compressed: the file is corrupted`, 'zip_entry');
     }
     const start = this.dataStart(e);
-    const raw = this.bytesAt(start, e.compressedSize, `data of '${name}'`);
+    const raw = this.bytesAt(start, e.compressedSize, `data of ${quote(name)}`, 'zip_entry');
     let out: Uint8Array;
     if (e.method === 0) {
       out = raw;
@@ -195,24 +200,25 @@ export class ZipArchive {
       try {
         out = inflateSync(raw, { out: new Uint8Array(e.size) });
       } catch (err) {
-        throw new ZipError(`cannot inflate '${name}': ${(err as Error).message}`);
+        // fflate's own words ("invalid block type") are not for users: name the entry and the fault.
+        throw new ZipError(`cannot inflate zip entry ${quote(name)}: its deflate data is corrupt`, 'zip_entry');
       }
     }
-    if (verify && crc32(out) !== e.crc32) throw new ZipError(`CRC-32 mismatch in '${name}': the file is corrupted or truncated`);
+    if (verify && crc32(out) !== e.crc32) throw new ZipError(`CRC-32 mismatch in '${name}': the file is corrupted or truncated`, 'zip_crc');
     return out;
   }
 
   /** `length` bytes at `offset`, after a bounds check against the archive's size. */
-  private bytesAt(offset: number, length: number, what: string): Uint8Array {
+  private bytesAt(offset: number, length: number, what: string, fault: WeightsFaultId = 'zip_truncated'): Uint8Array {
     const size = this.source.size;
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-      throw new ZipError(`truncated zip: ${what} needs bytes ${offset}..${offset + length} but the file has ${size}`);
+      throw new ZipError(`truncated zip: ${what} needs bytes ${offset}..${offset + length} but the file has ${size}`, fault);
     }
     return this.source.read(offset, length);
   }
 
-  private fieldsAt(offset: number, length: number, what: string): Fields {
-    return new Fields(this.bytesAt(offset, length, what), offset);
+  private fieldsAt(offset: number, length: number, what: string, fault: WeightsFaultId = 'zip_truncated'): Fields {
+    return new Fields(this.bytesAt(offset, length, what, fault), offset);
   }
 
   /** Finds the end-of-central-directory record in the file's tail; returns the tail and its offset in it. */
@@ -227,7 +233,7 @@ export class ZipArchive {
     }
     throw new ZipError(size < 22
       ? `not a zip archive: only ${size} bytes`
-      : 'not a zip archive, or truncated: no end-of-central-directory record');
+      : 'not a zip archive, or truncated: no end-of-central-directory record', 'zip_truncated');
   }
 
   private readCentralDirectory(): Map<string, ZipEntry> {
@@ -303,8 +309,8 @@ export class ZipArchive {
 
   private dataStart(e: ZipEntry): number {
     const o = e.localHeaderOffset;
-    const h = this.fieldsAt(o, 30, `local header of '${e.name}'`);
-    if (h.u32(0) !== SIG_LOCAL) throw new ZipError(`bad local header for '${e.name}' at offset ${o}`);
+    const h = this.fieldsAt(o, 30, `local header of '${e.name}'`, 'zip_entry');
+    if (h.u32(0) !== SIG_LOCAL) throw new ZipError(`bad local header for ${quote(e.name)} at offset ${o}`, 'zip_entry');
     // torch pads the local extra field so that tensor data is 64-byte aligned: read its length
     // here (it also differs from the central one when the local header carries ZIP64 sizes).
     return o + 30 + h.u16(26) + h.u16(28);

@@ -172,7 +172,8 @@ describe('ldmc convert (streaming)', function () {
     let err: unknown;
     try { convertWeights(ckpt, join(dir, 'all.safetensors')); } catch (e) { err = e; }
     expect(err).to.be.instanceOf(CliError);
-    expect((err as Error).message).to.match(/is not a readable PyTorch checkpoint: tensor 'model\.b': CRC-32 mismatch in 'archive\/data\/0': the file is corrupted or truncated/);
+    expect((err as CliError).code).to.equal('LDMC623');
+    expect((err as Error).message).to.match(/bad0\.ckpt: tensor 'model\.b': CRC-32 mismatch in 'archive\/data\/0': the file is corrupted or truncated/);
     expect(existsSync(join(dir, 'all.safetensors'))).to.equal(false);
   });
 
@@ -186,13 +187,13 @@ describe('ldmc convert (streaming)', function () {
     writeFileSync(out, 'previous output');
     const r = ldmc(['convert', ckpt, out]);
     expect(r.code, r.err).to.equal(1);
-    expect(r.err).to.match(/ldmc: error: '.*m\.ckpt' is not a readable PyTorch checkpoint: tensor 'first_stage_model\.quant_conv\.bias': CRC-32 mismatch/);
+    expect(r.err).to.match(/ldmc: error\[LDMC623\]: .*m\.ckpt: tensor 'first_stage_model\.quant_conv\.bias': CRC-32 mismatch/);
     expect(r.err).not.to.match(/\n\s+at .+:\d+:\d+/);
     expect(listDir(sub)).to.deep.equal(['m.ckpt', 'out.safetensors']);
     expect(readFileSync(out, 'utf8')).to.equal('previous output');
     const missing = ldmc(['convert', join(sub, 'nope.ckpt'), out]);
     expect(missing.code).to.equal(1);
-    expect(missing.err).to.match(/cannot read '.*nope\.ckpt': no such file/);
+    expect(missing.err).to.match(/ldmc: error\[LDMC600\]: .*nope\.ckpt: cannot read it: no such file/);
     const notDir = ldmc(['convert', ckpt, join(ckpt, 'x.safetensors'), '--select', 'model.w']);
     expect(notDir.code).to.equal(1);
     expect(notDir.err).to.match(/ldmc: error: cannot write '.*x\.safetensors': /);

@@ -196,7 +196,7 @@ describe('ldmc sample', function () {
     writeFileSync(corrupt, bytes(full).subarray(0, 1000));
     const c = sample(corrupt, png('x.png'));
     expect(c.code).to.equal(1);
-    expect(c.err).to.match(/ldmc: error: .*corrupt\.safetensors/);
+    expect(c.err).to.match(/ldmc: error\[LDMC60[27]\]: .*corrupt\.safetensors: .*\n  help: /);
 
     const mismatch = join(dir, 'mismatch.safetensors');
     write(mismatch, new Map([...parseFull()].filter(([k]) => !k.startsWith('cond_stage_model.'))));
