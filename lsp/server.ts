@@ -2,10 +2,11 @@
 // diagnostics after a short debounce (configurable: initializationOptions.debounceMs, the
 // `ldmc.debounceMs` setting, or `ldmc lsp --debounce MS`). Only this folder imports the protocol
 // library; runtime/ (tfjs), ts-morph and handlebars are never loaded here.
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createConnection, ProposedFeatures, TextDocumentSyncKind, type Connection, type InitializeParams } from 'vscode-languageserver/node';
-import type { CompilerHost } from '../compiler/program.js';
+// The CLI's disk host (a leaf module: fs and the compiler's types) reads modeline bases that are
+// not open in the editor, with the same UTF-8 check as `ldmc check`.
+import { DiskHost } from '../cli/host.js';
 import { LdmcService } from './service.js';
 
 export interface ServerOptions {
@@ -14,20 +15,6 @@ export interface ServerOptions {
 }
 
 export const DEFAULT_DEBOUNCE_MS = 75;
-
-/** Reads files that are not open in the editor (modeline bases) from disk. */
-export const diskHost: CompilerHost = {
-  readFile(path: string): string | Error {
-    try {
-      if (statSync(path).isDirectory()) return new Error('is a directory');
-      return readFileSync(path, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      return new Error(code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message);
-    }
-  },
-  fileExists: (path: string) => existsSync(path),
-};
 
 /** Timings of the last diagnostics run, for `ldmc/stats` (tests and the benchmark read them). */
 interface Stats {
@@ -46,7 +33,7 @@ interface StatsReply extends Stats {
 }
 
 export function attachServer(connection: Connection, options: ServerOptions = {}): void {
-  const service = new LdmcService(diskHost);
+  const service = new LdmcService(new DiskHost());
   const timers = new Map<string, NodeJS.Timeout>();
   const stats: Stats = { lastComputeMs: 0, publishes: 0, debounceMs: options.debounceMs ?? DEFAULT_DEBOUNCE_MS };
 
