@@ -13,6 +13,20 @@ export interface Span {
   readonly length: number;
 }
 
+/** A span from offsets into `text`, counting lines by hand: for faults found before (or without) the YAML parser's line table. */
+export function spanAt(file: string, text: string, offset: number, length: number): Span {
+  const pos = (o: number) => {
+    let line = 1, lineStart = 0;
+    for (let i = text.indexOf('\n'); i >= 0 && i < o; i = text.indexOf('\n', i + 1)) {
+      line++;
+      lineStart = i + 1;
+    }
+    return { line, col: o - lineStart + 1 };
+  };
+  const a = pos(offset), b = pos(offset + length);
+  return { file, line: a.line, col: a.col, endLine: b.line, endCol: b.col, offset, length };
+}
+
 export interface RelatedInfo {
   readonly message: string;
   readonly span: Span;

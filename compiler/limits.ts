@@ -2,7 +2,7 @@
 // level, so a depth bomb (`[[[[...]]]]`, thousands of indented mappings) overflows V8's stack inside
 // it; a binary file gets a cascade of syntax errors that say nothing useful. Each check here is one
 // linear pass over the text, and the first limit broken is the file's one diagnostic.
-import { diag, type Reporter, type Span } from './diagnostics.js';
+import { diag, spanAt, type Reporter } from './diagnostics.js';
 
 export interface SourceLimits {
   /** Largest document, in UTF-8 bytes. */
@@ -23,17 +23,6 @@ export function sourceLimits(overrides: Partial<SourceLimits> | undefined): Sour
   return { ...DEFAULT_LIMITS, ...overrides };
 }
 
-/** Turns an offset of `text` into a span, counting lines in one pass up to it. */
-function spanIn(path: string, text: string, offset: number, length: number): Span {
-  let line = 1, lineStart = 0;
-  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) {
-    line++;
-    lineStart = i + 1;
-  }
-  const col = offset - lineStart + 1;
-  return { file: path, line, col, endLine: line, endCol: col + length, offset, length };
-}
-
 /** `U+0001`: how a character is named in a message. */
 export function codePointName(c: number): string {
   return `U+${c.toString(16).toUpperCase().padStart(4, '0')}`;
@@ -47,7 +36,7 @@ export function codePointName(c: number): string {
 export function checkSourceLimits(path: string, text: string, limits: SourceLimits, ctx: Reporter): boolean {
   const bytes = utf8LengthOver(text, limits.maxDocumentBytes);
   if (bytes !== undefined) {
-    ctx.report(diag(spanIn(path, text, 0, 0), 'Document_too_large_0_limit_1', [bytes, limits.maxDocumentBytes], {
+    ctx.report(diag(spanAt(path, text, 0, 0), 'Document_too_large_0_limit_1', [bytes, limits.maxDocumentBytes], {
       hint: 'a config is a few kilobytes; check that this is the right file (ldmc check --max-document-size BYTES raises the limit)',
     }));
     return false;
@@ -55,14 +44,14 @@ export function checkSourceLimits(path: string, text: string, limits: SourceLimi
   const bad = firstControlChar(text);
   if (bad >= 0) {
     const c = text.charCodeAt(bad);
-    ctx.report(diag(spanIn(path, text, bad, 1), 'Not_a_text_file_0_holds_1', [path, c === 0 ? 'a NUL byte' : `the control character ${codePointName(c)}`], {
+    ctx.report(diag(spanAt(path, text, bad, 1), 'Not_a_text_file_0_holds_1', [path, c === 0 ? 'a NUL byte' : `the control character ${codePointName(c)}`], {
       hint: 'a config is a YAML text file; is this a binary file (weights, an image, an archive)? Otherwise delete the character',
     }));
     return false;
   }
   const deep = firstTooDeep(text, limits.maxDepth);
   if (deep >= 0) {
-    ctx.report(diag(spanIn(path, text, deep, 1), 'Nesting_deeper_than_0', [limits.maxDepth], {
+    ctx.report(diag(spanAt(path, text, deep, 1), 'Nesting_deeper_than_0', [limits.maxDepth], {
       hint: 'no model config nests this deep; look for brackets that are never closed or indentation that keeps growing',
     }));
     return false;

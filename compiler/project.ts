@@ -4,7 +4,7 @@
 // the cached parse trees when a document changes. `compile()` in program.ts and `ldmc check` go
 // through it too, so modeline bases (`# ldmc: base=...`) work the same in the CLI and the editor.
 import { checkGraph } from './check.js';
-import { DiagnosticBag, diag, type Diagnostic, type Span } from './diagnostics.js';
+import { DiagnosticBag, diag, spanAt, type Diagnostic, type Span } from './diagnostics.js';
 import { inferGraph, type Inference } from './infer.js';
 import { checkSourceLimits, sourceLimits, type SourceLimits } from './limits.js';
 import type { ModelGraph } from './ir.js';
@@ -223,18 +223,4 @@ function sameText(now: string | Error, then: string | Error): boolean {
 
 function fileStart(file: string): Span {
   return { file, line: 1, col: 1, endLine: 1, endCol: 1, offset: 0, length: 0 };
-}
-
-/** A span from offsets, counting lines by hand (the modeline sits before the YAML parser's ranges matter). */
-export function spanAt(file: string, text: string, offset: number, length: number): Span {
-  const pos = (o: number) => {
-    let line = 1, lineStart = 0;
-    for (let i = text.indexOf('\n'); i >= 0 && i < o; i = text.indexOf('\n', i + 1)) {
-      line++;
-      lineStart = i + 1;
-    }
-    return { line, col: o - lineStart + 1 };
-  };
-  const a = pos(offset), b = pos(offset + length);
-  return { file, line: a.line, col: a.col, endLine: b.line, endCol: b.col, offset, length };
 }

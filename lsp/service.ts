@@ -162,7 +162,7 @@ export class LdmcService {
     const doc = this.docs.get(pathToUri(file));
     const ref = (r.bases.get(file) ?? []).find((b) => reaches(b.path, new Set()));
     if (!ref || !doc) return undefined;
-    return { start: doc.positionAt(ref.offset), end: doc.positionAt(ref.offset + ref.length) };
+    return rangeOf(doc, ref.offset, ref.offset + ref.length);
   }
 
   hover(uri: string, pos: Position): Hover | null {
@@ -192,7 +192,7 @@ export class LdmcService {
       kind: completionKind(c.kind),
       ...(c.detail ? { detail: c.detail } : {}),
       ...(c.documentation ? { documentation: { kind: MarkupKind.Markdown, value: c.documentation } } : {}),
-      textEdit: { range: { start: doc.positionAt(c.replace.offset), end: doc.positionAt(c.replace.offset + c.replace.length) }, newText: c.insertText },
+      textEdit: { range: rangeOf(doc, c.replace.offset, c.replace.offset + c.replace.length), newText: c.insertText },
       insertTextFormat: c.snippet ? InsertTextFormat.Snippet : InsertTextFormat.PlainText,
       sortText: String(i).padStart(4, '0'),
     }));
@@ -210,7 +210,7 @@ export class LdmcService {
         kind: CodeActionKind.QuickFix,
         isPreferred: f.preferred,
         diagnostics: [toLspDiagnostic(f.diagnostic, range(f.diagnostic.span!), true)],
-        edit: { changes: { [uri]: f.edits.map((e) => ({ range: { start: doc.positionAt(e.offset), end: doc.positionAt(e.offset + e.length) }, newText: e.newText })) } },
+        edit: { changes: { [uri]: f.edits.map((e) => ({ range: rangeOf(doc, e.offset, e.offset + e.length), newText: e.newText })) } },
       }));
   }
 
@@ -230,7 +230,7 @@ export class LdmcService {
       name: n.name,
       detail: n.detail,
       kind: n.kind === 'component' ? SymbolKind.Class : SymbolKind.Namespace,
-      range: { start: doc.positionAt(n.offset), end: doc.positionAt(n.end) },
+      range: rangeOf(doc, n.offset, n.end),
       selectionRange: range(n.keySpan),
       children: n.children.map(toSymbol),
     });
@@ -241,6 +241,11 @@ export class LdmcService {
     const text = this.project.readFile(path);
     return typeof text === 'string' ? this.project.parse(path, text).root : undefined;
   }
+}
+
+/** The editor range of offsets [start, end) in the document's current text. */
+function rangeOf(doc: TextDocument, start: number, end: number): Range {
+  return { start: doc.positionAt(start), end: doc.positionAt(end) };
 }
 
 export function range(s: Span): Range {
