@@ -115,3 +115,14 @@ export type { IRNode, ModelGraph } from './compiler/ir.js';
 export type { ConfigNode, MapNode, ScalarNode, SeqNode } from './compiler/tree.js';
 export type { ChildConfig, Family, SentinelValue, TargetSpec } from './schema/index.js';
 export { resolvedConfig } from './compiler/resolved.js';
+
+// Plugins (`ldmc check --plugin my-plugin.ts`, or "ldmc": { "plugins": [...] } in package.json):
+// a plugin file writes `import { definePlugin, Type, params, opt, num } from 'ldmc'` and
+// `export default definePlugin({ targets, extend })` (schema/plugin.ts).
+export { Type } from '@sinclair/typebox';
+export type { Static, TObject, TSchema } from '@sinclair/typebox';
+export { bool, child, int, nullable, num, oneOf, opt, params, str, dialects, Sentinel, type Dialect, type PluginFacts } from './schema/types.js';
+export { definePlugin, defineProject, isPlugin, type LdmcPlugin, type PluginDefinition, type PluginTarget, type ProjectDefinition } from './schema/plugin.js';
+export { Registry, builtinRegistry } from './schema/registry.js';
+export { loadPlugins, type PluginRun } from './compiler/plugin-load.js';
+export type { CondOutput } from './schema/facts/encoders.js';

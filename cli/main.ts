@@ -1,10 +1,11 @@
 // The `ldmc` command: a thin shell over compiler/ (and runtime/, loaded only by the commands
 // that run models, so `check` stays fast).
 import { readFileSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultName, diagnosticJson, emitArtifacts, formatSummary, inspectJson } from '../compiler/emit.js';
 import { compile, type CompileResult } from '../compiler/program.js';
+import { loadPlugins, type PluginRun } from '../compiler/plugin-load.js';
 import type { SourceLimits } from '../compiler/limits.js';
 import { parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { CliError } from './errors.js';
@@ -30,9 +31,12 @@ Usage:
   ldmc sample  CONFIG... --ckpt CKPT --out GRID.png [--sampler ddim|plms|ddpm] [--steps S]
                [--eta E] [--scale G --uc-class K] [--class K] [-n N] [--seed SEED] [--no-ema]
                [--backend tensorflow|wasm|cpu] [--threads T] [--set ...]
-  ldmc schema  [--out FILE]        the JSON Schema for editors (stdout without --out)
+  ldmc schema  [--out FILE] [--plugin FILE ...]   the JSON Schema for editors (stdout without --out)
   ldmc lsp     --stdio             the language server for editors (diagnostics, hover, completion, ...)
 
+check, inspect, compile, export and schema take --plugin FILE (repeatable): a .ts/.js module that
+exports definePlugin({ targets, extend }), for a fork's own targets and params. The project's plugins
+("ldmc": { "plugins": [...] } in the nearest package.json, or ldmc.config.ts) load too.
 Files merge left to right (mappings deeply, lists replaced), then --set overrides apply.
 A file whose first lines say \`# ldmc: base=../other.yaml\` is merged on top of that base.
 Exit status: 0 no errors, 1 errors found, 2 usage error.
@@ -72,18 +76,18 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
   }
   switch (cmd) {
     case 'check':
-      return checkCommand(parseArgs(rest, { values: ['set', 'format', 'max-document-size', 'max-scalar-length'], flags: ['no-frame'] }), io);
+      return checkCommand(parseArgs(rest, { values: ['set', 'format', 'max-document-size', 'max-scalar-length', 'plugin'], flags: ['no-frame'] }), io);
     case 'inspect':
-      return inspectCommand(parseArgs(rest, { values: ['set', 'format'], flags: ['json', 'no-frame'] }), io);
+      return inspectCommand(parseArgs(rest, { values: ['set', 'format', 'plugin'], flags: ['json', 'no-frame'] }), io);
     case 'compile':
-      return compileCommand(parseArgs(rest, { values: ['set', 'out', 'name', 'format'], flags: ['no-frame', 'json'] }), io);
+      return compileCommand(parseArgs(rest, { values: ['set', 'out', 'name', 'format', 'plugin'], flags: ['no-frame', 'json'] }), io);
     case 'export': {
-      const a = parseArgs(rest, { values: ['set', 'to', 'out', 'format'], flags: ['no-frame'] });
+      const a = parseArgs(rest, { values: ['set', 'to', 'out', 'format', 'plugin'], flags: ['no-frame'] });
       const to = a.values.to?.at(-1) ?? 'ldm';
       if (to !== 'ldm') throw new UsageError(`--to must be ldm, not '${to}'`);
       const out = a.values.out?.at(-1);
       if (!out) throw new UsageError('--out is required (the YAML file to write)');
-      const { result, host } = runCompiler(a);
+      const { result } = await runCompiler(a);
       printDiagnostics(result, a, io);
       if (result.hasErrors || !result.graph) return 1;
       const { exportConfig } = await import('../compiler/export.js');
@@ -94,12 +98,18 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
       return 0;
     }
     case 'schema': {
-      const a = parseArgs(rest, { values: ['out'], flags: [] });
+      const a = parseArgs(rest, { values: ['out', 'plugin'], flags: ['no-frame'] });
       if (a.positionals.length) throw new UsageError(`schema takes no files (got '${a.positionals[0]}')`);
+      // The project's plugins are those of the working directory's project.
+      const plugins = await loadPlugins(a.values.plugin ?? [], process.cwd(), { allowTs: true });
+      if (plugins.hasErrors) {
+        printDiagnostics(pluginFailure(plugins), a, io, io.err);
+        return 1;
+      }
       const { jsonSchemaText } = await import('../compiler/emit-schema.js');
       const out = a.values.out?.at(-1);
-      if (out) writeAtomic(resolve(out), jsonSchemaText());
-      else io.out(jsonSchemaText().trimEnd());
+      if (out) writeAtomic(resolve(out), jsonSchemaText(plugins.registry));
+      else io.out(jsonSchemaText(plugins.registry).trimEnd());
       return 0;
     }
     case 'forward':
@@ -140,11 +150,22 @@ function readVersion(): string {
   }
 }
 
-function runCompiler(a: ParsedArgs): { result: CompileResult; host: DiskHost } {
+/**
+ * Loads the plugins (the project's, found from the first config's folder, then each --plugin) and
+ * compiles against the run's registry. A faulty plugin stops the run: its diagnostics are the result.
+ */
+async function runCompiler(a: ParsedArgs): Promise<{ result: CompileResult; host: DiskHost }> {
   if (a.positionals.length === 0) throw new UsageError('no config file given');
   const host = new DiskHost();
-  const result = compile({ files: a.positionals, overrides: a.values.set ?? [], limits: limitsOf(a) }, host);
+  const plugins = await loadPlugins(a.values.plugin ?? [], dirname(resolve(a.positionals[0]!)), { allowTs: true });
+  if (plugins.hasErrors) return { result: pluginFailure(plugins), host };
+  const result = compile({ files: a.positionals, overrides: a.values.set ?? [], limits: limitsOf(a), registry: plugins.registry }, host);
   return { result, host };
+}
+
+/** A compile result that holds only the plugin faults (nothing was compiled). */
+function pluginFailure(p: PluginRun): CompileResult {
+  return { files: [], diagnostics: p.diagnostics, graph: undefined, inference: undefined, merged: undefined, hasErrors: true, sources: p.sources, registry: p.registry };
 }
 
 /** `--max-document-size` / `--max-scalar-length` (check), else LDMC_MAX_DOCUMENT_BYTES; unset: the defaults. */
@@ -166,15 +187,15 @@ function format(a: ParsedArgs): 'text' | 'json' {
   return f;
 }
 
-function checkCommand(a: ParsedArgs, io: Io): number {
-  const { result, host } = runCompiler(a);
+async function checkCommand(a: ParsedArgs, io: Io): Promise<number> {
+  const { result } = await runCompiler(a);
   if (format(a) === 'json') io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson) }));
   else printDiagnostics(result, a, io);
   return result.hasErrors ? 1 : 0;
 }
 
-function inspectCommand(a: ParsedArgs, io: Io): number {
-  const { result, host } = runCompiler(a);
+async function inspectCommand(a: ParsedArgs, io: Io): Promise<number> {
+  const { result } = await runCompiler(a);
   const j = inspectJson(result);
   if (format(a) === 'json') {
     io.out(JSON.stringify(j, null, 2));
@@ -186,7 +207,7 @@ function inspectCommand(a: ParsedArgs, io: Io): number {
 }
 
 async function compileCommand(a: ParsedArgs, io: Io): Promise<number> {
-  const { result, host } = runCompiler(a);
+  const { result } = await runCompiler(a);
   const json = format(a) === 'json';
   if (json) io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson) }));
   else printDiagnostics(result, a, io);
@@ -222,7 +243,7 @@ async function forwardCommand(a: ParsedArgs, io: Io): Promise<number> {
     return v;
   };
   const weights = required('weights'), inputs = required('inputs'), out = required('out');
-  const { result, host } = runCompiler(a);
+  const { result } = await runCompiler(a);
   if (result.hasErrors || !result.graph?.model) {
     printDiagnostics(result, a, io);
     return 1;
@@ -256,7 +277,7 @@ function intOption(a: ParsedArgs, name: string): number | undefined {
 async function trainCommand(a: ParsedArgs, io: Io): Promise<number> {
   const resume = a.values.resume?.at(-1);
   if (a.positionals.length === 0 && resume) a.positionals.push(join(resume, 'config.yaml'));
-  const { result, host } = runCompiler(a);
+  const { result } = await runCompiler(a);
   printDiagnostics(result, a, io);
   if (result.hasErrors || !result.graph?.model) return 1;
   const { runTrain } = await import('./train.js');

@@ -16,12 +16,13 @@
 // in a fixed order so the committed file can be compared as text.
 import type { TSchema } from '@sinclair/typebox';
 import {
-  allTargets,
+  builtinRegistry,
   DefaultCallbackTargets,
-  FamilyNames,
+  familyName,
   TrainerOptions,
   type ChildSlot,
   type Family,
+  type Registry,
   type TargetSpec,
 } from '../schema/index.js';
 
@@ -47,20 +48,22 @@ const className = (id: string) => id.split('.').pop()!;
 const code = (v: JsonValue | undefined) => '`' + JSON.stringify(v) + '`';
 
 /** The draft-07 JSON Schema of ldmc configs, from the registry. */
-export function buildJsonSchema(): JsonSchemaObject {
-  return new SchemaBuilder().build();
+export function buildJsonSchema(registry: Registry = builtinRegistry): JsonSchemaObject {
+  return new SchemaBuilder(registry).build();
 }
 
 /** `buildJsonSchema()` as the text of the committed file (2-space JSON, trailing newline). */
-export function jsonSchemaText(): string {
-  return JSON.stringify(buildJsonSchema(), null, 2) + '\n';
+export function jsonSchemaText(registry: Registry = builtinRegistry): string {
+  return JSON.stringify(buildJsonSchema(registry), null, 2) + '\n';
 }
 
 class SchemaBuilder {
   private readonly defs = new Map<string, JsonSchemaObject>();
 
+  constructor(private readonly registry: Registry) {}
+
   build(): JsonSchemaObject {
-    for (const t of allTargets) this.defs.set(paramsDefName(t), this.paramsDef(t));
+    for (const t of this.registry.targets) this.defs.set(paramsDefName(t), this.paramsDef(t));
     const bare = this.nodeRef({ families: MODEL_FAMILIES, sentinels: [] });
     this.defs.set('config', this.config());
     const definitions: { [k: string]: JsonValue } = {};
@@ -142,7 +145,7 @@ class SchemaBuilder {
   }
 
   private node(slot: ChildSlot, extra?: { [k: string]: JsonSchemaObject }): JsonSchemaObject {
-    const targets = allTargets.filter((t) => t.families.some((f) => slot.families.includes(f)));
+    const targets = this.registry.ofFamilies(slot.families);
     const names: string[] = [];
     const enumDocs: string[] = [];
     const branches: JsonValue[] = [];
@@ -160,7 +163,7 @@ class SchemaBuilder {
       const t = targets.find((x) => x.id === slot.defaultTarget)!;
       branches.push({ if: { not: { required: ['target'] } }, then: { properties: { params: ref(paramsDefName(t)) } } });
     }
-    const what = slot.families.map((f) => FamilyNames[f]).join(' or ');
+    const what = slot.families.map((f) => familyName(f)).join(' or ');
     return {
       type: 'object',
       title: `${slot.families.join(' / ')} config`,

@@ -13,7 +13,9 @@ export type Role =
   | 'data'
   | 'dataset'
   | 'callback'
-  | 'logger';
+  | 'logger'
+  /** A node of a family a plugin declared (e.g. textual inversion's personalization_config). */
+  | 'plugin';
 
 export interface IRNode {
   /** Dotted path of the mapping in the merged config, e.g. `model.params.unet_config`. */

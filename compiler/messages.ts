@@ -39,6 +39,8 @@ export const Messages = {
   Nesting_deeper_than_0: m('LDMC115', 'error', 'the config nests deeper than {0} levels'),
   Document_too_large_0_limit_1: m('LDMC116', 'error', 'the document is {0} bytes, over the limit of {1} bytes'),
   Scalar_too_long_0_limit_1: m('LDMC117', 'error', 'this value is {0} characters long, over the limit of {1}'),
+  Plugin_file_0_not_found_1: m('LDMC118', 'error', "cannot read plugin '{0}': {1}"),
+  Plugin_syntax_error_0: m('LDMC119', 'error', 'plugin syntax error: {0}'),
 
   // --- merge (2xx): bases, --set overrides, interpolation
   Set_override_0_is_not_key_eq_value: m('LDMC200', 'error', "--set '{0}' is not of the form key.path=value"),
@@ -101,6 +103,17 @@ export const Messages = {
   Attention_heads_0_do_not_divide_1: m('LDMC525', 'warning', '{0} heads do not divide the attention width {1} at {2}: the UNet builds, but its forward pass fails'),
   Transformer_heads_0_dim_head_1_at_2: m('LDMC526', 'error', 'the SpatialTransformer at {2} gets n_heads = {0} and d_head = {1} for width {3}, which make no attention width'),
   Output_head_width_0_vs_1: m('LDMC527', 'warning', "channel_mult[0] = {0}: the UNet's output head normalises {1} channels, but its conv expects model_channels = {2}, so the forward pass fails"),
+
+  // --- plugins (71x): the user's own targets (--plugin, package.json "ldmc.plugins", ldmc.config.ts)
+  Config_cannot_load_plugins_0: m('LDMC710', 'error', "a config cannot load plugins ('{0}'): nothing a config names is executed"),
+  Plugin_0_has_no_definePlugin_default_1: m('LDMC711', 'error', "plugin '{0}' does not export default definePlugin({...}): {1}"),
+  Plugin_0_failed_to_load_1: m('LDMC712', 'error', "plugin '{0}' failed while loading: {1}"),
+  Plugin_target_0_clashes_with_1: m('LDMC713', 'error', "plugin target '{0}' clashes with {1}"),
+  Plugin_target_0_invalid_1: m('LDMC714', 'error', "plugin target '{0}' is invalid: {1}"),
+  Plugin_extends_unknown_target_0: m('LDMC715', 'error', "plugin extends '{0}', which is not a built-in target"),
+  Plugin_param_0_clashes_on_1: m('LDMC716', 'error', "plugin param '{0}' is already a param of {1}"),
+  Plugin_facts_of_0_failed_1: m('LDMC717', 'error', "the plugin's static facts for {0} failed: {1}"),
+  Project_plugins_0_invalid_1: m('LDMC718', 'error', "the plugin list in '{0}' is invalid: {1}"),
 
   // --- internal (9xx)
   Internal_error_0: m('LDMC900', 'error', 'internal error in ldmc: {0}'),

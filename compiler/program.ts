@@ -8,5 +8,5 @@ export { NotUtf8Error } from './project.js';
 
 /** One batch run, as `ldmc check` does it: a fresh Project over the host (modeline bases included). */
 export function compile(input: CompileInput, host: CompilerHost): ProjectResult {
-  return new Project(host, input.limits).compile(input);
+  return new Project(host, input.limits, input.registry).compile(input);
 }

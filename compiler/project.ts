@@ -13,6 +13,7 @@ import { readModeline, type BaseRef } from './modeline.js';
 import { resolveGraph } from './resolve.js';
 import { parseSource } from './source.js';
 import type { MapNode } from './tree.js';
+import { builtinRegistry, type Registry } from '../schema/registry.js';
 import { isTsConfigPath, parseTsConfig } from './ts-config.js';
 
 export interface CompilerHost {
@@ -42,6 +43,8 @@ export interface CompileInput {
   readonly overrides?: readonly string[];
   /** Limits on each document's text (defaults in limits.ts). */
   readonly limits?: Partial<SourceLimits>;
+  /** The run's vocabulary: the built-ins, or those plus plugins (compiler/plugins.ts). */
+  readonly registry?: Registry;
 }
 
 export interface CompileResult {
@@ -55,6 +58,8 @@ export interface CompileResult {
   readonly hasErrors: boolean;
   /** The text of every file the result was built from, by path (code frames, editors). */
   readonly sources: ReadonlyMap<string, string>;
+  /** The vocabulary the config was checked against (plugins included). */
+  readonly registry: Registry;
 }
 
 export interface ProjectResult extends CompileResult {
@@ -92,6 +97,8 @@ export class Project {
   constructor(
     private readonly host: CompilerHost,
     limits?: Partial<SourceLimits>,
+    /** Per project, never global: the language server may serve projects with different plugins. */
+    readonly registry: Registry = builtinRegistry,
   ) {
     this.limits = sourceLimits(limits);
   }
@@ -203,13 +210,14 @@ export class Project {
       sources,
       uninterpolated,
       bases,
+      registry: this.registry,
     });
     if (failed || roots.length === 0 || bag.hasErrors) return done();
     let merged = mergeAll(roots)!;
     merged = applyOverrides(merged, input.overrides ?? [], bag);
     const uninterpolated = merged;
     merged = resolveInterpolations(merged, bag);
-    const graph = resolveGraph(merged, order, bag);
+    const graph = resolveGraph(merged, order, bag, this.registry);
     const inference = inferGraph(graph, bag);
     checkGraph(graph, inference, { fileExists: (p) => this.docs.has(p) || this.host.fileExists(p) }, bag);
     return done(graph, inference, merged, uninterpolated);

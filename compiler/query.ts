@@ -3,7 +3,7 @@
 // here speaks in ldmc's own types (offsets, Spans, markdown strings); lsp/ turns them into the
 // protocol's. No fs: texts come from the Project's result.
 import type { TSchema } from '@sinclair/typebox';
-import { allTargets, childSlot, closest, FamilyNames, suggestTarget, type ChildSlot, type Family, type TargetSpec } from '../schema/index.js';
+import { builtinRegistry, childSlot, closest, familyName, type ChildSlot, type Family, type Registry, type TargetSpec } from '../schema/index.js';
 import { concatChannels } from './check.js';
 import type { Diagnostic, Span } from './diagnostics.js';
 import { fmtFlops, fmtLr } from './emit.js';
@@ -263,14 +263,14 @@ function nodeAtPath(g: ModelGraph | undefined, path: string): IRNode | undefined
  * chosen target (defaults as snippets), enum and boolean values. `graph` is the latest graph that
  * resolved (the text being typed may not parse).
  */
-export function completionsAt(graph: ModelGraph | undefined, text: string, offset: number): CompletionEntry[] {
+export function completionsAt(graph: ModelGraph | undefined, text: string, offset: number, registry: Registry = builtinRegistry): CompletionEntry[] {
   const c = lineContext(text, offset);
   const replace = { offset: c.wordOffset, length: c.word.length };
   if (c.key === 'target') {
     const slot = slotAt(graph, c.path);
     if (!slot) return [];
-    const specs = allTargets.filter((t) => t.families.some((f) => slot.families.includes(f)));
-    return specs.map((t) => ({ label: t.id, kind: 'target' as const, detail: FamilyNames[t.families[0]!], documentation: t.summary, insertText: t.id, snippet: false, replace }));
+    const specs = registry.ofFamilies(slot.families);
+    return specs.map((t) => ({ label: t.id, kind: 'target' as const, detail: familyName(t.families[0]!), documentation: t.summary, insertText: t.id, snippet: false, replace }));
   }
   if (c.key !== undefined) {
     if (c.path[c.path.length - 1] !== 'params') return [];
@@ -337,7 +337,7 @@ export function fixesFor(result: ProjectResult, file: string): Fix[] {
         break;
       }
       case 'LDMC300': {
-        const guess = hinted(d) ?? suggestTarget(here.trim());
+        const guess = hinted(d) ?? result.registry.suggest(here.trim());
         if (guess) replaceWith(`Change the target to '${guess}'`, guess);
         break;
       }
@@ -513,6 +513,6 @@ export function outline(root: MapNode | undefined): OutlineNode[] {
 }
 
 /** Targets the registry has for a family (for tests and docs). */
-export function targetsOf(families: readonly Family[]): TargetSpec[] {
-  return allTargets.filter((t) => t.families.some((f) => families.includes(f)));
+export function targetsOf(families: readonly Family[], registry: Registry = builtinRegistry): TargetSpec[] {
+  return registry.ofFamilies(families);
 }

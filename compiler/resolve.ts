@@ -5,13 +5,13 @@ import {
   childSlot,
   closest,
   DefaultCallbackTargets,
-  FamilyNames,
-  lookupTarget,
-  suggestTarget,
+  familyName,
+  builtinRegistry,
   TrainerOptions,
   type ChildSlot,
   type Family,
   type SentinelValue,
+  type Registry,
   type TargetSpec,
 } from '../schema/index.js';
 import { diag, type Diagnostic, type Reporter, type Span } from './diagnostics.js';
@@ -38,17 +38,18 @@ const roleOfFamily: Record<Family, Role> = {
   eval: 'model',
 };
 
-export function resolveGraph(root: MapNode, files: readonly string[], ctx: Reporter): ModelGraph {
+export function resolveGraph(root: MapNode, files: readonly string[], ctx: Reporter, registry: Registry = builtinRegistry): ModelGraph {
   const g: ModelGraph = { files, root, callbacks: [], nodes: [], trainer: {} };
-  const r = new Resolver(g, ctx);
+  const r = new Resolver(g, ctx, registry);
+  const refused = refusePlugins(root, ctx);
   if (root.entries.has('target') && !root.entries.has('model')) {
     // A bare `{target, params}` file, as instantiate_from_config takes (the parity configs).
-    const m = r.node(root, 'model', { families: MODEL_FAMILIES, sentinels: [] });
+    const m = r.node(root, 'model', { families: MODEL_FAMILIES, sentinels: [] }, [...refused]);
     if (m && typeof m === 'object') g.model = m;
     return g;
   }
   for (const [key, e] of root.entries) {
-    if (!(SECTIONS as readonly string[]).includes(key)) {
+    if (!(SECTIONS as readonly string[]).includes(key) && !refused.has(key)) {
       const guess = closest(key, SECTIONS);
       ctx.report(diag(e.keySpan, 'Unknown_top_level_section_0', [key], guess ? { hint: `did you mean '${guess}'?` } : {}));
     }
@@ -84,6 +85,32 @@ export function resolveGraph(root: MapNode, files: readonly string[], ctx: Repor
   return g;
 }
 
+/** Keys through which a config might try to load code. */
+const PLUGIN_KEYS = ['plugins', 'plugin'];
+
+/**
+ * A config never loads a plugin (nothing it names is executed): a top-level `plugins:` (or
+ * `ldmc: { plugins: … }`) is refused at its key. Returns the top-level keys it reported.
+ */
+function refusePlugins(root: MapNode, ctx: Reporter): Set<string> {
+  const refused = new Set<string>();
+  const hint = 'plugins come from the command line (`ldmc check --plugin FILE`) or the project: "ldmc": { "plugins": [...] } in package.json, or ldmc.config.ts';
+  for (const [key, e] of root.entries) {
+    if (PLUGIN_KEYS.includes(key)) {
+      ctx.report(diag(e.keySpan, 'Config_cannot_load_plugins_0', [key], { hint }));
+      refused.add(key);
+    } else if (key === 'ldmc' && e.value.kind === 'map') {
+      for (const [k, inner] of e.value.entries) {
+        if (PLUGIN_KEYS.includes(k)) {
+          ctx.report(diag(inner.keySpan, 'Config_cannot_load_plugins_0', [`ldmc.${k}`], { hint }));
+          refused.add(key);
+        }
+      }
+    }
+  }
+  return refused;
+}
+
 class ErrorCounter implements Reporter {
   errors = 0;
   constructor(private readonly inner: Reporter) {}
@@ -97,6 +124,7 @@ class Resolver {
   constructor(
     private readonly g: ModelGraph,
     private readonly ctx: Reporter,
+    private readonly registry: Registry,
   ) {}
 
   node(cfg: ConfigNode, path: string, slot: ChildSlot, extraKeys: readonly string[] = []): IRNode | SentinelValue | null | undefined {
@@ -133,7 +161,7 @@ class Resolver {
       if (!slot.defaultTarget) {
         this.ctx.report(
           diag(cfg.span, 'Missing_target', [path], {
-            hint: `add \`target:\` naming ${slot.families.map((f) => FamilyNames[f]).join(' or ')}${slot.sentinels.length ? `, or write ${slot.sentinels.join(' / ')}` : ''}`,
+            hint: `add \`target:\` naming ${slot.families.map((f) => familyName(f)).join(' or ')}${slot.sentinels.length ? `, or write ${slot.sentinels.join(' / ')}` : ''}`,
           }),
         );
         return undefined;
@@ -149,19 +177,19 @@ class Resolver {
       name = tv.value.trim();
       targetSpan = tv.span;
     }
-    const spec = lookupTarget(name);
+    const spec = this.registry.lookup(name);
     if (!spec) {
-      const guess = suggestTarget(name, slot.families) ?? suggestTarget(name);
+      const guess = this.registry.suggest(name, slot.families) ?? this.registry.suggest(name);
       this.ctx.report(
         diag(targetSpan, 'Unknown_target_0', [name], {
-          hint: guess ? `did you mean '${guess}'?` : `ldmc knows only registered targets (${slot.families.map((f) => FamilyNames[f]).join(', ')} expected here); see \`ldmc schema\``,
+          hint: guess ? `did you mean '${guess}'?` : `ldmc knows only registered targets (${slot.families.map((f) => familyName(f)).join(', ')} expected here); see \`ldmc schema\``,
         }),
       );
       return undefined;
     }
     if (!spec.families.some((f) => slot.families.includes(f))) {
       this.ctx.report(
-        diag(targetSpan, 'Target_0_is_a_1_expected_2', [name, FamilyNames[spec.families[0]!].replace(/^an? /, ''), slot.families.map((f) => FamilyNames[f]).join(' or ')]),
+        diag(targetSpan, 'Target_0_is_a_1_expected_2', [name, familyName(spec.families[0]!).replace(/^an? /, ''), slot.families.map((f) => familyName(f)).join(' or ')]),
       );
       return undefined;
     }
@@ -177,7 +205,7 @@ class Resolver {
     const counter = new ErrorCounter(this.ctx);
     // A missing param is reported at `params:` when there is one, else at the target.
     const params = validateParams(spec.params, paramsNode, { owner, site: pe ? pe.keySpan : targetSpan }, counter);
-    const role = path === 'model' ? 'model' : roleOfFamily[spec.families.find((f) => slot.families.includes(f))!];
+    const role = path === 'model' ? 'model' : roleOfFamily[spec.families.find((f) => slot.families.includes(f))!] ?? 'plugin';
     const ir: IRNode = { path, role, target: spec.id, written: name, spec, params, node: cfg, paramsNode, targetSpan, children: new Map(), valid: counter.errors === 0 };
     this.g.nodes.push(ir);
     this.children(ir, spec);

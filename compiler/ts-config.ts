@@ -11,7 +11,8 @@ import { diag, type Reporter, type Span } from './diagnostics.js';
 import type { ConfigNode, MapEntry, MapNode } from './tree.js';
 
 let tsModule: typeof TS | undefined;
-function typescript(): typeof TS {
+/** TypeScript (the copy bundled in ts-morph), loaded on first use. */
+export function typescript(): typeof TS {
   tsModule ??= (createRequire(import.meta.url)('ts-morph') as { ts: typeof TS }).ts;
   return tsModule;
 }

@@ -1,6 +1,7 @@
 // The vocabulary's building blocks. A target's params are one TypeBox object: it is the TypeScript
 // type (Static<>), the JSON Schema the editor reads, and what the checker validates against.
 // Params that hold a nested `{target, params}` config are marked with `ldmcChild`.
+import type { CondOutput } from './facts/encoders.js';
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 
 export type Family =
@@ -44,6 +45,18 @@ export const DialectRepos: Record<Dialect, string> = {
   sd2: 'Stability-AI/stablediffusion',
 };
 
+/** A family a plugin declares for its own targets (e.g. 'personalization'); any lower_snake_case name. */
+export type PluginFamily = string & Record<never, never>;
+
+/** A family's name in messages; a plugin may declare a family of its own (e.g. 'personalization'). */
+export function familyName(f: string): string {
+  return Object.prototype.hasOwnProperty.call(FamilyNames, f) ? FamilyNames[f as Family] : `a ${f} module`;
+}
+
+export function isBuiltinFamily(f: string): f is Family {
+  return Object.prototype.hasOwnProperty.call(FamilyNames, f);
+}
+
 export const Sentinel = {
   Unconditional: '__is_unconditional__',
   FirstStage: '__is_first_stage__',
@@ -72,6 +85,25 @@ export interface TargetSpec<P extends TObject = TObject> {
   readonly openParams?: boolean;
   /** The repositories that define this target; absent = all three. */
   readonly dialects?: readonly Dialect[];
+  /** Set on a target a plugin declares, or on a built-in a plugin extended (schema/plugin.ts). */
+  readonly plugin?: PluginOrigin;
+}
+
+/** Static facts a plugin gives for one of its targets; what it leaves out stays unknown (never guessed). */
+export interface PluginFacts {
+  /** Parameter count of the module (`sum(p.numel() for p in m.parameters())`). */
+  readonly paramCount?: number;
+  /** What a cond stage hands the UNet, per sample (cross-module rules check context_dim against it). */
+  readonly output?: CondOutput;
+}
+
+export interface PluginOrigin {
+  /** The plugin file, as named on the command line or in the project file. */
+  readonly file: string;
+  /** The params this plugin added to a built-in target (empty for the plugin's own targets). */
+  readonly extended: readonly string[];
+  /** The plugin's facts function for its own target, run on validated params (guarded: a throw is LDMC717). */
+  readonly facts?: (params: Record<string, unknown>) => PluginFacts;
 }
 
 export function defineTarget<P extends TObject>(spec: TargetSpec<P>): TargetSpec<P> {
@@ -156,8 +188,9 @@ export interface ChildConfig {
 }
 
 /** A nested `{target, params}` config of one of these families (or one of the sentinels). */
-export function child(families: readonly Family[], description: string, sentinels: readonly SentinelValue[] = [], defaultTarget?: string) {
-  const slot: ChildSlot = { families, sentinels, ...(defaultTarget ? { defaultTarget } : {}) };
+export function child(families: readonly (Family | PluginFamily)[], description: string, sentinels: readonly SentinelValue[] = [], defaultTarget?: string) {
+  // A plugin's own family is a plain string at run time; compiler/plugins.ts checks that a target declares it.
+  const slot: ChildSlot = { families: families as readonly Family[], sentinels, ...(defaultTarget ? { defaultTarget } : {}) };
   return Type.Unsafe<ChildConfig | SentinelValue>({ description, ldmcChild: slot });
 }
 
