@@ -48,7 +48,20 @@ export interface InspectJson {
     first_stage: (ComponentJson & { parts: Record<string, number>; latent_shape: Shape; input_shape: Shape; output_shape: Shape; attention_resolutions: number[]; flops: { encode: number; decode: number; quantize: number; total: number } }) | null;
     cond_stage: (Partial<ComponentJson> & { target: string; params: number | null; output: unknown; flops: number | null }) | null;
   };
-  model: { target: string; params: number | null; conditioning_key: string | null; input_shape: Shape | null; output_shape: Shape | null } | null;
+  /** Modules a plugin hangs on the model (e.g. personalization_config); params null when unknown. */
+  plugin_components: { path: string; target: string; plugin: string | null; params: number | null }[];
+  model: {
+    target: string;
+    /** The exact total, or null when unknown or partial. */
+    params: number | null;
+    /** Set when plugin targets without facts leave parts unknown: the sum of the known parts. */
+    params_known?: number;
+    /** The paths whose counts are unknown (plugin targets without facts). */
+    unknown_counts?: string[];
+    conditioning_key: string | null;
+    input_shape: Shape | null;
+    output_shape: Shape | null;
+  } | null;
   effective_learning_rate: number | null;
   learning_rate: LearningRate | null;
   memory: MemoryEstimate | null;
@@ -117,10 +130,12 @@ export function inspectJson(r: CompileResult): InspectJson {
           : { target: cs.sentinel ?? 'none', params: 0, output: null, flops: 0 }
         : null,
     },
+    plugin_components: (inf?.extras ?? []).map((e) => ({ path: e.path, target: e.node.target, plugin: e.node.spec.plugin?.file ?? null, params: e.paramCount ?? null })),
     model: g?.model
       ? {
           target: g.model.target,
           params: inf?.totalParams ?? null,
+          ...(inf?.partialParams ? { params_known: inf.partialParams.known, unknown_counts: [...inf.partialParams.unknown] } : {}),
           conditioning_key: modelIsFirstStage || modelIsUNet ? null : inf?.conditioningKey ?? null,
           input_shape: modelIsFirstStage ? fs?.facts.inputShape ?? null : u?.facts.inputShape ?? null,
           output_shape: modelIsFirstStage ? fs?.facts.outputShape ?? null : u?.facts.outputShape ?? null,
@@ -163,10 +178,14 @@ export function formatSummary(j: InspectJson): string {
     for (const [k, v] of Object.entries(c.first_stage.parts)) rows.push([`  ${k}`, '', fmtInt(v), '']);
   }
   if (c.cond_stage) rows.push(['cond_stage', short(c.cond_stage.target), c.cond_stage.params === null ? '?' : fmtInt(c.cond_stage.params), condOut(c.cond_stage.output)]);
-  if (j.model) rows.push(['total', short(j.model.target), j.model.params === null ? '?' : fmtInt(j.model.params), j.model.conditioning_key ? `conditioning: ${j.model.conditioning_key}` : c.unet && c.first_stage ? 'unconditional' : '']);
+  for (const e of j.plugin_components) rows.push([e.path.split('.').pop()!, short(e.target), e.params === null ? '?' : fmtInt(e.params), e.plugin ? `plugin ${e.plugin}` : '']);
+  if (j.model) rows.push(['total', short(j.model.target), j.model.params !== null ? fmtInt(j.model.params) : j.model.params_known !== undefined ? `≥ ${fmtInt(j.model.params_known)}` : '?', j.model.conditioning_key ? `conditioning: ${j.model.conditioning_key}` : c.unet && c.first_stage ? 'unconditional' : '']);
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), 0));
   const lines = [`${j.files.join(' + ')}`];
   for (const r of rows) lines.push(`  ${r[0].padEnd(w[0]!)}  ${r[1].padEnd(w[1]!)}  ${r[2].padStart(w[2]!)}  ${r[3]}`.trimEnd());
+  if (j.model?.unknown_counts?.length) {
+    lines.push(`  partial      the total counts only the known parts: ${j.model.unknown_counts.join(', ')} ${j.model.unknown_counts.length === 1 ? 'is a plugin target' : 'are plugin targets'} without facts (count unknown)`);
+  }
   if (c.unet) {
     const at = c.unet.attention_resolutions.map((r) => `${r}×${r}`).join(', ') || 'none';
     lines.push(`  attention    UNet at ${at}${c.first_stage ? `; first stage at ${c.first_stage.attention_resolutions.map((r) => `${r}×${r}`).join(', ') || 'none'}` : ''}`);
@@ -181,7 +200,7 @@ export function formatSummary(j: InspectJson): string {
   if (j.memory) {
     const m = j.memory;
     lines.push(
-      `  memory       ${fmtBytes(m.totalBytes)} to train at batch ${m.batchSize}: weights ${fmtBytes(m.weightsBytes)}, grads ${fmtBytes(m.gradientsBytes)}, Adam ${fmtBytes(m.optimizerBytes)}${m.emaBytes ? `, EMA ${fmtBytes(m.emaBytes)}` : ''}, activations ${fmtBytes(m.activationsBytes)}`,
+      `  memory       ${fmtBytes(m.totalBytes)} to train at batch ${m.batchSize}: weights ${fmtBytes(m.weightsBytes)}, grads ${fmtBytes(m.gradientsBytes)}, Adam ${fmtBytes(m.optimizerBytes)}${m.emaBytes ? `, EMA ${fmtBytes(m.emaBytes)}` : ''}, activations ${fmtBytes(m.activationsBytes)}${j.model?.unknown_counts?.length ? ' (without the parts of unknown count)' : ''}`,
     );
   }
   if (j.learning_rate) {

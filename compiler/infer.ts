@@ -18,6 +18,7 @@ import {
 import { Sentinel, type SentinelValue } from '../schema/index.js';
 import { diag, type Reporter } from './diagnostics.js';
 import { child, className, type IRNode, type ModelGraph } from './ir.js';
+import { extraComponents, isPluginTarget, pluginCondFacts, pluginFactsOf, type ExtraComponent } from './plugin-facts.js';
 
 export type ConditioningKey = 'concat' | 'crossattn' | 'hybrid' | 'adm' | null;
 
@@ -52,7 +53,12 @@ export interface Inference {
   latentShape?: Shape3;
   /** Image size the data module feeds (dataset `size`), when the config says. */
   dataImageSize?: number;
+  /** The model's parameter count, when every part of it is known. */
   totalParams?: number;
+  /** Set instead when plugin targets without facts leave parts unknown: the known sum and the unknown parts' paths. */
+  partialParams?: { readonly known: number; readonly unknown: readonly string[] };
+  /** Modules a plugin hangs on the model (extended child slots such as personalization_config). */
+  extras?: ExtraComponent[];
   memory?: MemoryEstimate;
   learningRate?: LearningRate;
 }
@@ -67,7 +73,7 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
     // An autoencoder config: the model is the first stage.
     inf.firstStage = firstStage(m, ctx);
   } else if (m.spec.families.includes('unet')) {
-    if (m.valid) {
+    if (m.valid && !isPluginTarget(m.spec)) {
       const facts = guard(ctx, m, () => unetFacts(m.params as unknown as UNetFactsParams));
       if (facts) inf.unet = { node: m, facts };
     }
@@ -83,14 +89,17 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
     inf.conditioningKey = conditioningKey(m, sentinel);
     const imageSide = inf.dataImageSize ?? (inf.firstStage ? inf.firstStage.facts.inputShape[1] : undefined);
     inf.condStage = { node: csNode, sentinel, facts: csNode ? condFacts(csNode, imageSide, ctx) : undefined };
-    if (u && u.valid) {
+    if (u && u.valid && !isPluginTarget(u.spec)) {
       const contextTokens = inf.condStage.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape[0] : 1;
       const facts = guard(ctx, u, () => unetFacts(u.params as unknown as UNetFactsParams, { contextTokens }));
       if (facts) inf.unet = { node: u, facts };
     }
   }
   inf.latentShape = inf.firstStage?.facts.latentShape;
-  inf.totalParams = totalParams(inf, m);
+  inf.extras = extraComponents(g, ctx);
+  const total = totalParams(inf, m, ctx);
+  if (total?.unknown.length) inf.partialParams = total;
+  else if (total) inf.totalParams = total.known;
   inf.memory = memory(g, inf, m);
   inf.learningRate = learningRate(g);
   return inf;
@@ -106,7 +115,8 @@ function guard<T>(ctx: Reporter, n: IRNode, f: () => T): T | undefined {
 }
 
 function firstStage(n: IRNode, ctx: Reporter): { node: IRNode; facts: AutoencoderFacts } | undefined {
-  if (!n.valid) return undefined;
+  // A plugin's first stage has only the facts its plugin gives (counted in totalParams).
+  if (!n.valid || isPluginTarget(n.spec)) return undefined;
   const kind = className(n) === 'AutoencoderKL' ? 'kl' : 'vq';
   const facts = guard(ctx, n, () => autoencoderFacts({ kind, ...(n.params as object) } as FirstStageFactsParams));
   return facts ? { node: n, facts } : undefined;
@@ -114,6 +124,7 @@ function firstStage(n: IRNode, ctx: Reporter): { node: IRNode; facts: Autoencode
 
 function condFacts(n: IRNode, imageSide: number | undefined, ctx: Reporter): CondStageFacts | undefined {
   if (!n.valid) return undefined;
+  if (isPluginTarget(n.spec)) return pluginCondFacts(n, ctx);
   // Validated params already have the shapes the facts walkers take (schema/ is their source).
   const p = n.params as never;
   return guard(ctx, n, () => {
@@ -148,14 +159,34 @@ function dataImageSize(g: ModelGraph): number | undefined {
   return typeof size === 'number' ? size : undefined;
 }
 
-function totalParams(inf: Inference, m: IRNode): number | undefined {
-  if (m.spec.families.includes('first_stage')) return inf.firstStage?.facts.paramCount;
-  if (m.spec.families.includes('unet')) return inf.unet?.facts.paramCount;
-  if (m.spec.families.includes('cond_stage')) return inf.condStage?.facts?.paramCount;
-  if (!inf.unet || !inf.firstStage) return undefined;
-  const cond = inf.condStage?.facts?.paramCount ?? 0;
+/**
+ * The model's parameter count: the sum of its parts. A part that is a plugin target without facts
+ * is unknown (its path listed, the sum partial); a built-in part without facts (invalid params)
+ * leaves the total undefined, as before.
+ */
+function totalParams(inf: Inference, m: IRNode, ctx: Reporter): { known: number; unknown: string[] } | undefined {
+  const unknown: string[] = [];
+  const part = (node: IRNode | undefined, count: number | undefined): number | undefined => {
+    if (count !== undefined) return count;
+    if (node && isPluginTarget(node.spec)) {
+      unknown.push(node.path);
+      return 0;
+    }
+    return undefined;
+  };
+  const extras = (inf.extras ?? []).reduce((sum, e) => sum + (part(e.node, e.paramCount) ?? 0), 0);
+  const done = (n: number | undefined) => (n === undefined ? undefined : { known: n + extras, unknown });
+  if (isPluginTarget(m.spec)) return done(part(m, pluginFactsOf(m, ctx)?.paramCount));
+  if (m.spec.families.includes('first_stage')) return done(inf.firstStage?.facts.paramCount);
+  if (m.spec.families.includes('unet')) return done(inf.unet?.facts.paramCount);
+  if (m.spec.families.includes('cond_stage')) return done(part(inf.condStage?.node, inf.condStage?.facts?.paramCount));
+  const u = part(child(m, 'unet_config'), inf.unet?.facts.paramCount);
+  const fs = part(child(m, 'first_stage_config'), inf.firstStage?.facts.paramCount);
+  if (u === undefined || fs === undefined) return undefined;
+  const cs = inf.condStage?.node;
+  const cond = cs && isPluginTarget(cs.spec) ? part(cs, inf.condStage?.facts?.paramCount)! : inf.condStage?.facts?.paramCount ?? 0;
   const logvar = m.params.learn_logvar ? (m.params.timesteps as number) : 0;
-  return inf.unet.facts.paramCount + inf.firstStage.facts.paramCount + cond + logvar;
+  return done(u + fs + cond + logvar);
 }
 
 function batchSize(g: ModelGraph): number {

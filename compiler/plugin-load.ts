@@ -229,7 +229,8 @@ function errorLine(e: Error, path: string | undefined): number | undefined {
   if (!path || typeof e?.stack !== 'string') return undefined;
   const href = pathToFileURL(path).href;
   for (const m of e.stack.matchAll(/(file:\/\/[^\s():]+|\/[^\s():]+):(\d+)/g)) {
-    const where = m[1]!.startsWith('file:') ? m[1]! : pathToFileURL(m[1]!).href;
+    const at = m[1]!.split('?')[0]!; // the import URL carries ?v=<mtime>
+    const where = at.startsWith('file:') ? at : pathToFileURL(at).href;
     if (where === href) return Number(m[2]);
   }
   return undefined;

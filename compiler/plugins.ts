@@ -26,9 +26,10 @@ const JSON_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null', 'a
 /** The span of the first quoted occurrence of `needle` in a plugin's text (else its first line). */
 export function locate(p: Pick<LoadedPlugin, 'file' | 'text'>, needle: string | undefined): Span {
   if (needle) {
-    for (const q of ["'", '"', '`', '']) {
-      const at = p.text.indexOf(`${q}${needle}${q}`);
-      if (at >= 0) return spanAt(p.file, p.text, at, needle.length + 2 * q.length);
+    // Quoted (an id), then as a key (`name:`), then anywhere.
+    for (const [q, after] of [["'", "'"], ['"', '"'], ['`', '`'], ['', ':'], ['', '']] as const) {
+      const at = p.text.indexOf(`${q}${needle}${after}`);
+      if (at >= 0) return spanAt(p.file, p.text, at, needle.length + q.length + (after === ':' ? 0 : after.length));
     }
   }
   const firstLine = p.text.indexOf('\n');

@@ -10,6 +10,7 @@
 //                                                       for an override; default: the fixture itself.
 //   # args: --set a.b=c                                 extra CLI arguments (split on blanks)
 //   # files: other.part.yaml                            more files, merged after the fixture
+//   # plugin: NAME.plugin.mjs                           --plugin with this fixture-relative file (repeatable)
 //   # only-files: x.part.yaml                           check these files instead of the fixture
 //   # expect-message: LDMC102 text                      a diagnostic with that code whose message has text
 //   # expect-hint: LDMC300 text                         ... whose hint has text
@@ -95,6 +96,9 @@ export function parseCase(name: string): Case {
       case 'files':
         extra = rest.split(/\s+/).filter(Boolean);
         break;
+      case 'plugin':
+        c.args.push('--plugin', join(fixtureRel, rest));
+        break;
       case 'only-files':
         only = rest.split(/\s+/).filter(Boolean);
         break;
@@ -157,7 +161,7 @@ async function pool<T, R>(items: readonly T[], n: number, f: (t: T) => Promise<R
 }
 
 export const names = readdirSync(fixtureDir)
-  .filter((f) => /^\d\d-.*\.yaml$/.test(f) && !f.includes('.part.'))
+  .filter((f) => /^\d{2,3}-.*\.yaml$/.test(f) && !f.includes('.part.'))
   .sort();
 export const cases = names.map(parseCase);
 
