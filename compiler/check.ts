@@ -71,6 +71,14 @@ const factRules: { readonly [C in FactCode]: FactRule | null } = {
   'rescaler/n-stages': { key: 'Param_0_out_of_range_1', args: ([n]) => ['n_stages', '>= 0', n] },
   // args: [method]
   'rescaler/method': { key: 'Param_0_must_be_one_of_1', args: ([m]) => ['method', '"nearest", "linear", "bilinear", "trilinear", "bicubic", "area"', m] },
+  // args: [layer_idx as text]
+  'clip/layer-idx': { key: 'Clip_layer_idx_0_invalid', hint: () => 'set layer_idx, e.g. -2 for the penultimate layer' },
+  // args: [max_length, position embeddings]
+  'clip/max-length': { key: 'Clip_max_length_0_exceeds_1', hint: ([, n]) => `set max_length: ${n}` },
+  // args: [layer]
+  'clip/image-layer': { key: 'Clip_image_layer_0_unsupported', hint: () => "use layer: pooled (the default)" },
+  // args: [timestep_dim, embedding width]
+  'clip/noise-aug-width': { key: 'Noise_aug_width_0_vs_1', hint: ([, w]) => `set timestep_dim: ${w}, or give clip_stats_path` },
 };
 
 /** For the test that holds `factRules` and `FactRules` together: each rule's LDMC key, or null. */

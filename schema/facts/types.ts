@@ -31,6 +31,10 @@ export const FactRules = {
   'autoencoder/kl-double-z': 'error',
   'rescaler/n-stages': 'error',
   'rescaler/method': 'error',
+  'clip/layer-idx': 'error',
+  'clip/max-length': 'warning',
+  'clip/image-layer': 'error',
+  'clip/noise-aug-width': 'warning',
 } as const satisfies Record<string, 'error' | 'warning'>;
 
 export type FactCode = keyof typeof FactRules;
