@@ -270,15 +270,18 @@ export interface FrozenCLIPEmbedderParams {
 }
 
 /**
+ * (`archOverride`: the architecture to use instead of the table's, for a module built from an
+ * explicit architecture, as the drift tests do.)
+ *
  * FrozenCLIPEmbedder = CLIPTokenizer (no parameters) + CLIPTextModel. The tokenizer pads to
  * `max_length`, so the context is `[max_length, width]` ('last', and 'hidden' = the layer_idx-th
  * of HF's hidden_states, before final_layer_norm), or `[1, width]` ('pooled': pooler_output[:, None]).
  * sd2 asserts `0 <= abs(layer_idx) <= 12` for 'hidden'.
  */
-export function frozenCLIPEmbedderFacts(p: FrozenCLIPEmbedderParams): ClipStageFacts {
+export function frozenCLIPEmbedderFacts(p: FrozenCLIPEmbedderParams, archOverride?: TextTowerArch): ClipStageFacts {
   const issues = new IssueList();
   const layer = p.layer ?? 'last';
-  const arch = HF_CLIP_TEXT_MODELS[p.version];
+  const arch = archOverride ?? HF_CLIP_TEXT_MODELS[p.version];
   if (layer === 'hidden') {
     const idx = p.layer_idx ?? null;
     if (idx === null || Math.abs(idx) > 12)
@@ -309,9 +312,9 @@ export interface FrozenOpenCLIPEmbedderParams {
  * embedding, the resblocks ('penultimate' stops one block early), ln_final: `[77, width]`.
  * text_projection and logit_scale are held (and counted) but unused.
  */
-export function frozenOpenCLIPEmbedderFacts(p: FrozenOpenCLIPEmbedderParams): ClipStageFacts {
+export function frozenOpenCLIPEmbedderFacts(p: FrozenOpenCLIPEmbedderParams, archOverride?: ClipArch): ClipStageFacts {
   const issues = new IssueList();
-  const a = OPENCLIP_MODELS[p.arch];
+  const a = archOverride ?? OPENCLIP_MODELS[p.arch];
   if (!a) return unknown('FrozenOpenCLIPEmbedder', unknownArchNote(p.arch), null, issues);
   const blocksRun = p.layer === 'penultimate' ? a.text.layers - 1 : a.text.layers;
   return known('FrozenOpenCLIPEmbedder', openClipTextParts(a, blocksRun), { kind: 'tokens', shape: [a.text.contextLength, a.text.width] }, issues);
