@@ -79,6 +79,10 @@ const factRules: { readonly [C in FactCode]: FactRule | null } = {
   'clip/image-layer': { key: 'Clip_image_layer_0_unsupported', hint: () => "use layer: pooled (the default)" },
   // args: [timestep_dim, embedding width]
   'clip/noise-aug-width': { key: 'Noise_aug_width_0_vs_1', hint: ([, w]) => `set timestep_dim: ${w}, or give clip_stats_path` },
+  // args: [adm_in_channels, c_adm width, where the width comes from]
+  'sd/adm-in-channels': { key: 'Adm_in_channels_0_expected_1', hint: ([, w]) => `set adm_in_channels: ${w}` },
+  // args: [highest noise level, num_classes]
+  'sd/noise-levels': { key: 'Noise_levels_0_exceed_classes_1', hint: ([lvl]) => `set num_classes to at least ${Number(lvl) + 1}, or lower max_noise_level` },
 };
 
 /** For the test that holds `factRules` and `FactRules` together: each rule's LDMC key, or null. */

@@ -471,3 +471,29 @@ export function admInputWidth(embedder: ClipStageFacts | undefined, noiseAug: Cl
   if (!lvl || lvl.kind !== 'vector') return null;
   return out.width + lvl.width;
 }
+
+// ------------------------------------------------------------------ cross-module rules
+
+/**
+ * `c_adm` reaches the UNet's `label_emb`: with `num_classes: 'sequential'` that is
+ * `Linear(adm_in_channels, time_embed_dim)`, so its width must be exactly adm_in_channels (else
+ * the first forward raises a shape error). `why` says where the width comes from.
+ */
+export function admInChannelsIssues(admInChannels: number | null, admWidth: number | null, why: string): FactIssue[] {
+  const issues = new IssueList();
+  if (admInChannels !== null && admWidth !== null && admInChannels !== admWidth)
+    issues.error('sd/adm-in-channels', `adm_in_channels ${admInChannels} != c_adm width ${admWidth} (${why})`, { param: 'adm_in_channels', args: [admInChannels, admWidth, why] });
+  return issues.items;
+}
+
+/**
+ * The x4 upscaler's noise level is a class index into `label_emb = Embedding(num_classes, ·)`:
+ * levels reach max_noise_level - 1, so num_classes must be at least max_noise_level (else the
+ * embedding lookup raises an index error on a high draw).
+ */
+export function noiseLevelIssues(numClasses: number | null, maxNoiseLevel: number): FactIssue[] {
+  const issues = new IssueList();
+  if (numClasses !== null && numClasses < maxNoiseLevel)
+    issues.error('sd/noise-levels', `max_noise_level ${maxNoiseLevel} > num_classes ${numClasses}`, { param: 'num_classes', args: [maxNoiseLevel - 1, numClasses] });
+  return issues.items;
+}

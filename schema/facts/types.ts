@@ -35,6 +35,8 @@ export const FactRules = {
   'clip/max-length': 'warning',
   'clip/image-layer': 'error',
   'clip/noise-aug-width': 'warning',
+  'sd/adm-in-channels': 'error',
+  'sd/noise-levels': 'error',
 } as const satisfies Record<string, 'error' | 'warning'>;
 
 export type FactCode = keyof typeof FactRules;

@@ -6,7 +6,9 @@ import {
   HF_CLIP_TEXT_MODELS,
   OPENAI_CLIP_MODELS,
   OPENCLIP_MODELS,
+  admInChannelsIssues,
   admInputWidth,
+  noiseLevelIssues,
   clipEmbeddingNoiseAugmentationFacts,
   clipImageEmbedderFacts,
   frozenCLIPEmbedderFacts,
@@ -101,6 +103,17 @@ describe('facts: CLIP-family conditioning stages', function () {
     expect(low.paramCount).to.equal(0);
     expect(low.output).to.deep.equal({ kind: 'spatial', shape: [3, 128, 128] });
     expect(low.noiseLevel).to.deep.equal({ kind: 'class-index', classes: 350 });
+  });
+
+  it('cross-module rules: adm_in_channels against c_adm, num_classes against the noise levels', function () {
+    expect(admInChannelsIssues(1536, 1536, 'x')).to.deep.equal([]);
+    expect(admInChannelsIssues(null, 1536, 'x')).to.deep.equal([]);
+    expect(admInChannelsIssues(1536, null, 'x')).to.deep.equal([]);
+    const bad = admInChannelsIssues(1024, 1536, 'ClipImageEmbedder 768 + noise level 768');
+    expect(bad.map((i) => [i.code, i.severity, i.param, i.args])).to.deep.equal([['sd/adm-in-channels', 'error', 'adm_in_channels', [1024, 1536, 'ClipImageEmbedder 768 + noise level 768']]]);
+    expect(noiseLevelIssues(1000, 350)).to.deep.equal([]);
+    expect(noiseLevelIssues(350, 350)).to.deep.equal([]);
+    expect(noiseLevelIssues(349, 350).map((i) => [i.code, i.args])).to.deep.equal([['sd/noise-levels', [349, 349]]]);
   });
 
   it('MiDaSInference: count unknown with a note naming the network; a 1-channel depth map', function () {
