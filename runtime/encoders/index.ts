@@ -3,3 +3,4 @@ export * from './modules.js';
 export * from './interpolate.js';
 export * from './x-transformer.js';
 export * from './clip-text.js';
+export * from './noise-augmentation.js';
