@@ -4,7 +4,23 @@
 // stage (ldm/modules/midas/api.py). CompVis/latent-diffusion defines none of them (its modules.py
 // has FrozenCLIPTextEmbedder and FrozenClipImageEmbedder, other classes), so none is in 'ldm'.
 import { Type } from '@sinclair/typebox';
-import { MIDAS_MODEL_TYPES } from './facts/clip.js';
+import {
+  MIDAS_MODEL_TYPES,
+  clipEmbeddingNoiseAugmentationFacts,
+  clipImageEmbedderFacts,
+  frozenCLIPEmbedderFacts,
+  frozenOpenCLIPEmbedderFacts,
+  frozenOpenCLIPImageEmbedderFacts,
+  imageConcatWithNoiseAugmentationFacts,
+  midasInferenceFacts,
+  type CLIPEmbeddingNoiseAugmentationParams as NoiseAugFacts,
+  type ClipImageEmbedderParams as ClipImageFacts,
+  type FrozenCLIPEmbedderParams as ClipTextFacts,
+  type FrozenOpenCLIPEmbedderParams as OpenClipTextFacts,
+  type FrozenOpenCLIPImageEmbedderParams as OpenClipImageFacts,
+  type MidasModelType,
+} from './facts/clip.js';
+import type { Shape3 } from './facts/types.js';
 import { bool, defineTarget, dialects, int, nullable, num, oneOf, opt, params, str, type Filled } from './types.js';
 
 const SD2 = ['sd2'] as const;
@@ -27,6 +43,13 @@ export const FrozenCLIPEmbedder = defineTarget({
   summary: "The frozen CLIP text transformer (HF CLIPTextModel) over CLIP-tokenized text: max_length tokens of the model's width (768 for ViT-L/14).",
   source: 'ldm/modules/encoders/modules.py (FrozenCLIPEmbedder; sd1 and sd2)',
   params: FrozenCLIPEmbedderParams,
+  statics: {
+    family: 'cond_stage',
+    facts: (p) => frozenCLIPEmbedderFacts(p as unknown as ClipTextFacts),
+    inputShape: (p) => [p.max_length as number],
+    input: { type: 'Tensor2D', doc: 'CLIP token ids [B, max_length] (int32)' },
+  },
+  runtime: { module: 'runtime/encoders/index.js', export: 'FrozenCLIPEmbedder' },
 });
 
 export const FrozenOpenCLIPEmbedderParams = params({
@@ -47,6 +70,13 @@ export const FrozenOpenCLIPEmbedder = defineTarget({
   summary: "The frozen OpenCLIP text tower (open_clip CLIP without its image tower): 77 tokens of the model's width (1024 for ViT-H-14).",
   source: 'ldm/modules/encoders/modules.py (FrozenOpenCLIPEmbedder; sd2)',
   params: FrozenOpenCLIPEmbedderParams,
+  statics: {
+    family: 'cond_stage',
+    facts: (p) => frozenOpenCLIPEmbedderFacts(p as unknown as OpenClipTextFacts),
+    inputShape: () => [77],
+    input: { type: 'Tensor2D', doc: 'open_clip token ids [B, 77] (int32)' },
+  },
+  runtime: { module: 'runtime/encoders/index.js', export: 'FrozenOpenCLIPEmbedder' },
 });
 
 export const FrozenOpenCLIPImageEmbedderParams = params({
@@ -69,6 +99,12 @@ export const FrozenOpenCLIPImageEmbedder = defineTarget({
   summary: 'The frozen OpenCLIP image tower: one embed_dim-wide image embedding per image (1024 for ViT-H-14), the unCLIP-H c_adm.',
   source: 'ldm/modules/encoders/modules.py (FrozenOpenCLIPImageEmbedder; sd2)',
   params: FrozenOpenCLIPImageEmbedderParams,
+  statics: {
+    family: 'cond_stage',
+    facts: (p) => frozenOpenCLIPImageEmbedderFacts(p as unknown as OpenClipImageFacts),
+    inputShape: () => [3, 224, 224],
+    input: { type: 'Tensor4D', doc: 'images [B, H, W, 3] in [-1, 1] (resized to 224×224)' },
+  },
 });
 
 export const ClipImageEmbedderParams = params({
@@ -88,6 +124,12 @@ export const ClipImageEmbedder = defineTarget({
   summary: "OpenAI CLIP's image encoder (the whole CLIP model is loaded): one embed_dim-wide embedding per image, the unCLIP-L c_adm.",
   source: 'ldm/modules/encoders/modules.py (ClipImageEmbedder; sd2)',
   params: ClipImageEmbedderParams,
+  statics: {
+    family: 'cond_stage',
+    facts: (p) => clipImageEmbedderFacts(p as unknown as ClipImageFacts),
+    inputShape: () => [3, 224, 224],
+    input: { type: 'Tensor4D', doc: 'images [B, H, W, 3] in [-1, 1] (resized to 224×224)' },
+  },
 });
 
 /** `register_schedule(**noise_schedule_config)` of AbstractLowScaleModel (upscaling.py). */
@@ -119,6 +161,13 @@ export const ImageConcatWithNoiseAugmentation = defineTarget({
   summary: "The x4 upscaler's low-scale model: noises the low-resolution image (concatenated to the latent) and hands the noise level to the UNet as c_adm. No parameters.",
   source: 'ldm/modules/diffusionmodules/upscaling.py (ImageConcatWithNoiseAugmentation; sd2)',
   params: ImageConcatWithNoiseAugmentationParams,
+  statics: {
+    family: 'cond_stage',
+    // The low-resolution image: its size is the data's, not known here.
+    facts: (p) => imageConcatWithNoiseAugmentationFacts({ max_noise_level: p.max_noise_level as number }, null),
+    inputShape: () => [3, 0, 0],
+    input: { type: 'Tensor4D', doc: 'low-resolution images [B, h, w, 3]' },
+  },
 });
 
 export const CLIPEmbeddingNoiseAugmentationParams = params({
@@ -136,6 +185,13 @@ export const CLIPEmbeddingNoiseAugmentation = defineTarget({
   summary: 'Noises a CLIP image embedding (unCLIP) and returns it with the embedded noise level; the two are concatenated into c_adm. No parameters.',
   source: 'ldm/modules/encoders/modules.py (CLIPEmbeddingNoiseAugmentation; sd2)',
   params: CLIPEmbeddingNoiseAugmentationParams,
+  statics: {
+    family: 'cond_stage',
+    facts: (p, env) => clipEmbeddingNoiseAugmentationFacts(p as unknown as NoiseAugFacts, env.vectorInput ?? null),
+    inputShape: (p) => [p.timestep_dim as number],
+    input: { type: 'Tensor2D', doc: 'image embeddings [B, D]' },
+    widthParam: 'timestep_dim',
+  },
 });
 
 export const MiDaSInferenceParams = params({
@@ -151,6 +207,12 @@ export const MiDaSInference = defineTarget({
   summary: 'The frozen MiDaS depth estimator of the depth-conditioned model: a 1-channel depth map, concatenated to the latent. Its parameter count is unknown to ldmc (a timm backbone).',
   source: 'ldm/modules/midas/api.py (MiDaSInference; sd2)',
   params: MiDaSInferenceParams,
+  statics: {
+    family: 'cond_stage',
+    facts: (p, env) => midasInferenceFacts({ model_type: p.model_type as MidasModelType }, env.imageSide ? ([3, env.imageSide, env.imageSide] as Shape3) : null),
+    inputShape: () => [3, 384, 384],
+    input: { type: 'Tensor4D', doc: 'MiDaS-transformed images [B, H, W, 3]' },
+  },
 });
 
 export const sdEncoderTargets = [

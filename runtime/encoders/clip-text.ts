@@ -11,7 +11,7 @@
 // (schema/facts/clip.ts), so a name's figures and its module cannot disagree.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs-core';
-import type { ClipArch, TextTowerArch } from '../../schema/facts/clip.js';
+import { HF_CLIP_TEXT_MODELS, OPENCLIP_MODELS, type ClipArch, type TextTowerArch } from '../../schema/facts/clip.js';
 import { Module, ModuleList } from '../module.js';
 import { Embedding, LayerNorm, Linear, gelu, normal, uniformFanIn, zeros } from '../nn/index.js';
 
@@ -218,6 +218,15 @@ export class FrozenCLIPEmbedder extends Module {
     this.transformer = this.add('transformer', new CLIPTextModel(args.arch));
   }
 
+  /** From the config's params: `version` names the architecture (HF_CLIP_TEXT_MODELS). */
+  static fromParams(p: Readonly<Record<string, unknown>>): FrozenCLIPEmbedder {
+    const version = typeof p.version === 'string' ? p.version : 'openai/clip-vit-large-patch14';
+    const arch = HF_CLIP_TEXT_MODELS[version];
+    if (!arch) throw new Error(`FrozenCLIPEmbedder: ldmc knows no architecture for version '${version}' (known: ${Object.keys(HF_CLIP_TEXT_MODELS).join(', ')})`);
+    const layer = (p.layer ?? 'last') as FrozenCLIPEmbedderArgs['layer'];
+    return new FrozenCLIPEmbedder({ arch, layer, layer_idx: (p.layer_idx ?? null) as number | null });
+  }
+
   /** ids `[B, T]` → `[B, T, D]` ('last', 'hidden') or `[B, 1, D]` ('pooled'). */
   forward(ids: Tensor2D): Tensor3D {
     const out = this.transformer.text_model.forward(ids);
@@ -363,6 +372,14 @@ export class FrozenOpenCLIPEmbedder extends Module {
     super();
     this.layer = args.layer ?? 'last';
     this.model = this.add('model', new OpenClipTextModel(args.arch));
+  }
+
+  /** From the config's params: `arch` names the open_clip model (OPENCLIP_MODELS). */
+  static fromParams(p: Readonly<Record<string, unknown>>): FrozenOpenCLIPEmbedder {
+    const name = typeof p.arch === 'string' ? p.arch : 'ViT-H-14';
+    const arch = OPENCLIP_MODELS[name];
+    if (!arch) throw new Error(`FrozenOpenCLIPEmbedder: ldmc knows no open_clip arch '${name}' (known: ${Object.keys(OPENCLIP_MODELS).join(', ')})`);
+    return new FrozenOpenCLIPEmbedder({ arch, layer: (p.layer ?? 'last') as 'last' | 'penultimate' });
   }
 
   /** How many resblocks the forward runs: all ('last') or all but the last ('penultimate'). */

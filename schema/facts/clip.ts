@@ -13,7 +13,8 @@
 // that is not in the table gives an unknown count with a note.
 import { Tally } from './tally.js';
 import { IssueList } from './types.js';
-import type { FactIssue, Shape2, Shape3 } from './types.js';
+import type { CondOutput, CondStageFacts } from './results.js';
+import type { FactIssue, Shape3 } from './types.js';
 
 // ------------------------------------------------------------------ architectures
 
@@ -36,6 +37,7 @@ export interface VisionTowerArch {
   readonly imageSize: number;
   readonly patchSize: number;
   readonly width: number;
+  readonly heads: number;
   readonly layers: number;
   readonly mlpWidth: number;
 }
@@ -58,10 +60,11 @@ const text = (width: number, heads: number, layers: number, act: TextTowerArch['
   mlpWidth: 4 * width,
   act,
 });
-const vit = (imageSize: number, patchSize: number, width: number, layers: number): VisionTowerArch => ({
+const vit = (imageSize: number, patchSize: number, width: number, layers: number, headWidth = 64): VisionTowerArch => ({
   imageSize,
   patchSize,
   width,
+  heads: width / headWidth,
   layers,
   mlpWidth: 4 * width,
 });
@@ -76,6 +79,9 @@ export const HF_CLIP_TEXT_MODELS: Readonly<Record<string, TextTowerArch>> = {
   'openai/clip-vit-large-patch14-336': text(768, 12, 12, 'quick_gelu'),
   'openai/clip-vit-base-patch32': text(512, 8, 12, 'quick_gelu'),
   'openai/clip-vit-base-patch16': text(512, 8, 12, 'quick_gelu'),
+  // The reference oracle's tiny test model (shared/reference/sd-parity/clip_text_tiny.hf_config.json),
+  // which its clip_text_tiny.yaml names: 51,616 parameters.
+  'sdparity/clip-text-tiny': { vocabSize: 1000, contextLength: 77, width: 32, heads: 4, layers: 2, mlpWidth: 64, act: 'quick_gelu' },
 };
 
 /**
@@ -84,10 +90,18 @@ export const HF_CLIP_TEXT_MODELS: Readonly<Record<string, TextTowerArch>> = {
  * (width 1024, 16 heads, 24 layers) is exactly v2-inference.json's cond-stage state dict.
  */
 export const OPENCLIP_MODELS: Readonly<Record<string, ClipArch>> = {
-  'ViT-H-14': { embedDim: 1024, text: text(1024, 16, 24, 'gelu'), vision: vit(224, 14, 1280, 32), source: 'open_clip v2.7.0 model_configs/ViT-H-14.json' },
+  'ViT-H-14': { embedDim: 1024, text: text(1024, 16, 24, 'gelu'), vision: vit(224, 14, 1280, 32, 80), source: 'open_clip v2.7.0 model_configs/ViT-H-14.json' },
   'ViT-L-14': { embedDim: 768, text: text(768, 12, 12, 'gelu'), vision: vit(224, 14, 1024, 24), source: 'open_clip v2.7.0 model_configs/ViT-L-14.json' },
   'ViT-B-32': { embedDim: 512, text: text(512, 8, 12, 'gelu'), vision: vit(224, 32, 768, 12), source: 'open_clip v2.7.0 model_configs/ViT-B-32.json' },
   'ViT-B-16': { embedDim: 512, text: text(512, 8, 12, 'gelu'), vision: vit(224, 16, 768, 12), source: 'open_clip v2.7.0 model_configs/ViT-B-16.json' },
+  // The reference oracle's tiny test model (shared/reference/sd-parity/openclip_text_tiny.model_config.json),
+  // which its openclip_text_tiny.yaml names: 73,665 parameters without the image tower.
+  'SDParity-TinyText': {
+    embedDim: 32,
+    text: { vocabSize: 1000, contextLength: 77, width: 32, heads: 4, layers: 3, mlpWidth: 128, act: 'gelu' },
+    vision: vit(16, 8, 32, 1, 16),
+    source: 'shared/reference/sd-parity/openclip_text_tiny.model_config.json',
+  },
 };
 
 /**
@@ -185,7 +199,7 @@ export function openClipTextParts(a: ClipArch, blocksRun = a.text.layers): Tower
  * A CLIP ViT image tower (`visual`): conv1 (patchify, no bias), class_embedding [w],
  * positional_embedding [(S/p)² + 1, w], ln_pre, transformer.resblocks, ln_post, proj [w, embed_dim].
  * open_clip v2.7.0 with the defaults of these configs (no LayerScale, no attentional pooler,
- * patch_dropout 0) has exactly OpenAI's layout. Heads do not change the count: w / 64 here.
+ * patch_dropout 0) has exactly OpenAI's layout.
  */
 export function visionTowerParts(a: ClipArch): TowerParts {
   const v = a.vision, grid = Math.floor(v.imageSize / v.patchSize), n = grid * grid + 1;
@@ -195,7 +209,7 @@ export function visionTowerParts(a: ClipArch): TowerParts {
   stem.parameter(n * v.width); // positional_embedding
   stem.layerNorm(v.width, n); // ln_pre
   const transformer = new Tally();
-  for (let l = 0; l < v.layers; l++) residualBlock(transformer, v.width, v.width / 64, v.mlpWidth, n);
+  for (let l = 0; l < v.layers; l++) residualBlock(transformer, v.width, v.heads, v.mlpWidth, n);
   const head = new Tally();
   head.layerNorm(v.width, 1); // ln_post on the class token
   head.linear(v.width, a.embedDim, 1, false); // x @ proj
@@ -210,41 +224,7 @@ function sum(parts: TowerParts): Tally {
 
 // ------------------------------------------------------------------ facts
 
-/** What a conditioning module hands on, per sample. */
-export type ClipOutput =
-  /** Cross-attention context `[tokens, dim]`. */
-  | { kind: 'tokens'; shape: Shape2 }
-  /** One vector per sample (a `c_adm` input), `[width]`. */
-  | { kind: 'vector'; width: number }
-  /** A feature map `[C, H, W]` (concat conditioning); null dims where the input decides. */
-  | { kind: 'spatial'; shape: Shape3 | null };
-
-/**
- * Facts of one CLIP-family module. `paramCount` is null when it cannot be known from the config
- * (an architecture name we have no table for, a third-party network): `note` then says why, and
- * a total that includes it is partial.
- */
-export interface ClipStageFacts {
-  target:
-    | 'FrozenCLIPEmbedder'
-    | 'FrozenOpenCLIPEmbedder'
-    | 'FrozenOpenCLIPImageEmbedder'
-    | 'ClipImageEmbedder'
-    | 'CLIPEmbeddingNoiseAugmentation'
-    | 'ImageConcatWithNoiseAugmentation'
-    | 'MiDaSInference';
-  paramCount: number | null;
-  parts: Record<string, number>;
-  output: ClipOutput | null;
-  /** A second output: the noise augmentors' noise level (`c_adm`). */
-  noiseLevel?: { kind: 'class-index'; classes: number } | { kind: 'vector'; width: number };
-  flops: number | null;
-  note?: string;
-  errors: FactIssue[];
-  warnings: FactIssue[];
-}
-
-function known(target: ClipStageFacts['target'], parts: TowerParts, output: ClipOutput, issues: IssueList): ClipStageFacts {
+function known(target: string, parts: TowerParts, output: CondOutput, issues: IssueList): CondStageFacts {
   const total = sum(parts);
   return {
     target,
@@ -257,7 +237,7 @@ function known(target: ClipStageFacts['target'], parts: TowerParts, output: Clip
   };
 }
 
-function unknown(target: ClipStageFacts['target'], note: string, output: ClipOutput | null, issues: IssueList): ClipStageFacts {
+function unknown(target: string, note: string, output: CondOutput, issues: IssueList): CondStageFacts {
   return { target, paramCount: null, parts: {}, output, flops: null, note, errors: issues.errors, warnings: issues.warnings };
 }
 
@@ -278,7 +258,7 @@ export interface FrozenCLIPEmbedderParams {
  * of HF's hidden_states, before final_layer_norm), or `[1, width]` ('pooled': pooler_output[:, None]).
  * sd2 asserts `0 <= abs(layer_idx) <= 12` for 'hidden'.
  */
-export function frozenCLIPEmbedderFacts(p: FrozenCLIPEmbedderParams, archOverride?: TextTowerArch): ClipStageFacts {
+export function frozenCLIPEmbedderFacts(p: FrozenCLIPEmbedderParams, archOverride?: TextTowerArch): CondStageFacts {
   const issues = new IssueList();
   const layer = p.layer ?? 'last';
   const arch = archOverride ?? HF_CLIP_TEXT_MODELS[p.version];
@@ -293,7 +273,7 @@ export function frozenCLIPEmbedderFacts(p: FrozenCLIPEmbedderParams, archOverrid
     return unknown(
       'FrozenCLIPEmbedder',
       `version '${p.version}' is not a CLIP text model ldmc knows (${Object.keys(HF_CLIP_TEXT_MODELS).join(', ')}): its size comes from that checkpoint's config.json`,
-      null,
+      { kind: 'unknown' },
       issues,
     );
   }
@@ -312,10 +292,10 @@ export interface FrozenOpenCLIPEmbedderParams {
  * embedding, the resblocks ('penultimate' stops one block early), ln_final: `[77, width]`.
  * text_projection and logit_scale are held (and counted) but unused.
  */
-export function frozenOpenCLIPEmbedderFacts(p: FrozenOpenCLIPEmbedderParams, archOverride?: ClipArch): ClipStageFacts {
+export function frozenOpenCLIPEmbedderFacts(p: FrozenOpenCLIPEmbedderParams, archOverride?: ClipArch): CondStageFacts {
   const issues = new IssueList();
   const a = archOverride ?? OPENCLIP_MODELS[p.arch];
-  if (!a) return unknown('FrozenOpenCLIPEmbedder', unknownArchNote(p.arch), null, issues);
+  if (!a) return unknown('FrozenOpenCLIPEmbedder', unknownArchNote(p.arch), { kind: 'unknown' }, issues);
   const blocksRun = p.layer === 'penultimate' ? a.text.layers - 1 : a.text.layers;
   return known('FrozenOpenCLIPEmbedder', openClipTextParts(a, blocksRun), { kind: 'tokens', shape: [a.text.contextLength, a.text.width] }, issues);
 }
@@ -335,12 +315,12 @@ export interface FrozenOpenCLIPImageEmbedderParams {
  * stay in the module and count. forward = `visual(preprocess(img))`: `[embed_dim]`.
  * `layer: 'penultimate'` raises NotImplementedError in the constructor.
  */
-export function frozenOpenCLIPImageEmbedderFacts(p: FrozenOpenCLIPImageEmbedderParams): ClipStageFacts {
+export function frozenOpenCLIPImageEmbedderFacts(p: FrozenOpenCLIPImageEmbedderParams): CondStageFacts {
   const issues = new IssueList();
   if (p.layer === 'penultimate')
     issues.error('clip/image-layer', "layer 'penultimate' raises NotImplementedError in FrozenOpenCLIPImageEmbedder", { param: 'layer', args: [p.layer] });
   const a = OPENCLIP_MODELS[p.arch];
-  if (!a) return unknown('FrozenOpenCLIPImageEmbedder', unknownArchNote(p.arch), null, issues);
+  if (!a) return unknown('FrozenOpenCLIPImageEmbedder', unknownArchNote(p.arch), { kind: 'unknown' }, issues);
   const { transformer: _dropped, ...textLeft } = openClipTextParts(a, 0);
   const visual = sum(visionTowerParts(a));
   const textRest = sum(textLeft);
@@ -358,14 +338,14 @@ export interface ClipImageEmbedderParams {
  * ClipImageEmbedder: OpenAI `clip.load(model)`, kept whole (visual and text towers), forward =
  * `encode_image(preprocess(x))`: `[embed_dim]` per image.
  */
-export function clipImageEmbedderFacts(p: ClipImageEmbedderParams): ClipStageFacts {
+export function clipImageEmbedderFacts(p: ClipImageEmbedderParams): CondStageFacts {
   const issues = new IssueList();
   const a = OPENAI_CLIP_MODELS[p.model];
   if (!a) {
     return unknown(
       'ClipImageEmbedder',
       `clip.load model '${p.model}' is not one ldmc knows (${Object.keys(OPENAI_CLIP_MODELS).join(', ')}): its size comes from that checkpoint`,
-      null,
+      { kind: 'unknown' },
       issues,
     );
   }
@@ -386,12 +366,12 @@ export interface ImageConcatWithNoiseAugmentationParams {
  * and the noise level, an integer in [0, max_noise_level) that becomes `c_adm`: the UNet looks it
  * up in `label_emb = Embedding(num_classes, ·)`.
  */
-export function imageConcatWithNoiseAugmentationFacts(p: ImageConcatWithNoiseAugmentationParams, input: Shape3 | null = null): ClipStageFacts {
+export function imageConcatWithNoiseAugmentationFacts(p: ImageConcatWithNoiseAugmentationParams, input: Shape3 | null = null): CondStageFacts {
   return {
     target: 'ImageConcatWithNoiseAugmentation',
     paramCount: 0,
     parts: {},
-    output: { kind: 'spatial', shape: input },
+    output: input ? { kind: 'spatial', shape: input } : { kind: 'unknown' },
     noiseLevel: { kind: 'class-index', classes: p.max_noise_level },
     flops: 0,
     errors: [],
@@ -413,7 +393,7 @@ export interface CLIPEmbeddingNoiseAugmentationParams {
  * ImageEmbeddingConditionedLatentDiffusion concatenates the two into `c_adm`.
  * `embeddingWidth` is the embedder's output width, when known.
  */
-export function clipEmbeddingNoiseAugmentationFacts(p: CLIPEmbeddingNoiseAugmentationParams, embeddingWidth: number | null = null): ClipStageFacts {
+export function clipEmbeddingNoiseAugmentationFacts(p: CLIPEmbeddingNoiseAugmentationParams, embeddingWidth: number | null = null): CondStageFacts {
   const issues = new IssueList();
   // Without a stats file the mean/std are `timestep_dim` wide and broadcast against the embedding.
   if (p.clip_stats_path === null && embeddingWidth !== null && embeddingWidth !== p.timestep_dim)
@@ -422,7 +402,7 @@ export function clipEmbeddingNoiseAugmentationFacts(p: CLIPEmbeddingNoiseAugment
     target: 'CLIPEmbeddingNoiseAugmentation',
     paramCount: 0,
     parts: {},
-    output: embeddingWidth === null ? null : { kind: 'vector', width: embeddingWidth },
+    output: embeddingWidth === null ? { kind: 'unknown' } : { kind: 'vector', width: embeddingWidth },
     noiseLevel: { kind: 'vector', width: p.timestep_dim },
     flops: 0,
     errors: issues.errors,
@@ -444,13 +424,13 @@ export type MidasModelType = keyof typeof MIDAS_MODEL_TYPES;
  * input's size. Its backbones are timm models (and torch.hub ones), whose layer lists ldmc does
  * not reproduce, so the parameter count is unknown.
  */
-export function midasInferenceFacts(p: { model_type: MidasModelType }, input: Shape3 | null = null): ClipStageFacts {
+export function midasInferenceFacts(p: { model_type: MidasModelType }, input: Shape3 | null = null): CondStageFacts {
   const net = MIDAS_MODEL_TYPES[p.model_type];
   return {
     target: 'MiDaSInference',
     paramCount: null,
     parts: {},
-    output: { kind: 'spatial', shape: input ? [1, input[1], input[2]] : null },
+    output: input ? { kind: 'spatial', shape: [1, input[1], input[2]] } : { kind: 'unknown' },
     flops: null,
     note: `the depth network ${net} is built by timm/MiDaS code from its own definitions, which ldmc does not reproduce: parameter count unknown`,
     errors: [],
@@ -463,7 +443,7 @@ export function midasInferenceFacts(p: { model_type: MidasModelType }, input: Sh
  * vector, concatenated with the noise augmentor's level embedding when there is one. Null when
  * the embedder's width is unknown.
  */
-export function admInputWidth(embedder: ClipStageFacts | undefined, noiseAug: ClipStageFacts | undefined): number | null {
+export function admInputWidth(embedder: CondStageFacts | undefined, noiseAug: CondStageFacts | undefined): number | null {
   const out = embedder?.output;
   if (!out || out.kind !== 'vector') return null;
   if (!noiseAug) return out.width;

@@ -77,8 +77,6 @@ export type {
   CLIPEmbeddingNoiseAugmentationParams,
   ClipArch,
   ClipImageEmbedderParams,
-  ClipOutput,
-  ClipStageFacts,
   FrozenCLIPEmbedderParams,
   FrozenOpenCLIPEmbedderParams,
   FrozenOpenCLIPImageEmbedderParams,

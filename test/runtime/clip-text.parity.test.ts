@@ -21,7 +21,7 @@ const CLIP_TINY: TextTowerArch = { vocabSize: 1000, contextLength: 77, width: 32
 const OPENCLIP_TINY: ClipArch = {
   embedDim: 32,
   text: { vocabSize: 1000, contextLength: 77, width: 32, heads: 4, layers: 3, mlpWidth: 128, act: 'gelu' },
-  vision: { imageSize: 16, patchSize: 8, width: 32, layers: 1, mlpWidth: 128 },
+  vision: { imageSize: 16, patchSize: 8, width: 32, heads: 2, layers: 1, mlpWidth: 128 },
   source: 'sd-parity openclip_text_tiny.model_config.json',
 };
 

@@ -110,7 +110,7 @@ describe('SD text encoders: module trees', function () {
     });
 
     it(`module and facts agree: open_clip text tower width ${a.width}, ${a.layers} layers`, function () {
-      const arch: ClipArch = { embedDim: 8, text: a, vision: { imageSize: 16, patchSize: 8, width: 16, layers: 1, mlpWidth: 64 }, source: 'test' };
+      const arch: ClipArch = { embedDim: 8, text: a, vision: { imageSize: 16, patchSize: 8, width: 16, heads: 1, layers: 1, mlpWidth: 64 }, source: 'test' };
       const m = new FrozenOpenCLIPEmbedder({ arch, layer: 'penultimate' });
       const facts = frozenOpenCLIPEmbedderFacts({ arch: 'test', layer: 'penultimate' }, arch);
       expect(m.paramCount()).to.equal(facts.paramCount);

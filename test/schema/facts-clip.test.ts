@@ -48,7 +48,7 @@ describe('facts: CLIP-family conditioning stages', function () {
   it('FrozenCLIPEmbedder with a version ldmc has no table for: count unknown with a note, never a guess', function () {
     const f = frozenCLIPEmbedderFacts({ version: 'my-org/finetuned-clip', max_length: 77 });
     expect(f.paramCount).to.equal(null);
-    expect(f.output).to.equal(null);
+    expect(f.output).to.deep.equal({ kind: 'unknown' });
     expect(f.note).to.match(/my-org\/finetuned-clip/);
   });
 
