@@ -1,24 +1,13 @@
 // Phase 5, infer: static facts of the whole model from validated params — parameter counts,
 // shapes, attention sites, FLOPs, a training-memory estimate and main.py's learning-rate rule.
 // No tensors are allocated; the per-module walkers live in schema/facts.
-import {
-  autoencoderFacts,
-  bertEmbedderFacts,
-  classEmbedderFacts,
-  identityFacts,
-  spatialRescalerFacts,
-  unetFacts,
-  type AutoencoderFacts,
-  type CondStageFacts,
-  type FirstStageFactsParams,
-  type Shape3,
-  type UNetFacts,
-  type UNetFactsParams,
-} from '../schema/facts/index.js';
+import type { AutoencoderFacts, CondStageFacts, Shape3, UNetFacts } from '../schema/facts/index.js';
+import { assertNever } from '../schema/family.js';
 import { Sentinel, type SentinelValue } from '../schema/index.js';
 import { diag, type Reporter } from './diagnostics.js';
 import { child, className, type IRNode, type ModelGraph } from './ir.js';
-import { extraComponents, isPluginTarget, pluginCondFacts, pluginFactsOf, type ExtraComponent } from './plugin-facts.js';
+import { PluginFactsError } from '../schema/plugin.js';
+import { isPluginTarget, pluginFactsOf, pluginParts, reportPluginFacts, type PluginPart } from './plugin-facts.js';
 
 export type ConditioningKey = 'concat' | 'crossattn' | 'hybrid' | 'adm' | null;
 
@@ -53,12 +42,18 @@ export interface Inference {
   latentShape?: Shape3;
   /** Image size the data module feeds (dataset `size`), when the config says. */
   dataImageSize?: number;
-  /** The model's parameter count, when every part of it is known. */
+  /**
+   * Conditioning modules a diffusion wrapper holds besides its cond stage (sd2's embedder_config,
+   * noise_aug_config, low_scale_config, depth_stage_config): every other child whose target is
+   * a cond stage. Their parameters are the model's too.
+   */
+  extras?: { slot: string; node: IRNode; facts: CondStageFacts | undefined }[];
+  /** Sum of the known parameter counts; see `unknownParams`. */
   totalParams?: number;
-  /** Set instead when plugin targets without facts leave parts unknown: the known sum and the unknown parts' paths. */
-  partialParams?: { readonly known: number; readonly unknown: readonly string[] };
-  /** Modules a plugin hangs on the model (extended child slots such as personalization_config). */
-  extras?: ExtraComponent[];
+  /** Parts whose count is unknown (`slot: Class — why`): `totalParams` is then partial. */
+  unknownParams?: string[];
+  /** Modules a plugin hangs on the model through an extended slot (e.g. personalization_config), cond stages aside. */
+  pluginParts?: PluginPart[];
   memory?: MemoryEstimate;
   learningRate?: LearningRate;
 }
@@ -68,38 +63,48 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
   const m = g.model;
   inf.dataImageSize = dataImageSize(g);
   if (!m) return inf;
-  const fam = m.spec.families;
-  if (fam.includes('first_stage')) {
-    // An autoencoder config: the model is the first stage.
-    inf.firstStage = firstStage(m, ctx);
-  } else if (m.spec.families.includes('unet')) {
-    if (m.valid && !isPluginTarget(m.spec)) {
-      const facts = guard(ctx, m, () => unetFacts(m.params as unknown as UNetFactsParams));
-      if (facts) inf.unet = { node: m, facts };
-    }
-  } else if (m.spec.families.includes('cond_stage')) {
-    inf.condStage = { node: m, sentinel: undefined, facts: condFacts(m, inf.dataImageSize, ctx) };
-  } else if (className(m) === 'LatentDiffusion') {
-    const u = child(m, 'unet_config');
-    const fs = child(m, 'first_stage_config');
-    if (fs) inf.firstStage = firstStage(fs, ctx);
-    const cs = m.children.get('cond_stage_config');
-    const sentinel = typeof cs === 'string' ? cs : undefined;
-    const csNode = cs && typeof cs === 'object' ? cs : undefined;
-    inf.conditioningKey = conditioningKey(m, sentinel);
-    const imageSide = inf.dataImageSize ?? (inf.firstStage ? inf.firstStage.facts.inputShape[1] : undefined);
-    inf.condStage = { node: csNode, sentinel, facts: csNode ? condFacts(csNode, imageSide, ctx) : undefined };
-    if (u && u.valid && !isPluginTarget(u.spec)) {
-      const contextTokens = inf.condStage.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape[0] : 1;
-      const facts = guard(ctx, u, () => unetFacts(u.params as unknown as UNetFactsParams, { contextTokens }));
-      if (facts) inf.unet = { node: u, facts };
+  const st = m.spec.statics;
+  // The model's family decides how its facts are gathered; targets without statics (a plugin's,
+  // say) have no facts, and the totals stay unknown.
+  if (st) {
+    switch (st.family) {
+      case 'first_stage':
+        // An autoencoder config: the model is the first stage.
+        inf.firstStage = firstStage(m, ctx);
+        break;
+      case 'unet': {
+        const facts = unetOf(m, 1, ctx);
+        if (facts) inf.unet = { node: m, facts };
+        break;
+      }
+      case 'cond_stage':
+        inf.condStage = { node: m, sentinel: undefined, facts: condFacts(m, inf.dataImageSize, ctx) };
+        break;
+      case 'diffusion': {
+        const u = child(m, st.slots.unet);
+        const fs = child(m, st.slots.firstStage);
+        if (fs) inf.firstStage = firstStage(fs, ctx);
+        const cs = m.children.get(st.slots.condStage);
+        const sentinel = typeof cs === 'string' ? cs : undefined;
+        const csNode = cs && typeof cs === 'object' ? cs : undefined;
+        inf.conditioningKey = conditioningKey(m, sentinel);
+        const imageSide = inf.dataImageSize ?? (inf.firstStage ? inf.firstStage.facts.inputShape[1] : undefined);
+        inf.condStage = { node: csNode, sentinel, facts: csNode ? condFacts(csNode, imageSide, ctx) : undefined };
+        inf.extras = extraStages(m, [st.slots.unet, st.slots.firstStage, st.slots.condStage], imageSide, ctx);
+        if (u) {
+          const contextTokens = inf.condStage.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape[0] : 1;
+          const facts = unetOf(u, contextTokens, ctx);
+          if (facts) inf.unet = { node: u, facts };
+        }
+        break;
+      }
+      default:
+        assertNever(st, 'family');
     }
   }
   inf.latentShape = inf.firstStage?.facts.latentShape;
-  inf.extras = extraComponents(g, ctx);
-  const total = totalParams(inf, m, ctx);
-  if (total?.unknown.length) inf.partialParams = total;
-  else if (total) inf.totalParams = total.known;
+  inf.pluginParts = pluginParts(g, ctx);
+  inf.totalParams = totalParams(inf, m, ctx);
   inf.memory = memory(g, inf, m);
   inf.learningRate = learningRate(g);
   return inf;
@@ -109,40 +114,53 @@ function guard<T>(ctx: Reporter, n: IRNode, f: () => T): T | undefined {
   try {
     return f();
   } catch (e) {
+    // A plugin's own facts function threw: the plugin's fault, not ldmc's.
+    if (e instanceof PluginFactsError) {
+      reportPluginFacts(n, e, ctx);
+      return undefined;
+    }
     ctx.report(diag(n.targetSpan, 'Internal_error_0', [`static inference of ${className(n)} failed: ${(e as Error).message}`], { hint: 'please report this config to the ldmc maintainers' }));
     return undefined;
   }
 }
 
+// Each asks the node's own spec (schema/family.ts); a node of another family, or a target with no
+// statics, has no facts. Validated params already have the shapes the walkers take.
+function unetOf(n: IRNode, contextTokens: number, ctx: Reporter): UNetFacts | undefined {
+  const st = n.spec.statics;
+  if (!n.valid || st?.family !== 'unet') return undefined;
+  return guard(ctx, n, () => st.facts(n.params, { contextTokens }));
+}
+
 function firstStage(n: IRNode, ctx: Reporter): { node: IRNode; facts: AutoencoderFacts } | undefined {
-  // A plugin's first stage has only the facts its plugin gives (counted in totalParams).
-  if (!n.valid || isPluginTarget(n.spec)) return undefined;
-  const kind = className(n) === 'AutoencoderKL' ? 'kl' : 'vq';
-  const facts = guard(ctx, n, () => autoencoderFacts({ kind, ...(n.params as object) } as FirstStageFactsParams));
+  const st = n.spec.statics;
+  if (!n.valid || st?.family !== 'first_stage') return undefined;
+  const facts = guard(ctx, n, () => st.facts(n.params));
   return facts ? { node: n, facts } : undefined;
 }
 
-function condFacts(n: IRNode, imageSide: number | undefined, ctx: Reporter): CondStageFacts | undefined {
-  if (!n.valid) return undefined;
-  if (isPluginTarget(n.spec)) return pluginCondFacts(n, ctx);
-  // Validated params already have the shapes the facts walkers take (schema/ is their source).
-  const p = n.params as never;
-  return guard(ctx, n, () => {
-    switch (className(n)) {
-      case 'ClassEmbedder':
-        return classEmbedderFacts(p);
-      case 'BERTEmbedder':
-        return bertEmbedderFacts(p);
-      case 'SpatialRescaler': {
-        const side = imageSide ?? 256;
-        return spatialRescalerFacts(p, [(n.params.in_channels as number) ?? 3, side, side]);
-      }
-      case 'Identity':
-        return identityFacts(null);
-      default:
-        return undefined;
-    }
-  });
+function condFacts(n: IRNode, imageSide: number | undefined, ctx: Reporter, vectorInput?: number): CondStageFacts | undefined {
+  const st = n.spec.statics;
+  if (!n.valid || st?.family !== 'cond_stage') return undefined;
+  return guard(ctx, n, () => st.facts(n.params, vectorInput === undefined ? { imageSide } : { imageSide, vectorInput }));
+}
+
+/**
+ * The wrapper's other cond-stage children, in config order. A stage that noises another stage's
+ * vector (unCLIP's noise augmentor after its image embedder) is given that vector's width: the
+ * only vector-output stage among them.
+ */
+function extraStages(m: IRNode, taken: readonly string[], imageSide: number | undefined, ctx: Reporter): NonNullable<Inference['extras']> {
+  const out: NonNullable<Inference['extras']> = [];
+  for (const [slot, c] of m.children) {
+    if (taken.includes(slot) || !c || typeof c !== 'object' || c.spec.statics?.family !== 'cond_stage') continue;
+    out.push({ slot, node: c, facts: condFacts(c, imageSide, ctx) });
+  }
+  const vec = out.find((e) => e.facts?.output.kind === 'vector')?.facts?.output;
+  if (vec?.kind === 'vector') {
+    for (const e of out) if (e.facts?.noiseLevel?.kind === 'vector') e.facts = condFacts(e.node, imageSide, ctx, vec.width);
+  }
+  return out;
 }
 
 /** LatentDiffusion.__init__: `conditioning_key` defaults from concat_mode; unconditional wins. */
@@ -159,34 +177,59 @@ function dataImageSize(g: ModelGraph): number | undefined {
   return typeof size === 'number' ? size : undefined;
 }
 
-/**
- * The model's parameter count: the sum of its parts. A part that is a plugin target without facts
- * is unknown (its path listed, the sum partial); a built-in part without facts (invalid params)
- * leaves the total undefined, as before.
- */
-function totalParams(inf: Inference, m: IRNode, ctx: Reporter): { known: number; unknown: string[] } | undefined {
+function totalParams(inf: Inference, m: IRNode, ctx: Reporter): number | undefined {
   const unknown: string[] = [];
-  const part = (node: IRNode | undefined, count: number | undefined): number | undefined => {
-    if (count !== undefined) return count;
-    if (node && isPluginTarget(node.spec)) {
-      unknown.push(node.path);
-      return 0;
-    }
-    return undefined;
+  // Plugin targets with no statics (a plugin UNet, first stage or model) count what their plugin
+  // gives, else they are unknown parts; so do the modules a plugin hangs on the model.
+  const plugin = (slot: string, n: IRNode | undefined): number | undefined => {
+    if (!n || !isPluginTarget(n.spec) || n.spec.statics) return undefined;
+    const c = pluginFactsOf(n, ctx)?.paramCount;
+    if (c === undefined) unknown.push(`${slot}: ${className(n)} (a target of plugin ${n.spec.plugin!.file} without a param count)`);
+    return c ?? 0;
   };
-  const extras = (inf.extras ?? []).reduce((sum, e) => sum + (part(e.node, e.paramCount) ?? 0), 0);
-  const done = (n: number | undefined) => (n === undefined ? undefined : { known: n + extras, unknown });
-  if (isPluginTarget(m.spec)) return done(part(m, pluginFactsOf(m, ctx)?.paramCount));
-  if (m.spec.families.includes('first_stage')) return done(inf.firstStage?.facts.paramCount);
-  if (m.spec.families.includes('unet')) return done(inf.unet?.facts.paramCount);
-  if (m.spec.families.includes('cond_stage')) return done(part(inf.condStage?.node, inf.condStage?.facts?.paramCount));
-  const u = part(child(m, 'unet_config'), inf.unet?.facts.paramCount);
-  const fs = part(child(m, 'first_stage_config'), inf.firstStage?.facts.paramCount);
-  if (u === undefined || fs === undefined) return undefined;
-  const cs = inf.condStage?.node;
-  const cond = cs && isPluginTarget(cs.spec) ? part(cs, inf.condStage?.facts?.paramCount)! : inf.condStage?.facts?.paramCount ?? 0;
+  let extra = 0;
+  for (const p of inf.pluginParts ?? []) {
+    if (p.paramCount !== undefined) extra += p.paramCount;
+    else unknown.push(`${p.slot}: ${className(p.node)} (${isPluginTarget(p.node.spec) ? `a target of plugin ${p.node.spec.plugin!.file} without a param count` : 'no facts'})`);
+  }
+  const own = plugin('model', m);
+  const total = own !== undefined ? own : builtinTotal(inf, m, unknown, plugin);
+  if (unknown.length) inf.unknownParams = [...(inf.unknownParams ?? []), ...unknown];
+  return total === undefined ? undefined : total + extra;
+}
+
+function builtinTotal(inf: Inference, m: IRNode, unknown: string[], plugin: (slot: string, n: IRNode | undefined) => number | undefined): number | undefined {
+  if (m.spec.families.includes('first_stage')) return inf.firstStage?.facts.paramCount;
+  if (m.spec.families.includes('unet')) return inf.unet?.facts.paramCount;
+  if (m.spec.families.includes('cond_stage')) {
+    const f = inf.condStage?.facts;
+    if (f && f.paramCount === null) inf.unknownParams = [unknownPart('model', m, f)];
+    return f?.paramCount ?? undefined;
+  }
+  const st = m.spec.statics;
+  const slots = st?.family === 'diffusion' ? st.slots : undefined;
+  const unetCount = inf.unet?.facts.paramCount ?? plugin(slots?.unet ?? 'unet_config', slots ? child(m, slots.unet) : undefined);
+  const firstCount = inf.firstStage?.facts.paramCount ?? plugin(slots?.firstStage ?? 'first_stage_config', slots ? child(m, slots.firstStage) : undefined);
+  if (unetCount === undefined || firstCount === undefined) return undefined;
+  let cond = 0;
+  const stages = [...(inf.condStage?.node ? [{ slot: 'cond_stage_config', node: inf.condStage.node, facts: inf.condStage.facts }] : []), ...(inf.extras ?? [])];
+  for (const e of stages) {
+    if (e.facts?.paramCount == null) unknown.push(unknownPart(e.slot, e.node, e.facts));
+    else cond += e.facts.paramCount;
+  }
   const logvar = m.params.learn_logvar ? (m.params.timesteps as number) : 0;
-  return done(u + fs + cond + logvar);
+  return unetCount + firstCount + cond + logvar;
+}
+
+function unknownPart(slot: string, n: IRNode, f: CondStageFacts | undefined): string {
+  return `${slot}: ${className(n)}${f?.note ? ` (${f.note})` : ''}`;
+}
+
+/** Known parameters of the cond stage and the extra stages (what is frozen with them). */
+function condParamCount(inf: Inference): number {
+  let n = inf.condStage?.facts?.paramCount ?? 0;
+  for (const e of inf.extras ?? []) n += e.facts?.paramCount ?? 0;
+  return n;
 }
 
 function batchSize(g: ModelGraph): number {
@@ -210,8 +253,9 @@ function memory(g: ModelGraph, inf: Inference, m: IRNode): MemoryEstimate | unde
     return finish(B, u.paramCount, 0, 0, (u.activationElements + u.recomputePeakElements) * B * F);
   }
   if (!inf.unet || !inf.firstStage) return undefined;
-  const condParams = inf.condStage?.facts?.paramCount ?? 0;
-  const condTrainable = m.params.cond_stage_trainable ? condParams : 0;
+  const condParams = condParamCount(inf);
+  // cond_stage_trainable trains the cond stage only; the extra stages stay frozen.
+  const condTrainable = m.params.cond_stage_trainable ? inf.condStage?.facts?.paramCount ?? 0 : 0;
   const trainable = inf.unet.facts.paramCount + condTrainable + (m.params.learn_logvar ? (m.params.timesteps as number) : 0);
   const frozen = inf.firstStage.facts.paramCount + (condParams - condTrainable);
   const ema = m.params.use_ema ? inf.unet.facts.paramCount : 0;

@@ -103,6 +103,13 @@ export const Messages = {
   Attention_heads_0_do_not_divide_1: m('LDMC525', 'warning', '{0} heads do not divide the attention width {1} at {2}: the UNet builds, but its forward pass fails'),
   Transformer_heads_0_dim_head_1_at_2: m('LDMC526', 'error', 'the SpatialTransformer at {2} gets n_heads = {0} and d_head = {1} for width {3}, which make no attention width'),
   Output_head_width_0_vs_1: m('LDMC527', 'warning', "channel_mult[0] = {0}: the UNet's output head normalises {1} channels, but its conv expects model_channels = {2}, so the forward pass fails"),
+  // SD conditioning stages (LDMC540–549)
+  Clip_layer_idx_0_invalid: m('LDMC540', 'error', "layer 'hidden' needs layer_idx with abs(layer_idx) <= 12, but layer_idx is {0} (FrozenCLIPEmbedder asserts it)"),
+  Clip_max_length_0_exceeds_1: m('LDMC541', 'warning', 'max_length is {0}, but the text model has {1} position embeddings: the tokenizer pads to {0} tokens and the forward pass fails'),
+  Clip_image_layer_0_unsupported: m('LDMC542', 'error', "layer '{0}' raises NotImplementedError in FrozenOpenCLIPImageEmbedder (only 'pooled' works)"),
+  Noise_aug_width_0_vs_1: m('LDMC543', 'warning', 'timestep_dim is {0}, but the image embedding is {1} wide: without clip_stats_path the mean/std buffers are timestep_dim wide and the forward pass fails'),
+  Adm_in_channels_0_expected_1: m('LDMC544', 'error', 'UNet adm_in_channels is {0}, but c_adm is {1} wide ({2})'),
+  Noise_levels_0_exceed_classes_1: m('LDMC545', 'error', "the low-scale model draws noise levels up to {0}, but the UNet's label embedding has num_classes = {1} rows"),
 
   // --- plugins (71x): the user's own targets (--plugin, package.json "ldmc.plugins", ldmc.config.ts)
   Config_cannot_load_plugins_0: m('LDMC710', 'error', "a config cannot load plugins ('{0}'): nothing a config names is executed"),

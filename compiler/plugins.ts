@@ -8,6 +8,7 @@ import { isPlugin, type LdmcPlugin, type PluginTarget } from '../schema/plugin.j
 import { builtinRegistry, Registry } from '../schema/registry.js';
 import { childSlot, isBuiltinFamily, type Family, type TargetSpec } from '../schema/types.js';
 import { diag, spanAt, type Reporter, type Span } from './diagnostics.js';
+import { pluginCondStatics } from './plugin-facts.js';
 
 export interface LoadedPlugin {
   /** The plugin file as the user named it (messages, spans). */
@@ -148,6 +149,8 @@ export function registryWithPlugins(plugins: readonly LoadedPlugin[], ctx: Repor
         ...(params.additionalProperties === true ? { openParams: true } : {}),
         ...(Array.isArray(t.dialects) ? { dialects: t.dialects } : {}),
         plugin: { file: p.file, extended: [], ...(t.facts ? { facts: t.facts } : {}) },
+        // A plugin cond stage is a real member of its family: its facts feed the context_dim rule and the totals.
+        ...(t.family === 'cond_stage' ? { statics: pluginCondStatics(t as PluginTarget, p.file) } : {}),
       };
       pending.push({ p, t: t as PluginTarget, spec });
       added.push(spec);

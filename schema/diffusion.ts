@@ -53,6 +53,8 @@ export const LatentDiffusion = defineTarget({
   summary: 'Diffusion in the latent space of a frozen first stage, with optional conditioning.',
   source: 'ldm/models/diffusion/ddpm.py:424',
   params: LatentDiffusionParams,
+  statics: { family: 'diffusion', slots: { unet: 'unet_config', firstStage: 'first_stage_config', condStage: 'cond_stage_config' } },
+  runtime: { module: 'runtime/diffusion/index.js', export: 'LatentDiffusion' },
 });
 
 export const diffusionTargets = [LatentDiffusion];

@@ -10,3 +10,4 @@ export * from './data.js';
 export * from './trainer.js';
 export { closest, editDistance } from './suggest.js';
 export * from './plugin.js';
+export * from './sd-encoders.js';

@@ -52,3 +52,13 @@ export interface ProjectDefinition {
 export function defineProject(def: ProjectDefinition): ProjectDefinition {
   return def;
 }
+
+/** Thrown by a plugin target's facts when the plugin's own function throws: reported as LDMC717, not as an ldmc bug. */
+export class PluginFactsError extends Error {
+  constructor(
+    readonly plugin: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

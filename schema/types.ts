@@ -1,8 +1,9 @@
 // The vocabulary's building blocks. A target's params are one TypeBox object: it is the TypeScript
 // type (Static<>), the JSON Schema the editor reads, and what the checker validates against.
 // Params that hold a nested `{target, params}` config are marked with `ldmcChild`.
-import type { CondOutput } from './facts/encoders.js';
+import type { CondOutput } from './facts/results.js';
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import type { FamilyStatics, RuntimeRef } from './family.js';
 
 export type Family =
   | 'model'
@@ -85,6 +86,10 @@ export interface TargetSpec<P extends TObject = TObject> {
   readonly openParams?: boolean;
   /** The repositories that define this target; absent = all three. */
   readonly dialects?: readonly Dialect[];
+  /** Its family's static descriptor: facts, codegen info, cross-module rules (schema/family.ts). */
+  readonly statics?: FamilyStatics;
+  /** The runtime class: generated code extends it; runtime/registry.ts builds it. Absent: not buildable. */
+  readonly runtime?: RuntimeRef;
   /** Set on a target a plugin declares, or on a built-in a plugin extended (schema/plugin.ts). */
   readonly plugin?: PluginOrigin;
 }

@@ -3,7 +3,8 @@
 // float64 (the reference uses numpy/torch float64) and cast to float32 at the end, like its
 // `to_torch`; `lvlb_weights` alone is computed *after* the cast, in float32 torch arithmetic,
 // which `fround` after every operation reproduces.
-export type BetaScheduleKind = 'linear' | 'cosine' | 'sqrt_linear' | 'sqrt';
+/** 'squaredcos_cap_v2' (the Karlo prior's, for unCLIP's noise augmentation) exists only in sd2's util.py. */
+export type BetaScheduleKind = 'linear' | 'cosine' | 'sqrt_linear' | 'sqrt' | 'squaredcos_cap_v2';
 export type Parameterization = 'eps' | 'x0';
 
 const f32 = Math.fround;
@@ -58,6 +59,15 @@ export function makeBetaSchedule(
       return torchLinspace(linearStart, linearEnd, timesteps);
     case 'sqrt':
       return torchLinspace(linearStart, linearEnd, timesteps).map(Math.sqrt);
+    case 'squaredcos_cap_v2': {
+      // betas_for_alpha_bar(T, ᾱ(t) = cos²((t + 0.008)/1.008 · π/2)), each beta capped at 0.999.
+      const ab = (t: number) => Math.cos(((t + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
+      return Float64Array.from({ length: timesteps }, (_, i) => Math.min(1 - ab((i + 1) / timesteps) / ab(i / timesteps), 0.999));
+    }
+    default: {
+      const never: never = kind;
+      throw new Error(`makeBetaSchedule: unknown schedule ${String(never)}`);
+    }
   }
 }
 

@@ -6,8 +6,10 @@
 import { Tally } from './tally.js';
 import { IssueList, floorDiv } from './types.js';
 import type { FactIssue, GroupNormSite, Shape3 } from './types.js';
+import type { AttnType, AutoencoderAttentionSite, AutoencoderFacts, AutoencoderFlops, AutoencoderParts } from './results.js';
+export type { AttnType, AutoencoderAttentionSite, AutoencoderFacts, AutoencoderFlops, AutoencoderParts } from './results.js';
 import { defaultsOf, type ReadonlyParams } from '../types.js';
-import { DDConfig as DDConfigSchema, type DDConfig as DDConfigParams } from '../autoencoder.js';
+import { DDConfig as DDConfigSchema, type DDConfig as DDConfigParams } from '../params/autoencoder.js';
 
 /** `ddconfig`: the keyword arguments Encoder(**ddconfig) and Decoder(**ddconfig) receive. */
 /** Encoder/Decoder params (schema/autoencoder.ts `DDConfig`), every default filled in. */
@@ -16,7 +18,6 @@ export type DDConfig = ReadonlyParams<DDConfigParams>;
 /** ddconfig's defaults (Encoder/Decoder signatures in model.py), as the registry declares them. */
 export const ddconfigDefaults = defaultsOf(DDConfigSchema) as Omit<DDConfig, 'ch' | 'out_ch' | 'num_res_blocks' | 'attn_resolutions' | 'in_channels' | 'resolution' | 'z_channels'>;
 
-export type AttnType = 'vanilla' | 'linear' | 'none';
 
 export interface VQModelFactsParams {
   ddconfig: DDConfig;
@@ -38,59 +39,9 @@ export interface AutoencoderFactsOptions {
   batch?: number;
 }
 
-export interface AutoencoderAttentionSite {
-  module: 'encoder' | 'decoder';
-  /** state_dict prefix, e.g. `encoder.down.3.attn.0` or `decoder.mid.attn_1`. */
-  path: string;
-  type: AttnType;
-  /** The `curr_res` the constructor compared with attn_resolutions (mid blocks: the bottleneck). */
-  resolution: number;
-  channels: number;
-}
 
-export interface AutoencoderParts {
-  encoder: number;
-  decoder: number;
-  quantize?: number;
-  quant_conv: number;
-  post_quant_conv: number;
-}
 
-export interface AutoencoderFlops {
-  /** encoder + quant_conv: what LatentDiffusion runs to get a latent. */
-  encode: number;
-  /** post_quant_conv + decoder. */
-  decode: number;
-  /** VQ only: the distance matrix to every code (VectorQuantizer2.forward). */
-  quantize: number;
-  /** One reconstruction: encode + quantize + decode. */
-  total: number;
-}
 
-export interface AutoencoderFacts {
-  kind: 'vq' | 'kl';
-  paramCount: number;
-  parts: AutoencoderParts;
-  inputShape: Shape3;
-  /** What the decoder returns: `[out_ch, H, W]`, or its last feature map with give_pre_end. */
-  outputShape: Shape3;
-  /** `[embed_dim, H, W]`: the tensor LatentDiffusion diffuses. */
-  latentShape: Shape3;
-  /** Encoder output before quant_conv: `[2·z_channels or z_channels, H, W]`. */
-  encoderOutputShape: Shape3;
-  /** 2^(len(ch_mult) - 1). */
-  downsamplingFactor: number;
-  attnType: AttnType;
-  attention: AutoencoderAttentionSite[];
-  /** attn_resolutions entries that equal no level's resolution (nothing is built for them). */
-  unmatchedAttnResolutions: number[];
-  groupNorms: GroupNormSite[];
-  flops: AutoencoderFlops;
-  /** Elements kept for backward by one training reconstruction (see tally.ts). */
-  activationElements: number;
-  errors: FactIssue[];
-  warnings: FactIssue[];
-}
 
 interface Ctx {
   dd: DDConfig;
