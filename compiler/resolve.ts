@@ -182,7 +182,7 @@ class Resolver {
       const guess = this.registry.suggest(name, slot.families) ?? this.registry.suggest(name);
       this.ctx.report(
         diag(targetSpan, 'Unknown_target_0', [name], {
-          hint: guess ? `did you mean '${guess}'?` : `ldmc knows only registered targets (${slot.families.map((f) => familyName(f)).join(', ')} expected here); see \`ldmc schema\``,
+          hint: guess ? `did you mean '${guess}'?` : `ldmc knows only registered targets (${slot.families.map((f) => familyName(f)).join(', ')} expected here; see \`ldmc schema\`); a fork's own module can be declared in a plugin (ldmc check --plugin FILE)`,
         }),
       );
       return undefined;

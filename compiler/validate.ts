@@ -66,7 +66,7 @@ function validateObject(s: JsonSchema, node: MapNode | undefined, path: string, 
         const guess = closest(key, Object.keys(props));
         ctx.report(
           diag(entry.keySpan, 'Unknown_param_0_for_1', [path + key, opts.owner], {
-            hint: guess ? `did you mean '${path + guess}'?` : `known params: ${Object.keys(props).join(', ')}`,
+            hint: guess ? `did you mean '${path + guess}'?` : `a fork's own param? declare it in a plugin (ldmc check --plugin FILE); known params: ${Object.keys(props).join(', ')}`,
           }),
         );
         continue;
