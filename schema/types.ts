@@ -30,6 +30,20 @@ export const FamilyNames: Record<Family, string> = {
   eval: 'an evaluation model',
 };
 
+/**
+ * The repositories whose `main.py` reads these configs. 'ldm' = CompVis/latent-diffusion (our seed),
+ * 'sd1' = CompVis/stable-diffusion, 'sd2' = Stability-AI/stablediffusion. The same target name has a
+ * different constructor in each, so a target, a param and an enum value each record which accept it.
+ */
+export type Dialect = 'ldm' | 'sd1' | 'sd2';
+/** Every dialect, in preference order: when several fit a config, the first is reported. */
+export const Dialects: readonly Dialect[] = ['ldm', 'sd1', 'sd2'];
+export const DialectRepos: Record<Dialect, string> = {
+  ldm: 'CompVis/latent-diffusion',
+  sd1: 'CompVis/stable-diffusion',
+  sd2: 'Stability-AI/stablediffusion',
+};
+
 export const Sentinel = {
   Unconditional: '__is_unconditional__',
   FirstStage: '__is_first_stage__',
@@ -56,6 +70,8 @@ export interface TargetSpec<P extends TObject = TObject> {
   readonly params: P;
   /** `**kwargs`-only classes such as torch.nn.Identity accept and ignore any params. */
   readonly openParams?: boolean;
+  /** The repositories that define this target; absent = all three. */
+  readonly dialects?: readonly Dialect[];
 }
 
 export function defineTarget<P extends TObject>(spec: TargetSpec<P>): TargetSpec<P> {
@@ -88,6 +104,50 @@ export function opt<T extends TSchema>(schema: T, dflt: Static<T>) {
 export function nullable<T extends TSchema>(schema: T) {
   const { description, ...rest } = schema as T & Doc;
   return Type.Union([rest as unknown as T, Type.Null()], { description });
+}
+
+// ----------------------------------------------------------------- dialects
+
+type WithDialects = TSchema & { ldmcDialects?: readonly Dialect[]; ldmcValueDialects?: Readonly<Record<string, readonly Dialect[]>>; anyOf?: TSchema[] };
+
+/**
+ * A param only some repositories accept. Composes with opt() and nullable() in either order:
+ * `opt(dialects(['sd2'], bool('…')), false)` and `dialects(['sd2'], opt(bool('…'), false))` both work
+ * (the mark is an own property, so opt()'s spread keeps it; paramDialects() looks inside nullable's anyOf).
+ */
+export function dialects<T extends TSchema>(which: readonly Dialect[], schema: T): T {
+  return { ...schema, ldmcDialects: [...which] } as T;
+}
+
+/** Enum values only some repositories accept, e.g. `valueDialects(oneOf(['eps','x0','v']), { v: ['sd2'] })`. */
+export function valueDialects<T extends TSchema>(schema: T, byValue: Readonly<Record<string, readonly Dialect[]>>): T {
+  return { ...schema, ldmcValueDialects: { ...byValue } } as T;
+}
+
+/** The dialects that accept a param (all three when unmarked). */
+export function paramDialects(schema: TSchema): readonly Dialect[] {
+  return findMark(schema as WithDialects, 'ldmcDialects') ?? Dialects;
+}
+
+/** The dialects that accept this value of a param (all three unless the value is marked). */
+export function valueDialectsOf(schema: TSchema, value: unknown): readonly Dialect[] {
+  if (typeof value !== 'string') return Dialects;
+  const marks = findMark(schema as WithDialects, 'ldmcValueDialects');
+  return (marks && Object.prototype.hasOwnProperty.call(marks, value) ? marks[value] : undefined) ?? Dialects;
+}
+
+/** The dialects that define a target (all three when unmarked). */
+export function targetDialects(spec: Pick<TargetSpec, 'dialects'>): readonly Dialect[] {
+  return spec.dialects ?? Dialects;
+}
+
+function findMark<K extends 'ldmcDialects' | 'ldmcValueDialects'>(s: WithDialects, key: K): WithDialects[K] {
+  if (s[key]) return s[key];
+  if (s.anyOf) for (const a of s.anyOf) {
+    const m = findMark(a as WithDialects, key);
+    if (m) return m;
+  }
+  return undefined;
 }
 
 export interface ChildConfig {
