@@ -214,7 +214,7 @@ class SchemaBuilder {
 
     const out: JsonSchemaObject = {};
     for (const [k, v] of Object.entries(s)) {
-      if (k === 'ldmcChild' || k === 'description') continue;
+      if (k.startsWith('ldmc') || k === 'description') continue;
       if (k === 'properties') {
         const props: { [k: string]: JsonValue } = {};
         for (const [name, p] of Object.entries(v as { [k: string]: TSchema })) props[name] = this.convert(p, owner);
@@ -293,7 +293,7 @@ function toJson(v: unknown): JsonValue | undefined {
   if (typeof v === 'object') {
     const out: { [k: string]: JsonValue } = {};
     for (const [k, x] of Object.entries(v as object)) {
-      if (k === 'ldmcChild') continue;
+      if (k.startsWith('ldmc')) continue;
       const j = toJson(x);
       if (j !== undefined) out[k] = j;
     }

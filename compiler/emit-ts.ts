@@ -6,12 +6,12 @@ import { createHash } from 'node:crypto';
 import Handlebars from 'handlebars';
 import { IndentationText, Project, QuoteKind, type SourceFile } from 'ts-morph';
 import { stringify as yamlStringify } from 'yaml';
-import { registryHash } from '../schema/index.js';
+import { ConditioningInputs, registryHash } from '../schema/index.js';
 import { fmtBytes, fmtFlops, fmtLr, inspectJson, type FileMap } from './emit.js';
 import { emitDataModule } from './emit-data-module.js';
 import { tuple, type EmitContext, type Emitted, type EmittedRole } from './emit-ts-parts.js';
-import { emitWrapper } from './emit-wrapper.js';
-import { className, type IRNode } from './ir.js';
+import { emitWrapper, type RuntimeClass } from './emit-wrapper.js';
+import type { IRNode } from './ir.js';
 import { resolvedConfig } from './resolved.js';
 import type { CompileResult } from './program.js';
 import { modelCardTemplate } from './templates/model-card.js';
@@ -31,16 +31,11 @@ export interface EmitTsOptions {
   readonly runtimeBase?: string;
 }
 
-const RUNTIME: Record<string, { module: string; base: string }> = {
-  'ldm.modules.diffusionmodules.openaimodel.UNetModel': { module: 'runtime/unet/index.js', base: 'UNetModel' },
-  'ldm.models.autoencoder.VQModel': { module: 'runtime/autoencoder/index.js', base: 'VQModel' },
-  'ldm.models.autoencoder.VQModelInterface': { module: 'runtime/autoencoder/index.js', base: 'VQModelInterface' },
-  'ldm.models.autoencoder.AutoencoderKL': { module: 'runtime/autoencoder/index.js', base: 'AutoencoderKL' },
-  'ldm.modules.encoders.modules.ClassEmbedder': { module: 'runtime/encoders/index.js', base: 'ClassEmbedder' },
-  'ldm.modules.encoders.modules.SpatialRescaler': { module: 'runtime/encoders/index.js', base: 'SpatialRescaler' },
-  'ldm.modules.encoders.modules.BERTEmbedder': { module: 'runtime/encoders/index.js', base: 'BERTEmbedder' },
-  'ldm.models.diffusion.ddpm.LatentDiffusion': { module: 'runtime/diffusion/index.js', base: 'LatentDiffusion' },
-};
+/** The runtime class generated code extends: the target's own `runtime` (schema/family.ts). */
+function runtimeOf(n: IRNode): RuntimeClass | undefined {
+  const r = n.spec.runtime;
+  return r ? { module: r.module, base: r.export } : undefined;
+}
 
 export function pascalCase(name: string): string {
   const p = name
@@ -85,7 +80,7 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
   const fmt = (x: number) => x.toLocaleString('en-US');
 
   const component = (role: EmittedRole, file: string, cls: string, n: IRNode, facts: { paramCount: number; inputShape: readonly number[]; outputShape: readonly number[] }, doc: string, tfTypes: readonly string[], methods: (f: SourceFile) => void) => {
-    const rt = RUNTIME[n.target];
+    const rt = runtimeOf(n);
     if (!rt) return;
     const f = project.createSourceFile(file, '');
     if (tfTypes.length) f.addImportDeclaration({ isTypeOnly: true, moduleSpecifier: '@tensorflow/tfjs-core', namedImports: [...tfTypes] });
@@ -111,14 +106,15 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
   if (u) {
     const key = inf.conditioningKey;
     const [C, H, W] = u.facts.inputShape;
-    const imports = ['Tensor1D', ...(key === 'crossattn' || key === 'hybrid' ? ['Tensor3D'] : []), 'Tensor4D'];
+    const feeds = key !== null ? ConditioningInputs[key] : undefined;
+    const imports = ['Tensor1D', ...(feeds?.context ? ['Tensor3D'] : []), 'Tensor4D'];
     component('unet', 'unet.ts', `${Name}UNet`, u.node, u.facts, `The denoising UNet of ${o.name}${u.facts.attention.length ? `; attention at ${[...new Set(u.facts.attention.map((a) => `${a.resolution[0]}×${a.resolution[1]}`))].join(', ')}` : ''}.`, imports, (f) => {
       const c = f.getClasses()[0]!;
       const params = [
         { name: 'x', type: 'Tensor4D' },
         { name: 'timesteps', type: 'Tensor1D' },
-        ...(key === 'crossattn' || key === 'hybrid' ? [{ name: 'context', type: 'Tensor3D' }] : []),
-        ...(key === 'adm' ? [{ name: 'y', type: 'Tensor1D' }] : []),
+        ...(feeds?.context ? [{ name: 'context', type: 'Tensor3D' }] : []),
+        ...(feeds?.classLabels ? [{ name: 'y', type: 'Tensor1D' }] : []),
       ];
       const ctxTokens = inf.condStage?.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape : undefined;
       c.addMethod({
@@ -140,7 +136,7 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
     component('first_stage', 'first-stage.ts', `${Name}FirstStage`, fs.node, { paramCount: fs.facts.paramCount, inputShape: fs.facts.inputShape, outputShape: fs.facts.outputShape }, `The ${fs.facts.kind === 'kl' ? 'KL' : 'VQ'} autoencoder of ${o.name}: [${C}, ${H}, ${W}] images ↔ [${lc}, ${lh}, ${lw}] latents (factor ${fs.facts.downsamplingFactor}).`, ['Tensor4D'], (f) => {
       const c = f.getClasses()[0]!;
       c.addProperty({ isStatic: true, isReadonly: true, name: 'latentShape', type: tuple(fs.facts.latentShape), initializer: `[${fs.facts.latentShape.join(', ')}]`, docs: ['[C, H, W] of the latent LatentDiffusion diffuses.'] });
-      if (className(fs.node) === 'VQModelInterface') {
+      if (fs.node.spec.statics?.family === 'first_stage' && fs.node.spec.statics.codegen === 'vq-interface') {
         c.addMethod({ name: 'encode', hasOverrideKeyword: true, docs: [`x: [B, ${H}, ${W}, ${C}] in [-1, 1] → h: [B, ${lh}, ${lw}, ${lc}] (before quantization).`], parameters: [{ name: 'x', type: 'Tensor4D' }], returnType: 'Tensor4D', statements: ['return super.encode(x);'] });
         c.addMethod({ name: 'decode', hasOverrideKeyword: true, docs: [`h: [B, ${lh}, ${lw}, ${lc}] → images [B, ${H}, ${W}, ${fs.facts.outputShape[0]}]; quantizes first unless forceNotQuantize.`], parameters: [{ name: 'h', type: 'Tensor4D' }, { name: 'forceNotQuantize', initializer: 'false' }], returnType: 'Tensor4D', statements: ['return super.decode(h, forceNotQuantize);'] });
       } else {
@@ -150,16 +146,17 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
   }
 
   const cs = inf.condStage;
-  if (cs?.node && cs.facts && RUNTIME[cs.node.target]) {
+  const csStatics = cs?.node?.spec.statics;
+  if (cs?.node && cs.facts && runtimeOf(cs.node) && csStatics?.family === 'cond_stage') {
     const out = cs.facts.output;
     const outShape = out.kind === 'tokens' ? [...out.shape] : out.kind === 'spatial' ? [...out.shape] : [];
-    const inShape = className(cs.node) === 'ClassEmbedder' ? [1] : className(cs.node) === 'BERTEmbedder' ? [cs.node.params.max_seq_len as number] : [cs.node.params.in_channels as number, 0, 0];
+    const inShape = csStatics.inputShape(cs.node.params);
     component('cond_stage', 'cond-stage.ts', `${Name}CondStage`, cs.node, { paramCount: cs.facts.paramCount, inputShape: inShape, outputShape: outShape }, `The conditioning stage of ${o.name} (key '${g.model?.params.cond_stage_key}').`, [], () => undefined);
   }
 
   const ctx: EmitContext = { project, Name, name: o.name, root, where };
   const part = (role: EmittedRole) => emitted.find((e) => e.role === role);
-  const modelRt = g.model ? RUNTIME[g.model.target] : undefined;
+  const modelRt = g.model ? runtimeOf(g.model) : undefined;
   const wrapper = emitWrapper(ctx, g.model, inf, { unet: part('unet'), firstStage: part('first_stage'), condStage: part('cond_stage') }, modelRt);
   const data = emitDataModule(ctx, g, './config.js');
   for (const w of [wrapper, data]) {

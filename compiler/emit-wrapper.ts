@@ -4,8 +4,8 @@
 // tensors of the literal shapes the compiler inferred (runtime/shaped.ts), checked at run time.
 // An autoencoder config's wrapper is its first stage plus the model-level facts.
 import type { SourceFile } from 'ts-morph';
-import type { CondStageFacts } from '../schema/facts/index.js';
-import { Sentinel } from '../schema/index.js';
+import { assertNever } from '../schema/family.js';
+import { Sentinel, type Parameterization } from '../schema/index.js';
 import { hwc, runtimeModule, shapedPattern, shapedType, tuple, type EmitContext, type Emitted } from './emit-ts-parts.js';
 import type { Inference } from './infer.js';
 import { className, type IRNode } from './ir.js';
@@ -22,22 +22,11 @@ interface Parts {
   readonly condStage?: Emitted;
 }
 
-/** The raw input of a cond stage (what getLearnedConditioning takes), by its facts. */
-function condInputType(t: CondStageFacts['target']): { type: string; doc: string } {
-  switch (t) {
-    case 'ClassEmbedder':
-      return { type: 'Tensor1D', doc: 'class ids [B] (int32)' };
-    case 'BERTEmbedder':
-      return { type: 'Tensor2D', doc: 'token ids [B, max_seq_len] (int32)' };
-    case 'SpatialRescaler':
-      return { type: 'Tensor4D', doc: 'maps [B, H, W, C] (NHWC)' };
-    case 'Identity':
-      return { type: 'Tensor', doc: 'the conditioning itself (torch.nn.Identity)' };
-    default: {
-      const never: never = t;
-      throw new Error(`no input type for cond stage ${String(never)}`);
-    }
-  }
+/** The raw input of a cond stage (what getLearnedConditioning takes), from its spec. */
+function condInputType(n: IRNode): { type: string; doc: string } {
+  const st = n.spec.statics;
+  if (st?.family !== 'cond_stage') throw new Error(`${n.target} is not a conditioning stage`);
+  return st.input;
 }
 
 export function emitWrapper(ctx: EmitContext, model: IRNode | undefined, inf: Inference, parts: Parts, rt: RuntimeClass | undefined): { file: SourceFile; emitted: Emitted } | undefined {
@@ -92,8 +81,8 @@ function diffusionWrapper(ctx: EmitContext, model: IRNode, inf: Inference, parts
   let cond: { input: string; inputDoc: string; tensor: string; dims: number[] | undefined; outputDoc: string } | undefined;
   if (key !== null) {
     if (firstStageCond) cond = { input: Images, inputDoc: `images [B, ${input.join(', ')}]`, tensor: 'Tensor4D', dims: latent, outputDoc: `latents [B, ${latent.join(', ')}]` };
-    else if (cs?.facts) {
-      const i = condInputType(cs.facts.target);
+    else if (cs?.facts && cs.node) {
+      const i = condInputType(cs.node);
       const o = cs.facts.output;
       if (o.kind === 'tokens') cond = { input: i.type, inputDoc: i.doc, tensor: 'Tensor3D', dims: [...o.shape], outputDoc: `context [B, ${o.shape.join(', ')}]` };
       else if (o.kind === 'spatial') cond = { input: i.type, inputDoc: i.doc, tensor: 'Tensor4D', dims: hwc(o.shape), outputDoc: `maps [B, ${hwc(o.shape).join(', ')}]` };
@@ -176,7 +165,7 @@ function diffusionWrapper(ctx: EmitContext, model: IRNode, inf: Inference, parts
   c.addMethod({
     name: 'applyModel',
     hasOverrideKeyword: true,
-    docs: [`The UNet's ${p.parameterization === 'eps' ? 'noise' : 'x₀'} prediction for latents x at timesteps t [B]${condType ? ' under the learned conditioning' : ''}.`],
+    docs: [`The UNet's ${predictionWords(p.parameterization as Parameterization)} prediction for latents x at timesteps t [B]${condType ? ' under the learned conditioning' : ''}.`],
     parameters: params,
     returnType: Latents,
     statements: [`return shaped(super.applyModel(${params.map((q) => q.name).join(', ')}), ${shapedPattern(latent)}, 'applyModel output');`],
@@ -226,4 +215,18 @@ function diffusionWrapper(ctx: EmitContext, model: IRNode, inf: Inference, parts
       : [`return shaped(sampleImages(this, o), ${shapedPattern(img)}, 'sample output');`],
   });
   return { file: f, emitted: { role: 'model', cls, base: rt.base, file: 'model.ts', types } };
+}
+
+/** What the UNet's output is, in words, per parameterization. */
+function predictionWords(p: Parameterization): string {
+  switch (p) {
+    case 'eps':
+      return 'noise';
+    case 'x0':
+      return 'x₀';
+    case 'v':
+      return 'v (√ᾱ·ε − √(1−ᾱ)·x₀)';
+    default:
+      return assertNever(p, 'parameterization');
+  }
 }

@@ -1,25 +1,14 @@
 // Phase 5, infer: static facts of the whole model from validated params — parameter counts,
 // shapes, attention sites, FLOPs, a training-memory estimate and main.py's learning-rate rule.
 // No tensors are allocated; the per-module walkers live in schema/facts.
-import {
-  autoencoderFacts,
-  bertEmbedderFacts,
-  classEmbedderFacts,
-  identityFacts,
-  spatialRescalerFacts,
-  unetFacts,
-  type AutoencoderFacts,
-  type CondStageFacts,
-  type FirstStageFactsParams,
-  type Shape3,
-  type UNetFacts,
-  type UNetFactsParams,
-} from '../schema/facts/index.js';
-import { Sentinel, type SentinelValue } from '../schema/index.js';
+import type { AutoencoderFacts, CondStageFacts, Shape3, UNetFacts } from '../schema/facts/index.js';
+import { assertNever } from '../schema/family.js';
+import { Sentinel, type ConditioningKey as SchemaConditioningKey, type SentinelValue } from '../schema/index.js';
 import { diag, type Reporter } from './diagnostics.js';
 import { child, className, type IRNode, type ModelGraph } from './ir.js';
 
-export type ConditioningKey = 'concat' | 'crossattn' | 'hybrid' | 'adm' | null;
+/** LatentDiffusion's settled conditioning_key; null = unconditional. */
+export type ConditioningKey = SchemaConditioningKey | null;
 
 export interface MemoryEstimate {
   readonly batchSize: number;
@@ -62,31 +51,42 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
   const m = g.model;
   inf.dataImageSize = dataImageSize(g);
   if (!m) return inf;
-  const fam = m.spec.families;
-  if (fam.includes('first_stage')) {
-    // An autoencoder config: the model is the first stage.
-    inf.firstStage = firstStage(m, ctx);
-  } else if (m.spec.families.includes('unet')) {
-    if (m.valid) {
-      const facts = guard(ctx, m, () => unetFacts(m.params as unknown as UNetFactsParams));
-      if (facts) inf.unet = { node: m, facts };
-    }
-  } else if (m.spec.families.includes('cond_stage')) {
-    inf.condStage = { node: m, sentinel: undefined, facts: condFacts(m, inf.dataImageSize, ctx) };
-  } else if (className(m) === 'LatentDiffusion') {
-    const u = child(m, 'unet_config');
-    const fs = child(m, 'first_stage_config');
-    if (fs) inf.firstStage = firstStage(fs, ctx);
-    const cs = m.children.get('cond_stage_config');
-    const sentinel = typeof cs === 'string' ? cs : undefined;
-    const csNode = cs && typeof cs === 'object' ? cs : undefined;
-    inf.conditioningKey = conditioningKey(m, sentinel);
-    const imageSide = inf.dataImageSize ?? (inf.firstStage ? inf.firstStage.facts.inputShape[1] : undefined);
-    inf.condStage = { node: csNode, sentinel, facts: csNode ? condFacts(csNode, imageSide, ctx) : undefined };
-    if (u && u.valid) {
-      const contextTokens = inf.condStage.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape[0] : 1;
-      const facts = guard(ctx, u, () => unetFacts(u.params as unknown as UNetFactsParams, { contextTokens }));
-      if (facts) inf.unet = { node: u, facts };
+  const st = m.spec.statics;
+  // The model's family decides how its facts are gathered; targets without statics (a plugin's,
+  // say) have no facts, and the totals stay unknown.
+  if (st) {
+    switch (st.family) {
+      case 'first_stage':
+        // An autoencoder config: the model is the first stage.
+        inf.firstStage = firstStage(m, ctx);
+        break;
+      case 'unet': {
+        const facts = unetOf(m, 1, ctx);
+        if (facts) inf.unet = { node: m, facts };
+        break;
+      }
+      case 'cond_stage':
+        inf.condStage = { node: m, sentinel: undefined, facts: condFacts(m, inf.dataImageSize, ctx) };
+        break;
+      case 'diffusion': {
+        const u = child(m, st.slots.unet);
+        const fs = child(m, st.slots.firstStage);
+        if (fs) inf.firstStage = firstStage(fs, ctx);
+        const cs = m.children.get(st.slots.condStage);
+        const sentinel = typeof cs === 'string' ? cs : undefined;
+        const csNode = cs && typeof cs === 'object' ? cs : undefined;
+        inf.conditioningKey = conditioningKey(m, sentinel);
+        const imageSide = inf.dataImageSize ?? (inf.firstStage ? inf.firstStage.facts.inputShape[1] : undefined);
+        inf.condStage = { node: csNode, sentinel, facts: csNode ? condFacts(csNode, imageSide, ctx) : undefined };
+        if (u) {
+          const contextTokens = inf.condStage.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape[0] : 1;
+          const facts = unetOf(u, contextTokens, ctx);
+          if (facts) inf.unet = { node: u, facts };
+        }
+        break;
+      }
+      default:
+        assertNever(st, 'family');
     }
   }
   inf.latentShape = inf.firstStage?.facts.latentShape;
@@ -105,33 +105,25 @@ function guard<T>(ctx: Reporter, n: IRNode, f: () => T): T | undefined {
   }
 }
 
+// Each asks the node's own spec (schema/family.ts); a node of another family, or a target with no
+// statics, has no facts. Validated params already have the shapes the walkers take.
+function unetOf(n: IRNode, contextTokens: number, ctx: Reporter): UNetFacts | undefined {
+  const st = n.spec.statics;
+  if (!n.valid || st?.family !== 'unet') return undefined;
+  return guard(ctx, n, () => st.facts(n.params, { contextTokens }));
+}
+
 function firstStage(n: IRNode, ctx: Reporter): { node: IRNode; facts: AutoencoderFacts } | undefined {
-  if (!n.valid) return undefined;
-  const kind = className(n) === 'AutoencoderKL' ? 'kl' : 'vq';
-  const facts = guard(ctx, n, () => autoencoderFacts({ kind, ...(n.params as object) } as FirstStageFactsParams));
+  const st = n.spec.statics;
+  if (!n.valid || st?.family !== 'first_stage') return undefined;
+  const facts = guard(ctx, n, () => st.facts(n.params));
   return facts ? { node: n, facts } : undefined;
 }
 
 function condFacts(n: IRNode, imageSide: number | undefined, ctx: Reporter): CondStageFacts | undefined {
-  if (!n.valid) return undefined;
-  // Validated params already have the shapes the facts walkers take (schema/ is their source).
-  const p = n.params as never;
-  return guard(ctx, n, () => {
-    switch (className(n)) {
-      case 'ClassEmbedder':
-        return classEmbedderFacts(p);
-      case 'BERTEmbedder':
-        return bertEmbedderFacts(p);
-      case 'SpatialRescaler': {
-        const side = imageSide ?? 256;
-        return spatialRescalerFacts(p, [(n.params.in_channels as number) ?? 3, side, side]);
-      }
-      case 'Identity':
-        return identityFacts(null);
-      default:
-        return undefined;
-    }
-  });
+  const st = n.spec.statics;
+  if (!n.valid || st?.family !== 'cond_stage') return undefined;
+  return guard(ctx, n, () => st.facts(n.params, { imageSide }));
 }
 
 /** LatentDiffusion.__init__: `conditioning_key` defaults from concat_mode; unconditional wins. */

@@ -1,37 +1,51 @@
-// Builds runtime modules from the compiler's validated params, keyed by the registry's target ids.
-// Passing the schema's `Filled<>` param types to the constructors is what ties the two together:
-// if schema/ and runtime/ disagree on a param, this file stops compiling.
-import type { AutoencoderKLParams, BERTEmbedderParams, ClassEmbedderParams, SpatialRescalerParams, UNetModelParams, VQModelParams } from '../schema/index.js';
-import { AutoencoderKL, VQModel, VQModelInterface } from './autoencoder/index.js';
-import { BERTEmbedder, ClassEmbedder, SpatialRescaler } from './encoders/index.js';
-import type { Module } from './module.js';
+// Builds runtime components from the compiler's validated params. The registry names each buildable
+// target's class by module path and export (TargetSpec.runtime, schema/family.ts); this one
+// generic loader resolves that name. Adding a target whose class lives in an existing runtime
+// module therefore touches nothing here; a new runtime module is one line in `modules`.
+import type { TObject } from '@sinclair/typebox';
+import type { ComponentModulePath, RuntimeRef } from '../schema/family.js';
+import { childSlot, lookupTarget, type TargetSpec } from '../schema/index.js';
+import * as autoencoder from './autoencoder/index.js';
+import * as encoders from './encoders/index.js';
+import { Module } from './module.js';
 import { buildWithZeroInit } from './nn/init.js';
-import { UNetModel } from './unet/index.js';
+import * as unet from './unet/index.js';
 
-export type RuntimeComponent = UNetModel | VQModel | VQModelInterface | AutoencoderKL | ClassEmbedder | SpatialRescaler | BERTEmbedder;
+/** The classes the registry names, by their module (a closed map: see RuntimeModulePath). */
+const modules: Record<ComponentModulePath, Readonly<Record<string, unknown>>> = {
+  'runtime/unet/index.js': unet,
+  'runtime/autoencoder/index.js': autoencoder,
+  'runtime/encoders/index.js': encoders,
+};
+
+export type RuntimeComponent = Module;
 
 export class UnsupportedTargetError extends Error {}
 
-const builders: Record<string, (p: Record<string, unknown>) => RuntimeComponent> = {
-  'ldm.modules.diffusionmodules.openaimodel.UNetModel': (p) => new UNetModel(p as unknown as UNetModelParams),
-  'ldm.models.autoencoder.VQModel': (p) => new VQModel(stripChildren(p) as unknown as Omit<VQModelParams, Children>),
-  'ldm.models.autoencoder.VQModelInterface': (p) => new VQModelInterface(stripChildren(p) as unknown as Omit<VQModelParams, Children>),
-  'ldm.models.autoencoder.AutoencoderKL': (p) => new AutoencoderKL(stripChildren(p) as unknown as Omit<AutoencoderKLParams, Children>),
-  'ldm.modules.encoders.modules.ClassEmbedder': (p) => new ClassEmbedder(p as unknown as ClassEmbedderParams),
-  'ldm.modules.encoders.modules.SpatialRescaler': (p) => new SpatialRescaler(p as unknown as SpatialRescalerParams),
-  'ldm.modules.encoders.modules.BERTEmbedder': (p) => new BERTEmbedder(p as unknown as BERTEmbedderParams),
-};
+/** A class the runtime builds: `new C(params)`, or `C.fromParams(params)` when it defines one. */
+type Buildable = (new (p: Record<string, unknown>) => Module) & { fromParams?: (p: Record<string, unknown>) => Module };
 
-type Children = 'lossconfig' | 'scheduler_config';
+function resolve(ref: RuntimeRef): Buildable {
+  if (!(ref.module in modules)) throw new UnsupportedTargetError(`${ref.module} holds no buildable components`);
+  const c = modules[ref.module as ComponentModulePath][ref.export];
+  if (typeof c !== 'function' || !(c.prototype instanceof Module)) throw new UnsupportedTargetError(`${ref.module} exports no module class '${ref.export}'`);
+  return c as Buildable;
+}
 
-/** The loss and scheduler configs are training concerns; the module itself does not hold them. */
-function stripChildren(p: Record<string, unknown>): Record<string, unknown> {
-  const { lossconfig: _l, scheduler_config: _s, ...rest } = p;
-  return rest;
+/** Child configs (lossconfig, scheduler_config, …) are built by whoever owns them, not by the module. */
+function ownParams(spec: TargetSpec<TObject>, p: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p)) {
+    const s = spec.params.properties[k];
+    if (s && childSlot(s) && spec.statics?.family !== 'diffusion') continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 export function canBuild(target: string): boolean {
-  return target in builders;
+  const spec = lookupTarget(target);
+  return !!spec?.runtime && spec.statics?.family !== 'diffusion';
 }
 
 export interface BuildOptions {
@@ -41,9 +55,12 @@ export interface BuildOptions {
 
 /** Builds the module for a target id from validated params (defaults filled, as the IR holds them). */
 export function buildComponent(target: string, params: Record<string, unknown>, opts: BuildOptions = {}): RuntimeComponent {
-  const b = builders[target];
-  if (!b) throw new UnsupportedTargetError(`the runtime has no module for '${target}' yet`);
-  return opts.zeroInit ? buildWithZeroInit(() => b(params)) : b(params);
+  const spec = lookupTarget(target);
+  if (!spec?.runtime || !canBuild(target)) throw new UnsupportedTargetError(`the runtime has no module for '${target}' yet`);
+  const C = resolve(spec.runtime);
+  const p = ownParams(spec, params);
+  const b = () => (C.fromParams ? C.fromParams(p) : new C(p));
+  return opts.zeroInit ? buildWithZeroInit(b) : b();
 }
 
 export type { Module };

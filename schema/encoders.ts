@@ -1,5 +1,6 @@
 // Conditioning stages: ldm/modules/encoders/modules.py, plus torch.nn.Identity.
 import { Type } from '@sinclair/typebox';
+import { bertEmbedderFacts, classEmbedderFacts, identityFacts, spatialRescalerFacts, type BERTEmbedderParams as BERTFactsParams, type ClassEmbedderParams as ClassFactsParams, type SpatialRescalerParams as RescalerFactsParams } from './facts/encoders.js';
 import { bool, defineTarget, int, nullable, num, oneOf, opt, params, str, type Filled } from './types.js';
 
 export const ClassEmbedderParams = params({
@@ -16,6 +17,14 @@ export const ClassEmbedder = defineTarget({
   summary: 'Embeds a class label as one context token of width embed_dim.',
   source: 'ldm/modules/encoders/modules.py:21',
   params: ClassEmbedderParams,
+  statics: {
+    family: 'cond_stage',
+    facts: (p) => classEmbedderFacts(p as unknown as ClassFactsParams),
+    inputShape: () => [1],
+    input: { type: 'Tensor1D', doc: 'class ids [B] (int32)' },
+    widthParam: 'embed_dim',
+  },
+  runtime: { module: 'runtime/encoders/index.js', export: 'ClassEmbedder' },
 });
 
 export const BERTEmbedderParams = params({
@@ -36,6 +45,14 @@ export const BERTEmbedder = defineTarget({
   summary: 'A transformer encoder over (BERT-tokenized) text; outputs max_seq_len tokens of width n_embed.',
   source: 'ldm/modules/encoders/modules.py:80',
   params: BERTEmbedderParams,
+  statics: {
+    family: 'cond_stage',
+    facts: (p) => bertEmbedderFacts(p as unknown as BERTFactsParams),
+    inputShape: (p) => [p.max_seq_len as number],
+    input: { type: 'Tensor2D', doc: 'token ids [B, max_seq_len] (int32)' },
+    widthParam: 'n_embed',
+  },
+  runtime: { module: 'runtime/encoders/index.js', export: 'BERTEmbedder' },
 });
 
 export const SpatialRescalerParams = params({
@@ -55,6 +72,15 @@ export const SpatialRescaler = defineTarget({
   summary: 'Resizes a spatial conditioning input (e.g. a segmentation map) and optionally maps its channels.',
   source: 'ldm/modules/encoders/modules.py:106',
   params: SpatialRescalerParams,
+  statics: {
+    family: 'cond_stage',
+    // The data's real channels are not known statically: in_channels stands for them.
+    facts: (p, env) => spatialRescalerFacts(p as unknown as RescalerFactsParams, [p.in_channels as number, env.imageSide ?? 256, env.imageSide ?? 256]),
+    inputShape: (p) => [p.in_channels as number, 0, 0],
+    input: { type: 'Tensor4D', doc: 'maps [B, H, W, C] (NHWC)' },
+    widthParam: 'out_channels',
+  },
+  runtime: { module: 'runtime/encoders/index.js', export: 'SpatialRescaler' },
 });
 
 export const Identity = defineTarget({
@@ -65,6 +91,13 @@ export const Identity = defineTarget({
   source: 'torch/nn/modules/linear.py (PyTorch)',
   params: Type.Object({}, { additionalProperties: true }),
   openParams: true,
+  statics: {
+    family: 'cond_stage',
+    facts: () => identityFacts(null),
+    inputShape: () => [],
+    input: { type: 'Tensor', doc: 'the conditioning itself (torch.nn.Identity)' },
+    passthrough: true,
+  },
 });
 
 export const encoderTargets = [ClassEmbedder, BERTEmbedder, SpatialRescaler, Identity];

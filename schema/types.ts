@@ -2,6 +2,7 @@
 // type (Static<>), the JSON Schema the editor reads, and what the checker validates against.
 // Params that hold a nested `{target, params}` config are marked with `ldmcChild`.
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import type { FamilyStatics, RuntimeRef } from './family.js';
 
 export type Family =
   | 'model'
@@ -72,6 +73,10 @@ export interface TargetSpec<P extends TObject = TObject> {
   readonly openParams?: boolean;
   /** The repositories that define this target; absent = all three. */
   readonly dialects?: readonly Dialect[];
+  /** Its family's static descriptor: facts, codegen info, cross-module rules (schema/family.ts). */
+  readonly statics?: FamilyStatics;
+  /** The runtime class: generated code extends it; runtime/registry.ts builds it. Absent: not buildable. */
+  readonly runtime?: RuntimeRef;
 }
 
 export function defineTarget<P extends TObject>(spec: TargetSpec<P>): TargetSpec<P> {

@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor1D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
 import { Module } from '../module.js';
 
-export type ConditioningKey = 'concat' | 'crossattn' | 'hybrid' | 'adm';
+import { ConditioningInputs, type ConditioningKey } from '../../schema/diffusion.js';
+export type { ConditioningKey };
 
 /** DiffusionWrapper.forward's keyword arguments: lists, as in the reference. */
 export interface CondDict {
@@ -37,7 +38,7 @@ export function toCondDict(cond: Cond | undefined, key: ConditioningKey | null):
   if (cond === undefined) return undefined;
   if (isCondDict(cond)) return cond;
   const list = cond instanceof tf.Tensor ? [cond] : [...(cond as readonly Tensor[])];
-  return key === 'concat' ? { c_concat: list as Tensor4D[] } : { c_crossattn: list };
+  return key !== null && ConditioningInputs[key].concat && !ConditioningInputs[key].context ? { c_concat: list as Tensor4D[] } : { c_crossattn: list };
 }
 
 /**

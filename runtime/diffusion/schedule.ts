@@ -3,8 +3,10 @@
 // float64 (the reference uses numpy/torch float64) and cast to float32 at the end, like its
 // `to_torch`; `lvlb_weights` alone is computed *after* the cast, in float32 torch arithmetic,
 // which `fround` after every operation reproduces.
-export type BetaScheduleKind = 'linear' | 'cosine' | 'sqrt_linear' | 'sqrt';
-export type Parameterization = 'eps' | 'x0';
+import { assertNever } from '../../schema/family.js';
+
+import type { BetaScheduleKind, Parameterization } from '../../schema/diffusion.js';
+export type { BetaScheduleKind, Parameterization };
 
 const f32 = Math.fround;
 
@@ -58,6 +60,8 @@ export function makeBetaSchedule(
       return torchLinspace(linearStart, linearEnd, timesteps);
     case 'sqrt':
       return torchLinspace(linearStart, linearEnd, timesteps).map(Math.sqrt);
+    default:
+      return assertNever(kind, 'beta_schedule');
   }
 }
 
@@ -151,13 +155,23 @@ function lvlbWeights(p: Parameterization, b: ScheduleBuffers<Float32Array>, alph
   const w = new Float32Array(T);
   for (let i = 0; i < T; i++) {
     const ac = b.alphas_cumprod[i]!;
-    if (p === 'eps') {
-      const beta = b.betas[i]!;
-      const den = f32(f32(f32(2 * b.posterior_variance[i]!) * alphas32[i]!) * f32(1 - ac));
-      w[i] = f32(f32(beta * beta) / den); // i = 0: 0/… or x/0 = inf, replaced below
-    } else {
-      // The reference divides by (2·1 − ᾱ), i.e. 2 − ᾱ (not 2·(1 − ᾱ)); kept for parity.
-      w[i] = f32(f32(0.5 * f32(Math.sqrt(ac))) / f32(2 - ac));
+    switch (p) {
+      case 'eps': {
+        const beta = b.betas[i]!;
+        const den = f32(f32(f32(2 * b.posterior_variance[i]!) * alphas32[i]!) * f32(1 - ac));
+        w[i] = f32(f32(beta * beta) / den); // i = 0: 0/… or x/0 = inf, replaced below
+        break;
+      }
+      case 'x0':
+        // The reference divides by (2·1 − ᾱ), i.e. 2 − ᾱ (not 2·(1 − ᾱ)); kept for parity.
+        w[i] = f32(f32(0.5 * f32(Math.sqrt(ac))) / f32(2 - ac));
+        break;
+      case 'v':
+        // Stability-AI ddpm.py: torch.ones_like(the eps weights).
+        w[i] = 1;
+        break;
+      default:
+        assertNever(p, 'parameterization');
     }
   }
   // "TODO how to choose this term" in the reference: the t = 0 weight copies t = 1.

@@ -3,11 +3,14 @@
 // AutoencoderKL). The VQ quantizer is taming.modules.vqvae.quantize.VectorQuantizer2: one
 // nn.Embedding(n_embed, embed_dim); its `remap` adds a buffer, not a parameter. The loss
 // (`lossconfig`) is not counted, as in the reference data (losses replaced by nn.Identity).
+import { assertNever } from '../assert-never.js';
 import { Tally } from './tally.js';
 import { IssueList, floorDiv } from './types.js';
 import type { FactIssue, GroupNormSite, Shape3 } from './types.js';
+import type { AttnType, AutoencoderAttentionSite, AutoencoderFacts, AutoencoderFlops, AutoencoderParts } from './results.js';
+export type { AttnType, AutoencoderAttentionSite, AutoencoderFacts, AutoencoderFlops, AutoencoderParts } from './results.js';
 import { defaultsOf, type ReadonlyParams } from '../types.js';
-import { DDConfig as DDConfigSchema, type DDConfig as DDConfigParams } from '../autoencoder.js';
+import { DDConfig as DDConfigSchema, type DDConfig as DDConfigParams } from '../params/autoencoder.js';
 
 /** `ddconfig`: the keyword arguments Encoder(**ddconfig) and Decoder(**ddconfig) receive. */
 /** Encoder/Decoder params (schema/autoencoder.ts `DDConfig`), every default filled in. */
@@ -16,7 +19,6 @@ export type DDConfig = ReadonlyParams<DDConfigParams>;
 /** ddconfig's defaults (Encoder/Decoder signatures in model.py), as the registry declares them. */
 export const ddconfigDefaults = defaultsOf(DDConfigSchema) as Omit<DDConfig, 'ch' | 'out_ch' | 'num_res_blocks' | 'attn_resolutions' | 'in_channels' | 'resolution' | 'z_channels'>;
 
-export type AttnType = 'vanilla' | 'linear' | 'none';
 
 export interface VQModelFactsParams {
   ddconfig: DDConfig;
@@ -38,59 +40,9 @@ export interface AutoencoderFactsOptions {
   batch?: number;
 }
 
-export interface AutoencoderAttentionSite {
-  module: 'encoder' | 'decoder';
-  /** state_dict prefix, e.g. `encoder.down.3.attn.0` or `decoder.mid.attn_1`. */
-  path: string;
-  type: AttnType;
-  /** The `curr_res` the constructor compared with attn_resolutions (mid blocks: the bottleneck). */
-  resolution: number;
-  channels: number;
-}
 
-export interface AutoencoderParts {
-  encoder: number;
-  decoder: number;
-  quantize?: number;
-  quant_conv: number;
-  post_quant_conv: number;
-}
 
-export interface AutoencoderFlops {
-  /** encoder + quant_conv: what LatentDiffusion runs to get a latent. */
-  encode: number;
-  /** post_quant_conv + decoder. */
-  decode: number;
-  /** VQ only: the distance matrix to every code (VectorQuantizer2.forward). */
-  quantize: number;
-  /** One reconstruction: encode + quantize + decode. */
-  total: number;
-}
 
-export interface AutoencoderFacts {
-  kind: 'vq' | 'kl';
-  paramCount: number;
-  parts: AutoencoderParts;
-  inputShape: Shape3;
-  /** What the decoder returns: `[out_ch, H, W]`, or its last feature map with give_pre_end. */
-  outputShape: Shape3;
-  /** `[embed_dim, H, W]`: the tensor LatentDiffusion diffuses. */
-  latentShape: Shape3;
-  /** Encoder output before quant_conv: `[2·z_channels or z_channels, H, W]`. */
-  encoderOutputShape: Shape3;
-  /** 2^(len(ch_mult) - 1). */
-  downsamplingFactor: number;
-  attnType: AttnType;
-  attention: AutoencoderAttentionSite[];
-  /** attn_resolutions entries that equal no level's resolution (nothing is built for them). */
-  unmatchedAttnResolutions: number[];
-  groupNorms: GroupNormSite[];
-  flops: AutoencoderFlops;
-  /** Elements kept for backward by one training reconstruction (see tally.ts). */
-  activationElements: number;
-  errors: FactIssue[];
-  warnings: FactIssue[];
-}
 
 interface Ctx {
   dd: DDConfig;
@@ -132,20 +84,26 @@ function attnBlock(t: Tally, c: Ctx, site: AutoencoderAttentionSite, h: number, 
   c.attention.push(site);
   const ch = site.channels;
   const T = h * w;
-  if (c.attnType === 'vanilla') {
-    t.groupNorm(`${site.path}.norm`, ch, T);
-    for (let i = 0; i < 3; i++) t.conv(ch, ch, 1, h, w); // q, k, v
-    t.matmul(1, T, ch, T); // w_ = q k
-    t.pointwise(2 * T * T); // scale, softmax
-    t.matmul(1, ch, T, T); // h_ = v w_
-    t.conv(ch, ch, 1, h, w); // proj_out
-    t.pointwise(ch * T);
-  } else if (c.attnType === 'linear') {
-    t.conv(ch, 3 * ch, 1, h, w, false); // to_qkv
-    t.pointwise(ch * T); // k.softmax
-    t.matmul(1, ch, T, ch); // context = k vᵀ
-    t.matmul(1, ch, ch, T); // out = contextᵀ q
-    t.conv(ch, ch, 1, h, w); // to_out
+  const a = c.attnType;
+  switch (a) {
+    case 'vanilla':
+      t.groupNorm(`${site.path}.norm`, ch, T);
+      for (let i = 0; i < 3; i++) t.conv(ch, ch, 1, h, w); // q, k, v
+      t.matmul(1, T, ch, T); // w_ = q k
+      t.pointwise(2 * T * T); // scale, softmax
+      t.matmul(1, ch, T, T); // h_ = v w_
+      t.conv(ch, ch, 1, h, w); // proj_out
+      t.pointwise(ch * T);
+      break;
+    case 'linear':
+      t.conv(ch, 3 * ch, 1, h, w, false); // to_qkv
+      t.pointwise(ch * T); // k.softmax
+      t.matmul(1, ch, T, ch); // context = k vᵀ
+      t.matmul(1, ch, ch, T); // out = contextᵀ q
+      t.conv(ch, ch, 1, h, w); // to_out
+      break;
+    default:
+      assertNever(a, 'attn_type');
   }
 }
 

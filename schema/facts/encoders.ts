@@ -4,26 +4,10 @@
 import { Tally } from './tally.js';
 import { IssueList } from './types.js';
 import type { FactIssue, Shape2, Shape3 } from './types.js';
+import type { CondOutput, CondStageFacts } from './results.js';
+export type { CondOutput, CondStageFacts } from './results.js';
 
-/** What a cond stage hands to the UNet, per sample. */
-export type CondOutput =
-  /** Cross-attention context: `[tokens, dim]`. */
-  | { kind: 'tokens'; shape: Shape2 }
-  /** A feature map (concat conditioning): `[C, H, W]`. */
-  | { kind: 'spatial'; shape: Shape3 }
-  /** Identity: whatever came in, unchanged (shape unknown without an input). */
-  | { kind: 'passthrough'; shape: number[] | null };
 
-export interface CondStageFacts {
-  target: 'ClassEmbedder' | 'BERTEmbedder' | 'SpatialRescaler' | 'Identity';
-  paramCount: number;
-  parts: Record<string, number>;
-  output: CondOutput;
-  /** 2 × MACs of one forward at batch 1 (see tally.ts). */
-  flops: number;
-  errors: FactIssue[];
-  warnings: FactIssue[];
-}
 
 export interface ClassEmbedderParams {
   embed_dim: number;

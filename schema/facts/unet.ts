@@ -7,9 +7,11 @@ import { Tally } from './tally.js';
 import { spatialTransformer } from './transformer.js';
 import { IssueList, floorDiv } from './types.js';
 import { defaultsOf, type ReadonlyParams } from '../types.js';
-import { UNetModelParams as UNetModelParamsSchema, type UNetModelParams } from '../unet.js';
+import { UNetModelParams as UNetModelParamsSchema, type UNetModelParams } from '../params/unet.js';
 import type { FactIssue, GroupNormSite, Shape3 } from './types.js';
 import type { Dialect } from '../types.js';
+import type { UNetAttentionSite, UNetBlockKind, UNetFacts, UNetFactsOptions, UNetLevel } from './results.js';
+export type { UNetAttentionSite, UNetBlockKind, UNetFacts, UNetFactsOptions, UNetLevel } from './results.js';
 
 /** UNetModel.__init__ params, snake_case as in the reference, every default filled in (schema/unet.ts). */
 export type UNetFactsParams = ReadonlyParams<UNetModelParams>;
@@ -17,78 +19,13 @@ export type UNetFactsParams = ReadonlyParams<UNetModelParams>;
 type UNetRequired = 'image_size' | 'in_channels' | 'model_channels' | 'out_channels' | 'num_res_blocks' | 'attention_resolutions';
 
 /** The defaults of the reference signature (openaimodel.py, UNetModel.__init__), as the registry declares them. */
+/** The defaults of the reference signature (openaimodel.py, UNetModel.__init__), as the registry declares them. */
 export const unetDefaults = defaultsOf(UNetModelParamsSchema) as Omit<UNetFactsParams, UNetRequired>;
 
-export interface UNetFactsOptions {
-  /** Scales `flops` and `activationElements` (default 1). */
-  batch?: number;
-  /** Spatial size of the input `[H, W]`; default `[image_size, image_size]`. */
-  inputSize?: [number, number];
-  /** Tokens in the cross-attention context (for FLOPs/activations only); default 1. */
-  contextTokens?: number;
-  /**
-   * The repository whose UNetModel is meant (default 'ldm'). Only activations depend on it: sd2
-   * checkpoints the transformer blocks when use_checkpoint is set, ldm and sd1 always do.
-   */
-  dialect?: Dialect;
-}
 
-export type UNetBlockKind = 'input' | 'middle' | 'output';
 
-/** One place where attention actually runs. */
-export interface UNetAttentionSite {
-  block: UNetBlockKind;
-  /** Index in input_blocks / output_blocks (0 for the middle block). */
-  index: number;
-  /** state_dict prefix of the attention module, e.g. `input_blocks.4.1`. */
-  path: string;
-  kind: 'AttentionBlock' | 'SpatialTransformer';
-  /** Downsampling factor of the level (what `attention_resolutions` lists). */
-  ds: number;
-  /** Real spatial size of the feature map there: `[H, W]` (= image_size / ds for powers of 2). */
-  resolution: [number, number];
-  channels: number;
-  heads: number;
-  /** Channels per head: AttentionBlock `channels / heads`, SpatialTransformer `d_head`. */
-  headChannels: number;
-  /** SpatialTransformer only: n_heads·d_head, the width of its transformer blocks. */
-  innerDim?: number;
-  depth?: number;
-  contextDim?: number | null;
-  /** sd2: attn1 attends to the context (disable_self_attentions / disable_middle_self_attn). */
-  selfAttentionDisabled?: boolean;
-}
 
-export interface UNetLevel {
-  level: number;
-  ds: number;
-  resolution: [number, number];
-  channels: number;
-}
 
-export interface UNetFacts {
-  paramCount: number;
-  /** Params per top-level module: time_embed, label_emb?, input_blocks, middle_block, output_blocks, out, id_predictor?. */
-  parts: Record<string, number>;
-  inputShape: Shape3;
-  /** `[out_channels, H, W]`, or `[n_embed, H, W]` when the codebook head (`id_predictor`) is used. */
-  outputShape: Shape3;
-  timeEmbedDim: number;
-  levels: UNetLevel[];
-  attention: UNetAttentionSite[];
-  /** Entries of attention_resolutions that match no level's `ds` (no attention is built for them). */
-  unmatchedAttentionResolutions: number[];
-  /** Every GroupNorm32 in the model (32 groups: channels must be divisible by 32). */
-  groupNorms: GroupNormSite[];
-  /** 2 × MACs of one forward pass (see tally.ts for what is counted). */
-  flops: number;
-  /** Elements kept for backward by one training forward (see tally.ts), honouring checkpointing. */
-  activationElements: number;
-  /** Extra elements needed while backward re-runs the largest checkpointed block. */
-  recomputePeakElements: number;
-  errors: FactIssue[];
-  warnings: FactIssue[];
-}
 
 /** Width of each level: `model_channels × channel_mult[level]`. */
 export function channelsAtLevels(p: Pick<UNetFactsParams, 'model_channels' | 'channel_mult'>): number[] {
