@@ -174,8 +174,12 @@ async function importPlugin(r: PluginRef, bag: DiagnosticBag, sources: Map<strin
     const err = e as Error;
     const at = errorLine(err, temp === undefined ? r.path : undefined);
     const span = at !== undefined ? lineSpan(file, text, at) : spanAt(file, text, 0, 0);
-    if (err instanceof SyntaxError && temp === undefined && at !== undefined) bag.report(diag(span, 'Plugin_syntax_error_0', [err.message], { hint: 'fix the plugin file' }));
-    else bag.report(diag(span, 'Plugin_0_failed_to_load_1', [file, `${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`], { hint: 'the plugin threw while it was imported; run it with node to see the stack' }));
+    if (err instanceof SyntaxError && temp === undefined) {
+      // Node 20 gives no line for a syntax error in an ES module: TypeScript's parser finds it (CLI only).
+      const found = at === undefined && opts.allowTs ? jsSyntaxErrors(file, text) : [];
+      if (found.length) for (const d of found) bag.report(d);
+      else bag.report(diag(span, 'Plugin_syntax_error_0', [err.message], { hint: 'fix the plugin file' }));
+    } else bag.report(diag(span, 'Plugin_0_failed_to_load_1', [file, `${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`], { hint: 'the plugin threw while it was imported; run it with node to see the stack' }));
     return undefined;
   } finally {
     if (temp) rmSync(temp, { recursive: true, force: true });
@@ -209,6 +213,14 @@ function transpile(file: string, path: string, text: string, bag: DiagnosticBag)
   let js = out.outputText;
   for (const e of edits.sort((a, b) => b.start - a.start)) js = js.slice(0, e.start) + e.text + js.slice(e.end);
   return js;
+}
+
+/** A JavaScript file's syntax errors, as TypeScript's parser reports them (LDMC119 each). */
+function jsSyntaxErrors(file: string, text: string): Diagnostic[] {
+  const ts = typescript();
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
+  const errors = (sf as unknown as { parseDiagnostics?: readonly TS.DiagnosticWithLocation[] }).parseDiagnostics ?? [];
+  return errors.map((e) => diag(spanAt(file, text, e.start, e.length), 'Plugin_syntax_error_0', [ts.flattenDiagnosticMessageText(e.messageText, ' ')], { hint: 'fix the plugin file' }));
 }
 
 /** Where a plugin's import resolves, as an absolute URL (so the temp copy can import it). */
