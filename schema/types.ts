@@ -1,7 +1,6 @@
 // The vocabulary's building blocks. A target's params are one TypeBox object: it is the TypeScript
 // type (Static<>), the JSON Schema the editor reads, and what the checker validates against.
 // Params that hold a nested `{target, params}` config are marked with `ldmcChild`.
-import type { CondOutput } from './facts/results.js';
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import type { FamilyStatics, RuntimeRef } from './family.js';
 
@@ -37,7 +36,8 @@ export const FamilyNames: Record<Family, string> = {
  * 'sd1' = CompVis/stable-diffusion, 'sd2' = Stability-AI/stablediffusion. The same target name has a
  * different constructor in each, so a target, a param and an enum value each record which accept it.
  */
-export type Dialect = 'ldm' | 'sd1' | 'sd2';
+import type { Dialect } from './dialect.js';
+export type { Dialect };
 /** Every dialect, in preference order: when several fit a config, the first is reported. */
 export const Dialects: readonly Dialect[] = ['ldm', 'sd1', 'sd2'];
 export const DialectRepos: Record<Dialect, string> = {
@@ -99,8 +99,17 @@ export interface PluginFacts {
   /** Parameter count of the module (`sum(p.numel() for p in m.parameters())`). */
   readonly paramCount?: number;
   /** What a cond stage hands the UNet, per sample (cross-module rules check context_dim against it). */
-  readonly output?: CondOutput;
+  readonly output?: PluginOutput;
 }
+
+/**
+ * The outputs a plugin cond stage can declare: the known kinds of schema/facts/results.ts CondOutput
+ * (spelled out here, as facts/ imports this module; compiler/plugin-facts.ts assigns one to the other, so tsc keeps them in step).
+ */
+export type PluginOutput =
+  | { readonly kind: 'tokens'; readonly shape: [number, number] }
+  | { readonly kind: 'spatial'; readonly shape: [number, number, number] }
+  | { readonly kind: 'vector'; readonly width: number };
 
 export interface PluginOrigin {
   /** The plugin file, as named on the command line or in the project file. */

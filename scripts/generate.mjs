@@ -12,6 +12,7 @@ for (const f of readdirSync('examples/variants').filter((f) => f.endsWith('.yaml
   jobs.push(['compile', 'examples/celeba256.yaml', `examples/variants/${f}`, '--name', f.replace(/\.yaml$/, '')]);
 }
 jobs.push(['schema', '--out', 'schema/ldmc.schema.json']);
+jobs.push(['schema', '--plugin', 'examples/plugins/textual-inversion.ts', '--out', 'examples/plugins/ldmc.schema.json']);
 
 for (const args of jobs) {
   const r = spawnSync(process.execPath, ['bin/ldmc.js', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });

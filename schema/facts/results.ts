@@ -1,7 +1,7 @@
 // The results of the facts walkers (what ldmc knows of a module without building it). A leaf
 // module: the family descriptors (schema/family.ts) and the walkers both import it.
 import type { FactIssue, GroupNormSite, Shape2, Shape3 } from './types.js';
-import type { Dialect } from '../types.js';
+import type { Dialect } from '../dialect.js';
 
 export interface UNetFactsOptions {
   /** Scales `flops` and `activationElements` (default 1). */

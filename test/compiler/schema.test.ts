@@ -6,7 +6,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { parse } from 'yaml';
 import { buildJsonSchema, jsonSchemaText, SCHEMA_FIX_COMMAND, SCHEMA_PATH, type JsonSchemaObject } from '../../compiler/emit-schema.js';
-import { allTargets, childSlot } from '../../schema/index.js';
+import { allTargets, childSlot, type Registry } from '../../schema/index.js';
+import { loadPlugins } from '../../compiler/plugin-load.js';
 import { repoRoot, requireReference } from '../support/reference.js';
 import { yamlFiles } from '../support/files.js';
 
@@ -19,16 +20,27 @@ const at = (o: unknown, ...path: string[]): Doc => path.reduce((x, k) => (x as D
 const celeba = () => parse(readFileSync(join(repoRoot, 'examples', 'celeba256.yaml'), 'utf8')) as Doc;
 const unetParams = (cfg: Doc) => at(cfg, 'model', 'params', 'unet_config', 'params');
 
+const PLUGIN = 'examples/plugins/textual-inversion.ts';
+const PLUGIN_SCHEMA = 'examples/plugins/ldmc.schema.json';
+
 describe('JSON Schema for editors', function () {
   let schema: JsonSchemaObject;
   let validate: ValidateFunction;
+  /** The worked plugin example's registry and schema (examples/plugins: its configs need the plugin). */
+  let pluginRegistry: Registry;
+  let validatePlugin: ValidateFunction;
 
-  before(function () {
+  before(async function () {
     schema = buildJsonSchema();
     validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
+    const run = await loadPlugins([join(repoRoot, PLUGIN)], undefined, { allowTs: true });
+    expect(run.hasErrors).to.equal(false);
+    pluginRegistry = run.registry;
+    validatePlugin = new Ajv({ strict: false, allErrors: true }).compile(buildJsonSchema(pluginRegistry));
   });
 
-  function errorsOf(doc: unknown): string[] {
+  function errorsOf(doc: unknown, v: ValidateFunction = validate): string[] {
+    const validate = v;
     if (validate(doc)) return [];
     // if/then/anyOf wrappers only repeat the leaf errors.
     return (validate.errors ?? []).filter((e) => !['if', 'anyOf', 'oneOf'].includes(e.keyword)).map((e) => `${e.instancePath} ${e.message}${e.params && 'additionalProperty' in e.params ? ` '${String(e.params.additionalProperty)}'` : ''}`);
@@ -99,9 +111,18 @@ describe('JSON Schema for editors', function () {
     for (const f of yamlFiles(join(repoRoot, 'examples'))) {
       const text = readFileSync(f, 'utf8');
       const up = relative(dirname(f), repoRoot).split(sep).join('/');
-      expect(text.split('\n')[0], relative(repoRoot, f)).to.equal(`# yaml-language-server: $schema=${up}/schema/ldmc.schema.json`);
-      expect(errorsOf(parse(text)), relative(repoRoot, f)).to.deep.equal([]);
+      // A config that needs the plugin points at the schema generated with it, next to it.
+      const plugin = relative(repoRoot, f).startsWith(`examples${sep}plugins${sep}`);
+      expect(text.split('\n')[0], relative(repoRoot, f)).to.equal(`# yaml-language-server: $schema=${plugin ? 'ldmc.schema.json' : `${up}/schema/ldmc.schema.json`}`);
+      expect(errorsOf(parse(text), plugin ? validatePlugin : validate), relative(repoRoot, f)).to.deep.equal([]);
     }
+  });
+
+  it(`${PLUGIN_SCHEMA} (the schema with the example plugin) is up to date, and the plain schema rejects the fork's keys`, function () {
+    const committed = readFileSync(join(repoRoot, PLUGIN_SCHEMA), 'utf8');
+    expect(committed === jsonSchemaText(pluginRegistry), `${PLUGIN_SCHEMA} is stale; regenerate it: npx ldmc schema --plugin ${PLUGIN} --out ${PLUGIN_SCHEMA}`).to.equal(true);
+    const dreambooth = parse(readFileSync(join(repoRoot, 'examples', 'plugins', 'v1-finetune_unfrozen.yaml'), 'utf8'));
+    expect(errorsOf(dreambooth)).to.include("/model/params must NOT have additional properties 'reg_weight'");
   });
 
   it('rejects a misspelled param', function () {
