@@ -46,6 +46,10 @@ export function attachServer(connection: Connection, options: ServerOptions = {}
       void connection.sendDiagnostics({ uri: u, version: service.document(u)?.version, diagnostics });
     }
   };
+  // A project's plugins load in the background; when they arrive, every open config is checked again.
+  service.onPluginsLoaded = () => {
+    for (const u of service.openUris()) safe('publish', undefined, publish)(u);
+  };
   const schedule = (uri: string) => {
     clearTimeout(timers.get(uri));
     timers.set(

@@ -1,6 +1,7 @@
 // The language service: compiler/'s Project and queries, in the protocol's types. It has no
 // connection, so tests and the benchmark drive it in process; server.ts wires it to JSON-RPC.
 // Only lsp/ imports the protocol library (DESIGN.md: compiler/ never does).
+import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   CodeActionKind,
@@ -26,6 +27,8 @@ import type { CompilerHost } from '../compiler/program.js';
 import { Project, type ProjectResult } from '../compiler/project.js';
 import { completionsAt, definitionAt, fixesFor, hoverAt, inlayHints, outline, type CompletionKind, type OutlineNode } from '../compiler/query.js';
 import type { MapNode } from '../compiler/tree.js';
+import { loadPlugins, projectRoot } from '../compiler/plugin-load.js';
+import { builtinRegistry } from '../schema/registry.js';
 
 export interface ServiceOptions {
   /** Overrides (`key.path=value`) applied on top of every document, as `ldmc check --set` does. */
@@ -35,29 +38,94 @@ export interface ServiceOptions {
 export const uriToPath = (uri: string): string => (uri.startsWith('file:') ? fileURLToPath(uri) : uri);
 export const pathToUri = (path: string): string => (path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path) ? pathToFileURL(path).href : path);
 
-export class LdmcService {
+/** A project root's own Project, over the registry its plugins make, and the faults of loading them. */
+interface PluginProject {
   readonly project: Project;
+  readonly faults: readonly Diagnostic[];
+}
+
+export class LdmcService {
+  /** The Project of documents whose project has no plugins (the built-in registry). */
+  readonly project: Project;
+  /**
+   * Per project root (its package.json / ldmc.config.*): the Project over its plugins' registry, or
+   * 'loading'. Never global: two projects with different plugins are served side by side.
+   */
+  private readonly roots = new Map<string, PluginProject | 'loading'>();
+  private readonly rootOfDir = new Map<string, string | null>();
+  private readonly loads = new Set<Promise<void>>();
+  /** Called when a project's plugins have loaded, so the server republishes diagnostics. */
+  onPluginsLoaded: (() => void) | undefined;
   private readonly docs = new Map<string, TextDocument>();
   /** The latest result per document that produced a graph: completion works while the text is half-typed. */
   private readonly lastGood = new Map<string, ProjectResult>();
 
   constructor(
-    host: CompilerHost,
+    private readonly host: CompilerHost,
     private readonly options: ServiceOptions = {},
   ) {
     this.project = new Project(host);
   }
 
+  /** Every Project in use (documents are set in each). */
+  private projects(): Project[] {
+    const out = new Set<Project>([this.project]);
+    for (const r of this.roots.values()) if (r !== 'loading') out.add(r.project);
+    return [...out];
+  }
+
+  /**
+   * The Project a document compiles in: its project root's, once that root's plugins have loaded
+   * (asynchronously: until then the built-in one answers, then onPluginsLoaded fires). The language
+   * server loads JavaScript plugins only (no ts-morph here): a .ts plugin is reported, to be built to .js.
+   */
+  private projectOf(uri: string): PluginProject {
+    const none: PluginProject = { project: this.project, faults: [] };
+    if (!uri.startsWith('file:') && !uri.startsWith('/')) return none;
+    const dir = dirname(uriToPath(uri));
+    let key = this.rootOfDir.get(dir);
+    if (key === undefined) {
+      key = projectRoot(dir)?.file ?? null;
+      this.rootOfDir.set(dir, key);
+    }
+    if (key === null) return none;
+    const hit = this.roots.get(key);
+    if (hit === undefined) {
+      this.roots.set(key, 'loading');
+      const p = this.loadRoot(key, dir).finally(() => this.loads.delete(p));
+      this.loads.add(p);
+      return none;
+    }
+    return hit === 'loading' ? none : hit;
+  }
+
+  private async loadRoot(key: string, dir: string): Promise<void> {
+    const run = await loadPlugins([], dir, { allowTs: false }).catch(() => undefined);
+    if (!run || (run.registry === builtinRegistry && !run.hasErrors)) {
+      this.roots.set(key, { project: this.project, faults: [] });
+      return;
+    }
+    const project = new Project(this.host, undefined, run.registry);
+    for (const [uri, d] of this.docs) project.setDocument(uriToPath(uri), d.getText(), d.version);
+    this.roots.set(key, { project, faults: run.diagnostics });
+    this.onPluginsLoaded?.();
+  }
+
+  /** Resolves when every plugin load started so far has finished (tests; the server uses onPluginsLoaded). */
+  async pluginsLoaded(): Promise<void> {
+    while (this.loads.size) await Promise.all([...this.loads]);
+  }
+
   open(uri: string, text: string, version: number): void {
     this.docs.set(uri, TextDocument.create(uri, 'yaml', version, text));
-    this.project.setDocument(uriToPath(uri), text, version);
+    for (const p of this.projects()) p.setDocument(uriToPath(uri), text, version);
   }
 
   /** Full-text change (the server asks for TextDocumentSyncKind.Full). */
   change(uri: string, text: string, version: number): void {
     const d = this.docs.get(uri);
     this.docs.set(uri, d ? TextDocument.update(d, [{ text }], version) : TextDocument.create(uri, 'yaml', version, text));
-    this.project.setDocument(uriToPath(uri), text, version);
+    for (const p of this.projects()) p.setDocument(uriToPath(uri), text, version);
   }
 
   /** Full or incremental changes, applied in order (the server asks for TextDocumentSyncKind.Incremental). */
@@ -65,13 +133,13 @@ export class LdmcService {
     const d = this.docs.get(uri) ?? TextDocument.create(uri, 'yaml', version, '');
     const next = TextDocument.update(d, [...changes], version);
     this.docs.set(uri, next);
-    this.project.setDocument(uriToPath(uri), next.getText(), version);
+    for (const p of this.projects()) p.setDocument(uriToPath(uri), next.getText(), version);
   }
 
   close(uri: string): void {
     this.docs.delete(uri);
     this.lastGood.delete(uri);
-    this.project.removeDocument(uriToPath(uri));
+    for (const p of this.projects()) p.removeDocument(uriToPath(uri));
   }
 
   /**
@@ -93,7 +161,7 @@ export class LdmcService {
 
   /** The compile result with this document as the entry (its modeline bases merged first). */
   result(uri: string): ProjectResult {
-    const r = this.project.compile({ files: [uriToPath(uri)], overrides: this.options.overrides ?? [] });
+    const r = this.projectOf(uri).project.compile({ files: [uriToPath(uri)], overrides: this.options.overrides ?? [] });
     if (r.graph) this.lastGood.set(uri, r);
     return r;
   }
@@ -137,6 +205,12 @@ export class LdmcService {
     const doc = this.docs.get(uri);
     const out: LspDiagnostic[] = [];
     const fixable = new Set(fixesFor(r, file).map((f) => f.diagnostic));
+    // A project plugin's faults (in package.json or the plugin file) show on the document's first line.
+    for (const d of this.projectOf(uri).faults) {
+      const inner = toLspDiagnostic(d, firstLine(doc), false);
+      const s = d.span;
+      out.push(s && s.line > 0 ? { ...inner, message: `in ${s.file}:${s.line}:${s.col}: ${inner.message}`, relatedInformation: [{ location: { uri: pathToUri(s.file), range: range(s) }, message: 'here' }] } : inner);
+    }
     for (const d of r.diagnostics) {
       const s = d.span;
       if (!s || s.file === file || s.line === 0) {
@@ -187,7 +261,7 @@ export class LdmcService {
     if (!doc || !this.isConfig(uri)) return [];
     const r = this.result(uri);
     const graph = r.graph ?? this.lastGood.get(uri)?.graph;
-    return completionsAt(graph, doc.getText(), doc.offsetAt(pos)).map((c, i) => ({
+    return completionsAt(graph, doc.getText(), doc.offsetAt(pos), r.registry).map((c, i) => ({
       label: c.label,
       kind: completionKind(c.kind),
       ...(c.detail ? { detail: c.detail } : {}),

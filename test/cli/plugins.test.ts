@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { loadPlugins } from '../../compiler/plugin-load.js';
 import { compile } from '../../compiler/program.js';
 import { DiskHost } from '../../cli/host.js';
+import { LdmcService, pathToUri } from '../../lsp/service.js';
 import { builtinRegistry } from '../../schema/registry.js';
 import { runCli, STACK_TRACE, type JsonDiagnostic, type RunResult } from '../support/broken-fixtures.js';
 import { repoRoot } from '../support/reference.js';
@@ -178,6 +179,39 @@ describe('plugins (ldmc --plugin, package.json ldmc.plugins, ldmc.config.ts)', f
     expect(s.definitions['params:ldm.models.diffusion.ddpm.LatentDiffusion']!.properties).to.include.keys('reg_weight', 'personalization_config', 'unfreeze_model', 'model_lr');
     const plain = JSON.parse((await runCli(['schema'])).stdout) as typeof s;
     expect(plain.definitions).to.not.have.property('params:ldm.modules.embedding_manager.EmbeddingManager');
+  });
+
+  it("the language server honours each project's package.json plugins (JavaScript), and shows a .ts one as needing a build", async function () {
+    const celeba = readFileSync(join(repoRoot, 'examples', 'celeba256.yaml'), 'utf8').replace('  params:\n', '  params:\n    reg_weight: 1.0\n');
+    expect(celeba).to.include('reg_weight');
+    const make = (name: string, plugins: string[] | undefined) => {
+      const dir = join(tmp, name);
+      mkdirSync(join(dir, 'node_modules'), { recursive: true });
+      symlinkSync(repoRoot, join(dir, 'node_modules', 'ldmc'), 'dir');
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, ...(plugins ? { ldmc: { plugins } } : {}) }));
+      writeFileSync(join(dir, 'db.mjs'), "import { definePlugin, num, opt } from 'ldmc';\nexport default definePlugin({ extend: { 'ldm.models.diffusion.ddpm.LatentDiffusion': { reg_weight: opt(num('Prior loss weight.'), 1) } } });\n");
+      writeFileSync(join(dir, 'db.ts'), 'export default 1;\n');
+      writeFileSync(join(dir, 'config.yaml'), celeba);
+      return pathToUri(join(dir, 'config.yaml'));
+    };
+    const withPlugin = make('lsp-a', ['./db.mjs']);
+    const without = make('lsp-b', undefined);
+    const tsOnly = make('lsp-c', ['./db.ts']);
+    const service = new LdmcService(new DiskHost());
+    let loaded = 0;
+    service.onPluginsLoaded = () => loaded++;
+    for (const u of [withPlugin, without, tsOnly]) service.open(u, celeba, 1);
+    const codes = (u: string) => service.diagnostics(u).map((d) => String(d.code));
+    // Before its plugins arrive, a document is checked with the built-ins.
+    expect(codes(withPlugin)).to.include('LDMC400');
+    codes(without);
+    codes(tsOnly);
+    await service.pluginsLoaded();
+    expect(loaded).to.be.at.least(2);
+    expect(codes(withPlugin)).to.not.include('LDMC400');
+    expect(codes(without)).to.include('LDMC400');
+    const c = service.diagnostics(tsOnly);
+    expect(c.find((d) => d.code === 'LDMC712')?.message).to.include('JavaScript plugins only');
   });
 
   it('a run gets its own registry: the built-in one is never changed, and the hash covers the plugin', async function () {
