@@ -16,6 +16,7 @@ import { LdmcService, pathToUri } from '../../lsp/service.js';
 import { builtinRegistry } from '../../schema/registry.js';
 import { runCli, STACK_TRACE, type JsonDiagnostic, type RunResult } from '../support/broken-fixtures.js';
 import { repoRoot } from '../support/reference.js';
+import { showTsDiagnostic, strictProgram } from '../support/typecheck.js';
 
 const example = 'examples/plugins/v1-finetune_unfrozen.yaml';
 const plugin = 'examples/plugins/textual-inversion.ts';
@@ -46,6 +47,12 @@ describe('plugins (ldmc --plugin, package.json ldmc.plugins, ldmc.config.ts)', f
   });
   after(function () {
     rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("the example plugin type-checks as a user's project would (strict, nodenext, 'ldmc' from the package exports)", function () {
+    const program = strictProgram([join(repoRoot, plugin)]);
+    const diags = [...program.getSyntacticDiagnostics(), ...program.getSemanticDiagnostics()].map(showTsDiagnostic);
+    expect(diags).to.deep.equal([]);
   });
 
   it('the DreamBooth example checks with the textual-inversion plugin (exit 0, no errors)', async function () {
