@@ -281,10 +281,9 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
     if (predicted !== null && predicted !== latentC) {
       ctx.report(diag(paramSpan(u, 'out_channels'), 'UNet_out_channels_0_expected_1', [outC, latentC], { related, hint: `set out_channels: ${latentC}` }));
     }
-    const uSize = u.params.image_size as number;
-    if (typeof uSize === 'number' && uSize !== m.params.image_size) {
-      ctx.report(diag(paramSpan(u, 'image_size'), 'UNet_image_size_0_vs_1', [uSize, m.params.image_size], { related: [{ message: 'diffusion image_size', span: paramSpan(m, 'image_size') }] }));
-    }
+    // The UNet's own image_size is recorded only (UNetModel never reads it, and ldmc's facts and
+    // generated shapes use the diffusion image_size it really runs at), so a different value
+    // changes nothing and gets no warning: LDMC514 is retired.
   }
   if (m.params.channels !== latentC) {
     ctx.report(diag(paramSpan(m, 'channels'), 'Diffusion_channels_0_expected_1', [m.params.channels, latentC], { related, hint: `set channels: ${latentC}` }));
@@ -296,7 +295,12 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
     ctx.report(diag(ddSpan(fs.node, 'ch_mult'), 'Latent_downsampled_to_nothing_0_by_1', [imageSide, f], { hint: 'use fewer ch_mult levels: len(ch_mult) - 1 halvings' }));
     return;
   }
-  if (m.params.image_size !== expectSide && m.params.image_size !== latentSide) {
+  // The image size only matters where something depends on it: the data module's images (the
+  // model trains on their latents but samples image_size latents), or the first stage's
+  // attention levels, which its constructor places by comparing ddconfig.resolution's halvings
+  // with attn_resolutions. A first stage without them (SD's KL-f8) encodes any size the same way.
+  const sizeMatters = inf.dataImageSize !== undefined || fs.facts.attention.some((a) => !a.path.includes('.mid.'));
+  if (sizeMatters && m.params.image_size !== expectSide && m.params.image_size !== latentSide) {
     ctx.report(
       diag(paramSpan(m, 'image_size'), 'Diffusion_image_size_0_expected_1', [m.params.image_size, imageSide, expectSide], {
         hint: `the model will sample ${m.params.image_size}×${m.params.image_size} latents, i.e. ${(m.params.image_size as number) * f}px images; set image_size: ${expectSide} to match`,
@@ -385,7 +389,9 @@ function checkCkptPath(n: IRNode, host: CheckHost, ctx: Reporter): void {
 export function loggedMetrics(n: IRNode): string[] {
   const cls = className(n);
   const out: string[] = [];
-  if (cls === 'LatentDiffusion') {
+  // Every latent-diffusion wrapper (LatentDiffusion and sd2's subclasses) logs through
+  // DDPM.p_losses and validation_step.
+  if (n.spec.statics?.family === 'diffusion') {
     const base = ['loss_simple', 'loss_vlb', 'loss', ...(n.params.learn_logvar ? ['loss_gamma'] : [])];
     for (const split of ['train', 'val']) {
       for (const b of base) out.push(`${split}/${b}`);

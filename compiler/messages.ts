@@ -87,7 +87,8 @@ export const Messages = {
   Monitor_0_not_logged_1: m('LDMC511', 'error', "monitor '{0}' is not a metric that {1} logs"),
   UNet_heads_unset: m('LDMC512', 'error', 'UNet needs num_heads or num_head_channels (both are -1)'),
   Spatial_transformer_needs_context_dim: m('LDMC513', 'error', 'use_spatial_transformer is true, but context_dim is not set (the width of the cross-attention context)'),
-  UNet_image_size_0_vs_1: m('LDMC514', 'warning', 'UNet image_size is {0}, but the diffusion model samples at {1}'),
+  // LDMC514 (UNet image_size vs the diffusion image_size) is retired: UNetModel records its
+  // image_size only, so the mismatch changed nothing (issue 10, "warnings are true").
   Concat_channels_unknown_0: m('LDMC515', 'warning', 'UNet in_channels is {0}: latent {1} + {2} concat channels, which must come from the data ({3})'),
   Num_timesteps_cond_0_unsupported: m('LDMC516', 'error', 'num_timesteps_cond = {0} is not supported (only 1)'),
   // LDMC517 (an info line for the effective learning rate) is retired: nothing emitted it, and
