@@ -1,7 +1,7 @@
 // Phase 4, check: rules across modules — the mistakes PyTorch only finds hours into a run, or
 // never. Params were already validated per target by resolve; this reads the IR and the facts.
 import { admInChannelsIssues, admInputWidth, maxPatchGanLayers, noiseLevelIssues, patchGanOutputSide, type CondStageFacts, type FactCode, type FactIssue } from '../schema/facts/index.js';
-import { DDConfig, Sentinel } from '../schema/index.js';
+import { ConditioningInputs, DDConfig, Sentinel } from '../schema/index.js';
 import { diag, type Reporter, type Span } from './diagnostics.js';
 import type { Inference } from './infer.js';
 import { child, className, paramSpan, type IRNode, type ModelGraph } from './ir.js';
@@ -301,7 +301,7 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
     const inC = u.params.in_channels as number;
     const outC = u.params.out_channels as number;
     const key = inf.conditioningKey;
-    if (key === 'concat' || key === 'hybrid') {
+    if (key !== null && ConditioningInputs[key].concat) {
       const extra = inC - latentC;
       const cs = inf.condStage;
       const known = concatChannels(inf);
@@ -385,7 +385,7 @@ function checkConditioning(m: IRNode, inf: Inference, ctx: Reporter): void {
   const ctxDim = u.params.context_dim as number | null;
   const xattn = u.params.use_spatial_transformer === true;
   const related = [{ message: 'the cond stage', span: csSpan }];
-  if ((key === 'crossattn' || key === 'hybrid') && !xattn) {
+  if (key !== null && ConditioningInputs[key].context && !xattn) {
     ctx.report(
       diag(keySpan, 'Conditioning_key_0_conflicts_1', [key, 'feeds a context to the UNet, but the UNet has no cross-attention (use_spatial_transformer is false), so the conditioning would be ignored'], {
         related: [{ message: 'the UNet', span: u.targetSpan }],
@@ -396,26 +396,26 @@ function checkConditioning(m: IRNode, inf: Inference, ctx: Reporter): void {
   if (key === null && xattn) {
     ctx.report(diag(paramSpan(u, 'use_spatial_transformer'), 'Conditioning_key_0_conflicts_1', ['None', 'means no context, but the UNet uses cross-attention to a context (use_spatial_transformer)'], { related }));
   }
-  if (key === 'adm' && u.params.num_classes == null) {
+  if (key !== null && ConditioningInputs[key].classLabels && u.params.num_classes == null) {
     ctx.report(diag(keySpan, 'Conditioning_key_0_conflicts_1', ['adm', 'passes class labels as y, but the UNet has no num_classes (no label_emb)'], { hint: 'set num_classes on the UNet' }));
   }
-  if (u.params.num_classes != null && key !== 'adm') {
+  if (u.params.num_classes != null && !(key !== null && ConditioningInputs[key].classLabels)) {
     ctx.report(diag(paramSpan(u, 'num_classes'), 'Conditioning_key_0_conflicts_1', [key ?? 'None', `passes no class labels, but the UNet has num_classes = ${u.params.num_classes} and requires y`], { hint: "use conditioning_key: adm" }));
   }
   const out = cs?.facts?.output;
-  if (cs?.sentinel === Sentinel.FirstStage && (key === 'crossattn' || key === 'adm')) {
+  if (cs?.sentinel === Sentinel.FirstStage && key !== null && !ConditioningInputs[key].concat) {
     ctx.report(diag(csSpan, 'Conditioning_key_0_conflicts_1', [key, 'needs tokens or labels, but __is_first_stage__ gives a latent feature map (use concat)']));
   }
-  if (out?.kind === 'tokens' && (key === 'concat')) {
+  if (out?.kind === 'tokens' && key !== null && ConditioningInputs[key].concat && !ConditioningInputs[key].context) {
     ctx.report(diag(csSpan, 'Conditioning_key_0_conflicts_1', ['concat', `needs a feature map, but ${className(cs!.node!)} outputs tokens`], { hint: 'use conditioning_key: crossattn (or concat_mode: false)' }));
   }
-  if (out?.kind === 'spatial' && (key === 'crossattn')) {
+  if (out?.kind === 'spatial' && key !== null && ConditioningInputs[key].context && !ConditioningInputs[key].concat) {
     ctx.report(diag(csSpan, 'Conditioning_key_0_conflicts_1', ['crossattn', `needs tokens, but ${className(cs!.node!)} outputs a feature map`], { hint: 'use conditioning_key: concat (and add its channels to in_channels)' }));
   }
-  if (out?.kind === 'tokens' && xattn && ctxDim !== null && out.shape[1] !== ctxDim && (key === 'crossattn' || key === 'hybrid')) {
+  if (out?.kind === 'tokens' && xattn && ctxDim !== null && out.shape[1] !== ctxDim && key !== null && ConditioningInputs[key].context) {
     ctx.report(
       diag(paramSpan(u, 'context_dim'), 'Context_dim_0_expected_1', [ctxDim, out.shape[1]], {
-        related: [{ message: `${className(cs!.node!)} output width`, span: paramSpan(cs!.node!, className(cs!.node!) === 'BERTEmbedder' ? 'n_embed' : 'embed_dim') }],
+        related: [{ message: `${className(cs!.node!)} output width`, span: widthSpan(cs!.node!) }],
         hint: `set context_dim: ${out.shape[1]}`,
       }),
     );
@@ -487,4 +487,10 @@ function checkMonitor(m: IRNode, ctx: Reporter): void {
       ctx.report(diag(paramSpan(n, 'monitor'), 'Monitor_0_not_logged_1', [mon, className(n)], { hint }));
     }
   }
+}
+
+/** Where a cond stage sets its output width (its spec's widthParam), else its target. */
+function widthSpan(n: IRNode): Span {
+  const st = n.spec.statics;
+  return st?.family === 'cond_stage' && st.widthParam ? paramSpan(n, st.widthParam) : n.targetSpan;
 }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import Handlebars from 'handlebars';
 import { IndentationText, Project, QuoteKind, type SourceFile } from 'ts-morph';
 import { stringify as yamlStringify } from 'yaml';
-import { registryHash } from '../schema/index.js';
+import { ConditioningInputs, registryHash } from '../schema/index.js';
 import { fmtBytes, fmtFlops, fmtLr, inspectJson, type FileMap } from './emit.js';
 import { emitDataModule } from './emit-data-module.js';
 import { tuple, type EmitContext, type Emitted, type EmittedRole } from './emit-ts-parts.js';
@@ -106,14 +106,15 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
   if (u) {
     const key = inf.conditioningKey;
     const [C, H, W] = u.facts.inputShape;
-    const imports = ['Tensor1D', ...(key === 'crossattn' || key === 'hybrid' ? ['Tensor3D'] : []), 'Tensor4D'];
+    const feeds = key !== null ? ConditioningInputs[key] : undefined;
+    const imports = ['Tensor1D', ...(feeds?.context ? ['Tensor3D'] : []), 'Tensor4D'];
     component('unet', 'unet.ts', `${Name}UNet`, u.node, u.facts, `The denoising UNet of ${o.name}${u.facts.attention.length ? `; attention at ${[...new Set(u.facts.attention.map((a) => `${a.resolution[0]}×${a.resolution[1]}`))].join(', ')}` : ''}.`, imports, (f) => {
       const c = f.getClasses()[0]!;
       const params = [
         { name: 'x', type: 'Tensor4D' },
         { name: 'timesteps', type: 'Tensor1D' },
-        ...(key === 'crossattn' || key === 'hybrid' ? [{ name: 'context', type: 'Tensor3D' }] : []),
-        ...(key === 'adm' ? [{ name: 'y', type: 'Tensor1D' }] : []),
+        ...(feeds?.context ? [{ name: 'context', type: 'Tensor3D' }] : []),
+        ...(feeds?.classLabels ? [{ name: 'y', type: 'Tensor1D' }] : []),
       ];
       const ctxTokens = inf.condStage?.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape : undefined;
       c.addMethod({

@@ -4,7 +4,8 @@
 // tensors of the literal shapes the compiler inferred (runtime/shaped.ts), checked at run time.
 // An autoencoder config's wrapper is its first stage plus the model-level facts.
 import type { SourceFile } from 'ts-morph';
-import { Sentinel } from '../schema/index.js';
+import { assertNever } from '../schema/family.js';
+import { Sentinel, type Parameterization } from '../schema/index.js';
 import { hwc, runtimeModule, shapedPattern, shapedType, tuple, type EmitContext, type Emitted } from './emit-ts-parts.js';
 import type { Inference } from './infer.js';
 import { className, type IRNode } from './ir.js';
@@ -164,7 +165,7 @@ function diffusionWrapper(ctx: EmitContext, model: IRNode, inf: Inference, parts
   c.addMethod({
     name: 'applyModel',
     hasOverrideKeyword: true,
-    docs: [`The UNet's ${p.parameterization === 'eps' ? 'noise' : 'x₀'} prediction for latents x at timesteps t [B]${condType ? ' under the learned conditioning' : ''}.`],
+    docs: [`The UNet's ${predictionWords(p.parameterization as Parameterization)} prediction for latents x at timesteps t [B]${condType ? ' under the learned conditioning' : ''}.`],
     parameters: params,
     returnType: Latents,
     statements: [`return shaped(super.applyModel(${params.map((q) => q.name).join(', ')}), ${shapedPattern(latent)}, 'applyModel output');`],
@@ -214,4 +215,18 @@ function diffusionWrapper(ctx: EmitContext, model: IRNode, inf: Inference, parts
       : [`return shaped(sampleImages(this, o), ${shapedPattern(img)}, 'sample output');`],
   });
   return { file: f, emitted: { role: 'model', cls, base: rt.base, file: 'model.ts', types } };
+}
+
+/** What the UNet's output is, in words, per parameterization. */
+function predictionWords(p: Parameterization): string {
+  switch (p) {
+    case 'eps':
+      return 'noise';
+    case 'x0':
+      return 'x₀';
+    case 'v':
+      return 'v (√ᾱ·ε − √(1−ᾱ)·x₀)';
+    default:
+      return assertNever(p, 'parameterization');
+  }
 }

@@ -3,11 +3,12 @@
 // No tensors are allocated; the per-module walkers live in schema/facts.
 import type { AutoencoderFacts, CondStageFacts, Shape3, UNetFacts } from '../schema/facts/index.js';
 import { assertNever } from '../schema/family.js';
-import { Sentinel, type SentinelValue } from '../schema/index.js';
+import { Sentinel, type ConditioningKey as SchemaConditioningKey, type SentinelValue } from '../schema/index.js';
 import { diag, type Reporter } from './diagnostics.js';
 import { child, className, type IRNode, type ModelGraph } from './ir.js';
 
-export type ConditioningKey = 'concat' | 'crossattn' | 'hybrid' | 'adm' | null;
+/** LatentDiffusion's settled conditioning_key; null = unconditional. */
+export type ConditioningKey = SchemaConditioningKey | null;
 
 export interface MemoryEstimate {
   readonly batchSize: number;

@@ -3,7 +3,7 @@
 // here speaks in ldmc's own types (offsets, Spans, markdown strings); lsp/ turns them into the
 // protocol's. No fs: texts come from the Project's result.
 import type { TSchema } from '@sinclair/typebox';
-import { allTargets, childSlot, closest, FamilyNames, suggestTarget, type ChildSlot, type Family, type TargetSpec } from '../schema/index.js';
+import { allTargets, childSlot, ConditioningInputs, closest, FamilyNames, suggestTarget, type ChildSlot, type Family, type TargetSpec } from '../schema/index.js';
 import { concatChannels } from './check.js';
 import type { Diagnostic, Span } from './diagnostics.js';
 import { fmtFlops, fmtLr } from './emit.js';
@@ -372,7 +372,7 @@ function channelFix(result: ProjectResult, d: Diagnostic): { key: string; value:
   if (latent === undefined || !inf) return undefined;
   if (d.code === 'LDMC501') return { key: 'out_channels', value: latent };
   if (d.code === 'LDMC502') return { key: 'channels', value: latent };
-  const extra = inf.conditioningKey === 'concat' || inf.conditioningKey === 'hybrid' ? concatChannels(inf)?.channels ?? 0 : 0;
+  const extra = inf.conditioningKey !== null && ConditioningInputs[inf.conditioningKey].concat ? concatChannels(inf)?.channels ?? 0 : 0;
   return { key: 'in_channels', value: latent + extra };
 }
 

@@ -1,11 +1,11 @@
 // Diffusion wrappers: ldm/models/diffusion/ddpm.py (DDPM and LatentDiffusion).
 import { Type } from '@sinclair/typebox';
-import { bool, child, defineTarget, int, nullable, num, oneOf, opt, params, Sentinel, str, type Filled } from './types.js';
+import { bool, child, defineTarget, int, nullable, num, oneOf, opt, params, Sentinel, str, valueDialects, type Filled } from './types.js';
 
 export const ddpmParams = {
   unet_config: child(['unet'], 'The denoising network.'),
   timesteps: opt(int('Number of diffusion steps T.', { minimum: 1 }), 1000),
-  beta_schedule: opt(oneOf(['linear', 'cosine', 'sqrt_linear', 'sqrt'] as const, 'Noise schedule (make_beta_schedule).'), 'linear'),
+  beta_schedule: opt(valueDialects(oneOf(['linear', 'cosine', 'sqrt_linear', 'sqrt', 'squaredcos_cap_v2'] as const, 'Noise schedule (make_beta_schedule; squaredcos_cap_v2, the Karlo prior schedule, is sd2 only).'), { squaredcos_cap_v2: ['sd2'] }), 'linear'),
   loss_type: opt(oneOf(['l1', 'l2'] as const, 'Per-element loss.'), 'l2'),
   ckpt_path: opt(nullable(str('Checkpoint to initialise from.')), null),
   ignore_keys: opt(Type.Array(Type.String(), { description: 'state_dict key prefixes to drop when loading ckpt_path.' }), []),
@@ -25,7 +25,7 @@ export const ddpmParams = {
   v_posterior: opt(num('Interpolation between the two posterior variances.'), 0),
   l_simple_weight: opt(num('Weight of the simple loss.'), 1),
   conditioning_key: opt(nullable(oneOf(['concat', 'crossattn', 'hybrid', 'adm'] as const, 'How conditioning reaches the UNet; when null, LatentDiffusion derives it from concat_mode.')), null),
-  parameterization: opt(oneOf(['eps', 'x0'] as const, 'What the network predicts.'), 'eps'),
+  parameterization: opt(valueDialects(oneOf(['eps', 'x0', 'v'] as const, 'What the network predicts: the noise (eps), the clean sample (x0), or v = √ᾱ·ε − √(1−ᾱ)·x₀ (Stability-AI only).'), { v: ['sd2'] }), 'eps'),
   scheduler_config: opt(nullable(child(['lr_scheduler'], 'Learning-rate schedule (LambdaLR multiplier).')), null),
   use_positional_encodings: opt(bool('Add positional encodings to the input.'), false),
   learn_logvar: opt(bool('Learn a per-timestep log-variance weighting the loss.'), false),
@@ -45,6 +45,25 @@ export const LatentDiffusionParams = params({
   ...ddpmParams,
 });
 export type LatentDiffusionParams = Filled<typeof LatentDiffusionParams>;
+
+// The enums of these params, as types: runtime/ and compiler/ use these (never their own copies),
+// so adding a value here fails to compile at every switch that does not handle it.
+export type Parameterization = LatentDiffusionParams['parameterization'];
+export type ConditioningKey = NonNullable<LatentDiffusionParams['conditioning_key']>;
+export type DiffusionLossType = LatentDiffusionParams['loss_type'];
+export type BetaScheduleKind = LatentDiffusionParams['beta_schedule'];
+
+/**
+ * What each conditioning_key feeds the UNet (DiffusionWrapper.forward): concatenated channels
+ * (c_concat), a cross-attention context (c_crossattn), class labels y (adm). A total table over
+ * the enum: a new key fails to compile here until its inputs are stated.
+ */
+export const ConditioningInputs: { readonly [K in ConditioningKey]: { readonly concat: boolean; readonly context: boolean; readonly classLabels: boolean } } = {
+  concat: { concat: true, context: false, classLabels: false },
+  crossattn: { concat: false, context: true, classLabels: false },
+  hybrid: { concat: true, context: true, classLabels: false },
+  adm: { concat: false, context: false, classLabels: true },
+};
 
 export const LatentDiffusion = defineTarget({
   id: 'ldm.models.diffusion.ddpm.LatentDiffusion',

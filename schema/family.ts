@@ -103,7 +103,4 @@ export interface DiffusionStatics {
 /** A family's static descriptor. Switches over `family` end in a `never` check (assertNever). */
 export type FamilyStatics = UNetStatics | FirstStageStatics | CondStageStatics | DiffusionStatics;
 
-/** The end of an exhaustive switch: adding a union member fails to compile where it is unhandled. */
-export function assertNever(x: never, what = 'value'): never {
-  throw new Error(`unhandled ${what}: ${JSON.stringify(x)}`);
-}
+export { assertNever } from './assert-never.js';

@@ -1,6 +1,7 @@
 // The first stage's building blocks (ldm/modules/diffusionmodules/model.py), NHWC.
 // They differ from the UNet's: GroupNorm eps 1e-6 (`Normalize`), no timestep input, a single-head
 // AttnBlock with 1×1 conv q/k/v, and a Downsample that pads (0,1,0,1) before a stride-2 conv.
+import { assertNever } from '../../schema/family.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
 import { Module, type UnaryModule } from '../module.js';
@@ -126,7 +127,7 @@ export function makeAttn(inChannels: number, attnType: AttnType = 'vanilla'): Fi
     case 'vanilla': return new AttnBlock(inChannels);
     case 'linear': return new LinAttnBlock(inChannels);
     case 'none': return new Identity();
-    default: throw new Error(`make_attn: attn_type '${String(attnType)}' unknown (expected 'vanilla', 'linear' or 'none')`);
+    default: return assertNever(attnType, 'attn_type');
   }
 }
 

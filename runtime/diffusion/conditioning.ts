@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor1D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
 import { Module } from '../module.js';
 
-export type ConditioningKey = 'concat' | 'crossattn' | 'hybrid' | 'adm';
+import { ConditioningInputs, type ConditioningKey } from '../../schema/diffusion.js';
+export type { ConditioningKey };
 
 /** DiffusionWrapper.forward's keyword arguments: lists, as in the reference. */
 export interface CondDict {
@@ -17,7 +18,7 @@ export interface CondDict {
 /** What apply_model accepts: a tensor, a list of tensors, or the dict itself (hybrid). */
 export type Cond = Tensor | readonly Tensor[] | CondDict;
 
-/** The denoising network's output for (x_t, t, cond): ε or x₀ depending on the parameterization. */
+/** The denoising network's output for (x_t, t, cond): ε, x₀ or v depending on the parameterization. */
 export type EpsModel = (x: Tensor4D, t: Tensor1D, cond?: CondDict) => Tensor4D;
 
 /** What DiffusionWrapper needs of its network: UNetModel's forward. */
@@ -37,7 +38,7 @@ export function toCondDict(cond: Cond | undefined, key: ConditioningKey | null):
   if (cond === undefined) return undefined;
   if (isCondDict(cond)) return cond;
   const list = cond instanceof tf.Tensor ? [cond] : [...(cond as readonly Tensor[])];
-  return key === 'concat' ? { c_concat: list as Tensor4D[] } : { c_crossattn: list };
+  return key !== null && ConditioningInputs[key].concat && !ConditioningInputs[key].context ? { c_concat: list as Tensor4D[] } : { c_crossattn: list };
 }
 
 /**

@@ -95,9 +95,10 @@ export interface DdimUpdateOptions {
  * x̂₀ = (x − √(1−ᾱ_t)·ε)/√ᾱ_t;  x_prev = √ᾱ_prev·x̂₀ + √(1 − ᾱ_prev − σ²)·ε + σ·z.
  * Square roots of the float32 scalars are taken in float32 (torch's `.sqrt()` on float32 tensors).
  */
-export function ddimUpdate(x: Tensor4D, e: Tensor4D, p: DdimStepParams, opts: DdimUpdateOptions = {}): { xPrev: Tensor4D; predX0: Tensor4D } {
+export function ddimUpdate(x: Tensor4D, e: Tensor4D, p: DdimStepParams, opts: DdimUpdateOptions = {}, givenX0?: Tensor4D): { xPrev: Tensor4D; predX0: Tensor4D } {
   return tf.tidy(() => {
-    let predX0 = tf.div(tf.sub(x, tf.mul(p.sqrtOneMinusAT, e)), f32(Math.sqrt(p.aT))) as Tensor4D;
+    // A v model's DDIM step takes x̂₀ from predict_start_from_z_and_v (givenX0), not from ε.
+    let predX0 = givenX0 ? tf.clone(givenX0) : (tf.div(tf.sub(x, tf.mul(p.sqrtOneMinusAT, e)), f32(Math.sqrt(p.aT))) as Tensor4D);
     if (opts.quantize) predX0 = opts.quantize(predX0);
     const dirXt = tf.mul(f32(Math.sqrt(f32(f32(1 - p.aPrev) - f32(p.sigma * p.sigma)))), e);
     let xPrev = tf.add(tf.mul(f32(Math.sqrt(p.aPrev)), predX0), dirXt);
@@ -178,9 +179,12 @@ export class DDIMSampler {
   sample(opts: SamplerOptions): SampleResult {
     const s = this.makeSchedule(opts.S, opts.eta ?? 0, opts.discretize);
     return runSampler(this.model, s, opts, (x, t, index) => {
-      const e = guidedEps(this.model, x, t, opts.conditioning, opts);
-      const out = ddimUpdate(x, e, ddimStepParams(s, index), opts);
-      e.dispose();
+      // p_sample_ddim: guidance on the raw output, then ε (and for v, x̂₀) from it.
+      const modelOut = guidedEps(this.model, x, t, opts.conditioning, opts);
+      const e = this.model.samplerEps(x, t, modelOut);
+      const x0 = this.model.parameterization === 'v' ? this.model.predictStartFromZAndV(x, t, modelOut) : undefined;
+      const out = ddimUpdate(x, e, ddimStepParams(s, index), opts, x0);
+      tf.dispose([modelOut, e, ...(x0 ? [x0] : [])]);
       return out;
     });
   }

@@ -1,13 +1,15 @@
 // ddpm.py `DDPM` / `LatentDiffusion`: the forward process q, the posterior, ancestral sampling
 // and the training loss, on NHWC tfjs tensors. The network is an EpsModel, so this file does not
 // depend on the UNet class; DiffusionWrapper (conditioning.ts) adapts a UNetModel.
+import type { DiffusionLossType } from '../../schema/diffusion.js';
+import { assertNever } from '../../schema/family.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs-core';
 import { toCondDict, type Cond, type ConditioningKey, type EpsModel } from './conditioning.js';
 import { noiseLike, randomNoise, type NoiseSource } from './noise.js';
 import { registerSchedule, type DiffusionSchedule, type Parameterization, type RegisterScheduleOptions } from './schedule.js';
 
-export type LossType = 'l1' | 'l2';
+export type LossType = DiffusionLossType;
 
 export interface DDPMOptions extends RegisterScheduleOptions {
   lossType?: LossType;
@@ -147,6 +149,76 @@ export class DDPM {
       tf.mul(this.extract('sqrt_recipm1_alphas_cumprod', t), noise)) as Tensor4D);
   }
 
+  /** v-parameterization (Stability-AI ddpm.py get_v): v = √ᾱ_t·ε − √(1−ᾱ_t)·x₀. */
+  getV(xStart: Tensor4D, noise: Tensor4D, t: Tensor1D): Tensor4D {
+    return tf.tidy(() => tf.sub(
+      tf.mul(this.extract('sqrt_alphas_cumprod', t), noise),
+      tf.mul(this.extract('sqrt_one_minus_alphas_cumprod', t), xStart)) as Tensor4D);
+  }
+
+  /** predict_start_from_z_and_v: x₀ = √ᾱ_t·x_t − √(1−ᾱ_t)·v. */
+  predictStartFromZAndV(xT: Tensor4D, t: Tensor1D, v: Tensor4D): Tensor4D {
+    return tf.tidy(() => tf.sub(
+      tf.mul(this.extract('sqrt_alphas_cumprod', t), xT),
+      tf.mul(this.extract('sqrt_one_minus_alphas_cumprod', t), v)) as Tensor4D);
+  }
+
+  /** predict_eps_from_z_and_v: ε = √ᾱ_t·v + √(1−ᾱ_t)·x_t. */
+  predictEpsFromZAndV(xT: Tensor4D, t: Tensor1D, v: Tensor4D): Tensor4D {
+    return tf.tidy(() => tf.add(
+      tf.mul(this.extract('sqrt_alphas_cumprod', t), v),
+      tf.mul(this.extract('sqrt_one_minus_alphas_cumprod', t), xT)) as Tensor4D);
+  }
+
+  /** The x₀ estimate from the network's output, per parameterization (p_mean_variance). */
+  predictStart(xT: Tensor4D, t: Tensor1D, out: Tensor4D): Tensor4D {
+    const p = this.parameterization;
+    switch (p) {
+      case 'eps':
+        return this.predictStartFromNoise(xT, t, out);
+      case 'x0':
+        return out;
+      case 'v':
+        // The reference's p_mean_variance has no v branch (ancestral sampling of a v model
+        // fails there); x₀ = √ᾱ·x_t − √(1−ᾱ)·v is what its DDIM sampler uses.
+        return this.predictStartFromZAndV(xT, t, out);
+      default:
+        return assertNever(p, 'parameterization');
+    }
+  }
+
+  /** The training target of p_losses: ε, x₀ or v. */
+  lossTarget(xStart: Tensor4D, noise: Tensor4D, t: Tensor1D): Tensor4D {
+    const p = this.parameterization;
+    switch (p) {
+      case 'eps':
+        return noise;
+      case 'x0':
+        return xStart;
+      case 'v':
+        return this.getV(xStart, noise, t);
+      default:
+        return assertNever(p, 'parameterization');
+    }
+  }
+
+  /**
+   * What DDIM/PLMS treat as ε_t, from the (guided) network output: the reference's samplers
+   * convert v (predict_eps_from_z_and_v) and take eps and x0 outputs as ε as they are.
+   */
+  samplerEps(xT: Tensor4D, t: Tensor1D, out: Tensor4D): Tensor4D {
+    const p = this.parameterization;
+    switch (p) {
+      case 'eps':
+      case 'x0':
+        return out;
+      case 'v':
+        return this.predictEpsFromZAndV(xT, t, out);
+      default:
+        return assertNever(p, 'parameterization');
+    }
+  }
+
   /** LatentDiffusion._predict_eps_from_xstart. */
   predictEpsFromStart(xT: Tensor4D, t: Tensor1D, predXStart: Tensor4D): Tensor4D {
     return tf.tidy(() => tf.div(
@@ -169,7 +241,7 @@ export class DDPM {
   pMeanVariance(x: Tensor4D, t: Tensor1D, opts: Pick<PSampleOptions, 'cond' | 'clipDenoised' | 'quantize'> = {}): PMeanVariance {
     return tf.tidy(() => {
       const out = this.applyModel(x, t, opts.cond);
-      let xRecon = this.parameterization === 'eps' ? this.predictStartFromNoise(x, t, out) : out;
+      let xRecon = this.predictStart(x, t, out);
       if (opts.clipDenoised ?? this.clipDenoised) xRecon = tf.clipByValue(xRecon, -1, 1);
       if (opts.quantize) xRecon = opts.quantize(xRecon);
       return { ...this.qPosterior(xRecon, x, t), xRecon };
@@ -221,7 +293,15 @@ export class DDPM {
 
   /** DDPM.get_loss with mean=False: the per-element loss. */
   elementLoss(pred: Tensor, target: Tensor): Tensor {
-    return tf.tidy(() => (this.lossType === 'l1' ? tf.abs(tf.sub(target, pred)) : tf.squaredDifference(target, pred)));
+    const k = this.lossType;
+    switch (k) {
+      case 'l1':
+        return tf.tidy(() => tf.abs(tf.sub(target, pred)));
+      case 'l2':
+        return tf.squaredDifference(target, pred);
+      default:
+        return assertNever(k, 'loss_type');
+    }
   }
 
   /**
@@ -236,7 +316,7 @@ export class DDPM {
       const noise = opts.noise ?? ((opts.noiseSource ?? randomNoise)(xStart.shape) as Tensor4D);
       const xNoisy = this.qSample(xStart, t, noise);
       const out = this.applyModel(xNoisy, t, opts.cond);
-      const target = this.parameterization === 'x0' ? xStart : noise;
+      const target = this.lossTarget(xStart, noise, t);
       const lossSimple = tf.mean(this.elementLoss(out, target), [1, 2, 3]) as Tensor1D;
       const dict: Record<string, Scalar> = {};
       dict[`${prefix}/loss_simple`] = tf.mean(lossSimple);

@@ -2,7 +2,7 @@
 // Step 1 is a pseudo improved-Euler step (two model calls); later steps use Adams–Bashforth of
 // order 2, 3 and 4 over the ε of previous steps.
 import * as tf from '@tensorflow/tfjs-core';
-import type { Tensor4D } from '@tensorflow/tfjs-core';
+import type { Tensor1D, Tensor4D } from '@tensorflow/tfjs-core';
 import { ddimStepParams, ddimUpdate, guidedEps, makeDdimSchedule, makeDdimTimesteps, runSampler, type DdimDiscretize, type DdimSchedule, type SampleResult, type SamplerOptions } from './ddim.js';
 import type { DDPM } from './ddpm.js';
 
@@ -32,14 +32,17 @@ export class PLMSSampler {
     const s = this.makeSchedule(opts.S, opts.eta ?? 0, opts.discretize);
     const oldEps: Tensor4D[] = [];
     try {
+      // ε_t from the guided output; a v model's output is converted first (the reference PLMS
+      // takes the raw output as ε, which is only right for eps models; ldmc converts v).
+      const epsAt = (x: Tensor4D, t: Tensor1D): Tensor4D => tf.tidy(() => this.model.samplerEps(x, t, guidedEps(this.model, x, t, opts.conditioning, opts)));
       return runSampler(this.model, s, opts, (x, t, index, tNext) => {
         const p = ddimStepParams(s, index);
-        const eT = guidedEps(this.model, x, t, opts.conditioning, opts);
+        const eT = epsAt(x, t);
         let ePrime: Tensor4D;
         if (oldEps.length === 0) {
           // pseudo improved Euler: average ε at x_t and at the DDIM prediction of x_{t_next}
           const first = ddimUpdate(x, eT, p, opts);
-          const eNext = guidedEps(this.model, first.xPrev, tNext, opts.conditioning, opts);
+          const eNext = epsAt(first.xPrev, tNext);
           ePrime = tf.div(tf.add(eT, eNext), 2) as Tensor4D;
         } else ePrime = plmsEpsPrime(eT, oldEps);
         const out = ddimUpdate(x, ePrime, p, opts);

@@ -3,9 +3,10 @@
 // float64 (the reference uses numpy/torch float64) and cast to float32 at the end, like its
 // `to_torch`; `lvlb_weights` alone is computed *after* the cast, in float32 torch arithmetic,
 // which `fround` after every operation reproduces.
-/** 'squaredcos_cap_v2' (the Karlo prior's, for unCLIP's noise augmentation) exists only in sd2's util.py. */
-export type BetaScheduleKind = 'linear' | 'cosine' | 'sqrt_linear' | 'sqrt' | 'squaredcos_cap_v2';
-export type Parameterization = 'eps' | 'x0';
+import { assertNever } from '../../schema/family.js';
+
+import type { BetaScheduleKind, Parameterization } from '../../schema/diffusion.js';
+export type { BetaScheduleKind, Parameterization };
 
 const f32 = Math.fround;
 
@@ -64,10 +65,8 @@ export function makeBetaSchedule(
       const ab = (t: number) => Math.cos(((t + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
       return Float64Array.from({ length: timesteps }, (_, i) => Math.min(1 - ab((i + 1) / timesteps) / ab(i / timesteps), 0.999));
     }
-    default: {
-      const never: never = kind;
-      throw new Error(`makeBetaSchedule: unknown schedule ${String(never)}`);
-    }
+    default:
+      return assertNever(kind, 'beta_schedule');
   }
 }
 
@@ -161,13 +160,23 @@ function lvlbWeights(p: Parameterization, b: ScheduleBuffers<Float32Array>, alph
   const w = new Float32Array(T);
   for (let i = 0; i < T; i++) {
     const ac = b.alphas_cumprod[i]!;
-    if (p === 'eps') {
-      const beta = b.betas[i]!;
-      const den = f32(f32(f32(2 * b.posterior_variance[i]!) * alphas32[i]!) * f32(1 - ac));
-      w[i] = f32(f32(beta * beta) / den); // i = 0: 0/… or x/0 = inf, replaced below
-    } else {
-      // The reference divides by (2·1 − ᾱ), i.e. 2 − ᾱ (not 2·(1 − ᾱ)); kept for parity.
-      w[i] = f32(f32(0.5 * f32(Math.sqrt(ac))) / f32(2 - ac));
+    switch (p) {
+      case 'eps': {
+        const beta = b.betas[i]!;
+        const den = f32(f32(f32(2 * b.posterior_variance[i]!) * alphas32[i]!) * f32(1 - ac));
+        w[i] = f32(f32(beta * beta) / den); // i = 0: 0/… or x/0 = inf, replaced below
+        break;
+      }
+      case 'x0':
+        // The reference divides by (2·1 − ᾱ), i.e. 2 − ᾱ (not 2·(1 − ᾱ)); kept for parity.
+        w[i] = f32(f32(0.5 * f32(Math.sqrt(ac))) / f32(2 - ac));
+        break;
+      case 'v':
+        // Stability-AI ddpm.py: torch.ones_like(the eps weights).
+        w[i] = 1;
+        break;
+      default:
+        assertNever(p, 'parameterization');
     }
   }
   // "TODO how to choose this term" in the reference: the t = 0 weight copies t = 1.

@@ -3,6 +3,7 @@
 // AutoencoderKL). The VQ quantizer is taming.modules.vqvae.quantize.VectorQuantizer2: one
 // nn.Embedding(n_embed, embed_dim); its `remap` adds a buffer, not a parameter. The loss
 // (`lossconfig`) is not counted, as in the reference data (losses replaced by nn.Identity).
+import { assertNever } from '../assert-never.js';
 import { Tally } from './tally.js';
 import { IssueList, floorDiv } from './types.js';
 import type { FactIssue, GroupNormSite, Shape3 } from './types.js';
@@ -83,20 +84,26 @@ function attnBlock(t: Tally, c: Ctx, site: AutoencoderAttentionSite, h: number, 
   c.attention.push(site);
   const ch = site.channels;
   const T = h * w;
-  if (c.attnType === 'vanilla') {
-    t.groupNorm(`${site.path}.norm`, ch, T);
-    for (let i = 0; i < 3; i++) t.conv(ch, ch, 1, h, w); // q, k, v
-    t.matmul(1, T, ch, T); // w_ = q k
-    t.pointwise(2 * T * T); // scale, softmax
-    t.matmul(1, ch, T, T); // h_ = v w_
-    t.conv(ch, ch, 1, h, w); // proj_out
-    t.pointwise(ch * T);
-  } else if (c.attnType === 'linear') {
-    t.conv(ch, 3 * ch, 1, h, w, false); // to_qkv
-    t.pointwise(ch * T); // k.softmax
-    t.matmul(1, ch, T, ch); // context = k vᵀ
-    t.matmul(1, ch, ch, T); // out = contextᵀ q
-    t.conv(ch, ch, 1, h, w); // to_out
+  const a = c.attnType;
+  switch (a) {
+    case 'vanilla':
+      t.groupNorm(`${site.path}.norm`, ch, T);
+      for (let i = 0; i < 3; i++) t.conv(ch, ch, 1, h, w); // q, k, v
+      t.matmul(1, T, ch, T); // w_ = q k
+      t.pointwise(2 * T * T); // scale, softmax
+      t.matmul(1, ch, T, T); // h_ = v w_
+      t.conv(ch, ch, 1, h, w); // proj_out
+      t.pointwise(ch * T);
+      break;
+    case 'linear':
+      t.conv(ch, 3 * ch, 1, h, w, false); // to_qkv
+      t.pointwise(ch * T); // k.softmax
+      t.matmul(1, ch, T, ch); // context = k vᵀ
+      t.matmul(1, ch, ch, T); // out = contextᵀ q
+      t.conv(ch, ch, 1, h, w); // to_out
+      break;
+    default:
+      assertNever(a, 'attn_type');
   }
 }
 
