@@ -1,6 +1,6 @@
 // Phase 4, check: rules across modules — the mistakes PyTorch only finds hours into a run, or
 // never. Params were already validated per target by resolve; this reads the IR and the facts.
-import { maxPatchGanLayers, patchGanOutputSide, type FactCode, type FactIssue } from '../schema/facts/index.js';
+import { admInChannelsIssues, admInputWidth, maxPatchGanLayers, noiseLevelIssues, patchGanOutputSide, type CondStageFacts, type FactCode, type FactIssue } from '../schema/facts/index.js';
 import { ConditioningInputs, DDConfig, Sentinel } from '../schema/index.js';
 import { diag, type Reporter, type Span } from './diagnostics.js';
 import type { Inference } from './infer.js';
@@ -27,7 +27,54 @@ export function checkGraph(g: ModelGraph, inf: Inference, host: CheckHost, ctx: 
       ctx.report(diag(paramSpan(m, 'num_timesteps_cond'), 'Num_timesteps_cond_0_unsupported', [m.params.num_timesteps_cond], { hint: 'set num_timesteps_cond: 1 (what every reference config uses)' }));
     }
   }
+  if (m.spec.statics?.family === 'diffusion' && m.valid) checkAdm(m, inf, ctx);
   checkMonitor(m, ctx);
+}
+
+// ------------------------------------------------------------------ c_adm (sd2: unCLIP, x4 upscaler)
+
+/**
+ * What reaches the UNet's label_emb as `y`. unCLIP: the image embedder's vector, concatenated
+ * with the noise augmentor's level embedding (ImageEmbeddingConditionedLatentDiffusion.get_input);
+ * 'adm' conditioning: the cond stage's vector. x4 upscaler: the low-scale model's noise level, a
+ * class index. Each is checked against the UNet's num_classes / adm_in_channels.
+ */
+function checkAdm(m: IRNode, inf: Inference, ctx: Reporter): void {
+  const u = inf.unet?.node;
+  if (!u) return;
+  const numClasses = u.params.num_classes;
+  const admIn = typeof u.params.adm_in_channels === 'number' ? u.params.adm_in_channels : null;
+  const issues: FactIssue[] = [];
+  const extras = inf.extras ?? [];
+  if (numClasses === 'sequential') {
+    const emb = extras.find((e) => e.facts?.output.kind === 'vector');
+    const aug = extras.find((e) => e.facts?.noiseLevel?.kind === 'vector');
+    const cs = inf.condStage;
+    if (emb?.facts) {
+      const why = `${className(emb.node)} ${describeVector(emb.facts)}${aug?.facts ? ` + ${className(aug.node)} noise-level embedding ${describeLevel(aug.facts)}` : ''}`;
+      issues.push(...admInChannelsIssues(admIn, admInputWidth(emb.facts, aug?.facts), why));
+    } else if (inf.conditioningKey === 'adm' && cs?.node && cs.facts?.output.kind === 'vector') {
+      issues.push(...admInChannelsIssues(admIn, cs.facts.output.width, `${className(cs.node)}, the cond stage`));
+    }
+  }
+  if (typeof numClasses === 'number') {
+    for (const e of extras) if (e.facts?.noiseLevel?.kind === 'class-index') issues.push(...noiseLevelIssues(numClasses, e.facts.noiseLevel.classes));
+  }
+  const seen = new Set<string>();
+  for (const i of issues) {
+    const rule = factRules[i.code];
+    if (!rule || seen.has(i.code)) continue;
+    seen.add(i.code);
+    ctx.report(diag(paramSpan(u, i.param ?? 'num_classes'), rule.key, rule.args ? rule.args(i.args, '') : i.args, rule.hint ? { hint: rule.hint(i.args) } : {}));
+  }
+}
+
+function describeVector(f: CondStageFacts): string {
+  return f.output.kind === 'vector' ? `[${f.output.width}]` : '';
+}
+
+function describeLevel(f: CondStageFacts): string {
+  return f.noiseLevel?.kind === 'vector' ? `[${f.noiseLevel.width}]` : '';
 }
 
 // ------------------------------------------------------------------ facts -> diagnostics
@@ -78,6 +125,18 @@ const factRules: { readonly [C in FactCode]: FactRule | null } = {
   'rescaler/n-stages': { key: 'Param_0_out_of_range_1', args: ([n]) => ['n_stages', '>= 0', n] },
   // args: [method]
   'rescaler/method': { key: 'Param_0_must_be_one_of_1', args: ([m]) => ['method', '"nearest", "linear", "bilinear", "trilinear", "bicubic", "area"', m] },
+  // args: [layer_idx as text]
+  'clip/layer-idx': { key: 'Clip_layer_idx_0_invalid', hint: () => 'set layer_idx, e.g. -2 for the penultimate layer' },
+  // args: [max_length, position embeddings]
+  'clip/max-length': { key: 'Clip_max_length_0_exceeds_1', hint: ([, n]) => `set max_length: ${n}` },
+  // args: [layer]
+  'clip/image-layer': { key: 'Clip_image_layer_0_unsupported', hint: () => "use layer: pooled (the default)" },
+  // args: [timestep_dim, embedding width]
+  'clip/noise-aug-width': { key: 'Noise_aug_width_0_vs_1', hint: ([, w]) => `set timestep_dim: ${w}, or give clip_stats_path` },
+  // args: [adm_in_channels, c_adm width, where the width comes from]
+  'sd/adm-in-channels': { key: 'Adm_in_channels_0_expected_1', hint: ([, w]) => `set adm_in_channels: ${w}` },
+  // args: [highest noise level, num_classes]
+  'sd/noise-levels': { key: 'Noise_levels_0_exceed_classes_1', hint: ([lvl]) => `set num_classes to at least ${Number(lvl) + 1}, or lower max_noise_level` },
 };
 
 /** For the test that holds `factRules` and `FactRules` together: each rule's LDMC key, or null. */
@@ -106,6 +165,7 @@ function factIssues(inf: Inference, ctx: Reporter): void {
   if (inf.firstStage) emit(inf.firstStage.node, [...inf.firstStage.facts.errors, ...inf.firstStage.facts.warnings]);
   const cs = inf.condStage;
   if (cs?.node && cs.facts) emit(cs.node, [...cs.facts.errors, ...cs.facts.warnings]);
+  for (const e of inf.extras ?? []) if (e.facts) emit(e.node, [...e.facts.errors, ...e.facts.warnings]);
 }
 
 // ------------------------------------------------------------------ widths

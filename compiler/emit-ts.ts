@@ -147,9 +147,10 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
 
   const cs = inf.condStage;
   const csStatics = cs?.node?.spec.statics;
-  if (cs?.node && cs.facts && runtimeOf(cs.node) && csStatics?.family === 'cond_stage') {
+  // A cond stage whose count is unknown has no architecture ldmc could build, so no class either.
+  if (cs?.node && cs.facts && cs.facts.paramCount !== null && runtimeOf(cs.node) && csStatics?.family === 'cond_stage') {
     const out = cs.facts.output;
-    const outShape = out.kind === 'tokens' ? [...out.shape] : out.kind === 'spatial' ? [...out.shape] : [];
+    const outShape = out.kind === 'tokens' ? [...out.shape] : out.kind === 'spatial' ? [...out.shape] : out.kind === 'vector' ? [out.width] : [];
     const inShape = csStatics.inputShape(cs.node.params);
     component('cond_stage', 'cond-stage.ts', `${Name}CondStage`, cs.node, { paramCount: cs.facts.paramCount, inputShape: inShape, outputShape: outShape }, `The conditioning stage of ${o.name} (key '${g.model?.params.cond_stage_key}').`, [], () => undefined);
   }

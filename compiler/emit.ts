@@ -46,9 +46,12 @@ export interface InspectJson {
   components: {
     unet: (ComponentJson & { input_shape: Shape; output_shape: Shape; attention_resolutions: number[]; attention: { block: string; path: string; resolution: [number, number]; channels: number; heads: number; head_channels: number; kind: string }[]; flops: number; parts: Record<string, number> }) | null;
     first_stage: (ComponentJson & { parts: Record<string, number>; latent_shape: Shape; input_shape: Shape; output_shape: Shape; attention_resolutions: number[]; flops: { encode: number; decode: number; quantize: number; total: number } }) | null;
-    cond_stage: (Partial<ComponentJson> & { target: string; params: number | null; output: unknown; flops: number | null }) | null;
+    cond_stage: (Partial<ComponentJson> & { target: string; params: number | null; output: unknown; flops: number | null; note?: string }) | null;
+    /** A wrapper's other conditioning modules (sd2's embedder, noise augmentor, low-scale model, depth stage). */
+    extra_stages: (ComponentJson & { slot: string; output: unknown; flops: number | null; note?: string })[];
   };
-  model: { target: string; params: number | null; conditioning_key: string | null; input_shape: Shape | null; output_shape: Shape | null } | null;
+  /** `params` sums the known counts; `params_unknown` lists the parts it leaves out (then it is partial). */
+  model: { target: string; params: number | null; params_unknown: string[]; conditioning_key: string | null; input_shape: Shape | null; output_shape: Shape | null } | null;
   effective_learning_rate: number | null;
   learning_rate: LearningRate | null;
   memory: MemoryEstimate | null;
@@ -113,14 +116,23 @@ export function inspectJson(r: CompileResult): InspectJson {
         : null,
       cond_stage: cs
         ? cs.node
-          ? { ...component(cs.node), params: cs.facts?.paramCount ?? null, output: cs.facts?.output ?? null, flops: cs.facts?.flops ?? null }
+          ? { ...component(cs.node), params: cs.facts?.paramCount ?? null, output: cs.facts?.output ?? null, flops: cs.facts?.flops ?? null, ...(cs.facts?.note ? { note: cs.facts.note } : {}) }
           : { target: cs.sentinel ?? 'none', params: 0, output: null, flops: 0 }
         : null,
+      extra_stages: (inf?.extras ?? []).map((e) => ({
+        ...component(e.node),
+        slot: e.slot,
+        params: e.facts?.paramCount ?? null,
+        output: e.facts?.output ?? null,
+        flops: e.facts?.flops ?? null,
+        ...(e.facts?.note ? { note: e.facts.note } : {}),
+      })),
     },
     model: g?.model
       ? {
           target: g.model.target,
           params: inf?.totalParams ?? null,
+          params_unknown: [...(inf?.unknownParams ?? [])],
           conditioning_key: modelIsFirstStage || modelIsUNet ? null : inf?.conditioningKey ?? null,
           input_shape: modelIsFirstStage ? fs?.facts.inputShape ?? null : u?.facts.inputShape ?? null,
           output_shape: modelIsFirstStage ? fs?.facts.outputShape ?? null : u?.facts.outputShape ?? null,
@@ -162,8 +174,13 @@ export function formatSummary(j: InspectJson): string {
     rows.push(['first_stage', short(c.first_stage.target), fmtInt(c.first_stage.params ?? 0), `${shape(c.first_stage.input_shape)} → latent ${shape(c.first_stage.latent_shape)}`]);
     for (const [k, v] of Object.entries(c.first_stage.parts)) rows.push([`  ${k}`, '', fmtInt(v), '']);
   }
-  if (c.cond_stage) rows.push(['cond_stage', short(c.cond_stage.target), c.cond_stage.params === null ? '?' : fmtInt(c.cond_stage.params), condOut(c.cond_stage.output)]);
-  if (j.model) rows.push(['total', short(j.model.target), j.model.params === null ? '?' : fmtInt(j.model.params), j.model.conditioning_key ? `conditioning: ${j.model.conditioning_key}` : c.unet && c.first_stage ? 'unconditional' : '']);
+  if (c.cond_stage) rows.push(['cond_stage', short(c.cond_stage.target), c.cond_stage.params === null ? 'unknown' : fmtInt(c.cond_stage.params), condOut(c.cond_stage.output)]);
+  for (const e of c.extra_stages) rows.push([e.slot.replace(/_config$/, ''), short(e.target), e.params === null ? 'unknown' : fmtInt(e.params), condOut(e.output)]);
+  if (j.model) {
+    const partial = j.model.params_unknown.length > 0;
+    const count = j.model.params === null ? '?' : `${partial ? '≥ ' : ''}${fmtInt(j.model.params)}`;
+    rows.push(['total', short(j.model.target), count, j.model.conditioning_key ? `conditioning: ${j.model.conditioning_key}` : c.unet && c.first_stage ? 'unconditional' : '']);
+  }
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), 0));
   const lines = [`${j.files.join(' + ')}`];
   for (const r of rows) lines.push(`  ${r[0].padEnd(w[0]!)}  ${r[1].padEnd(w[1]!)}  ${r[2].padStart(w[2]!)}  ${r[3]}`.trimEnd());
@@ -178,6 +195,10 @@ export function formatSummary(j: InspectJson): string {
   if (c.first_stage) fl.push(`encode ${fmtFlops(c.first_stage.flops.encode)}`, `decode ${fmtFlops(c.first_stage.flops.decode)}`);
   if (c.cond_stage?.flops) fl.push(`cond ${fmtFlops(c.cond_stage.flops)}`);
   if (fl.length) lines.push(`  FLOPs        ${fl.join(' · ')} (per sample)`);
+  if (j.model?.params_unknown.length) {
+    lines.push(`  partial      the total leaves out what ldmc cannot count from the config:`);
+    for (const u of j.model.params_unknown) lines.push(`                 ${u}`);
+  }
   if (j.memory) {
     const m = j.memory;
     lines.push(
@@ -209,9 +230,11 @@ function short(t: string): string {
 
 function condOut(o: unknown): string {
   if (!o || typeof o !== 'object') return '';
-  const x = o as { kind: string; shape: number[] | null };
+  const x = o as { kind: string; shape?: number[] | null; width?: number };
   if (x.kind === 'tokens') return `context ${shape(x.shape!)}`;
   if (x.kind === 'spatial') return `feature map ${shape(x.shape!)}`;
+  if (x.kind === 'vector') return `vector [${x.width}]`;
+  if (x.kind === 'unknown') return 'output unknown';
   return 'passes its input through';
 }
 

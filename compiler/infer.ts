@@ -41,7 +41,16 @@ export interface Inference {
   latentShape?: Shape3;
   /** Image size the data module feeds (dataset `size`), when the config says. */
   dataImageSize?: number;
+  /**
+   * Conditioning modules a diffusion wrapper holds besides its cond stage (sd2's embedder_config,
+   * noise_aug_config, low_scale_config, depth_stage_config): every other child whose target is
+   * a cond stage. Their parameters are the model's too.
+   */
+  extras?: { slot: string; node: IRNode; facts: CondStageFacts | undefined }[];
+  /** Sum of the known parameter counts; see `unknownParams`. */
   totalParams?: number;
+  /** Parts whose count is unknown (`slot: Class — why`): `totalParams` is then partial. */
+  unknownParams?: string[];
   memory?: MemoryEstimate;
   learningRate?: LearningRate;
 }
@@ -78,6 +87,7 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
         inf.conditioningKey = conditioningKey(m, sentinel);
         const imageSide = inf.dataImageSize ?? (inf.firstStage ? inf.firstStage.facts.inputShape[1] : undefined);
         inf.condStage = { node: csNode, sentinel, facts: csNode ? condFacts(csNode, imageSide, ctx) : undefined };
+        inf.extras = extraStages(m, [st.slots.unet, st.slots.firstStage, st.slots.condStage], imageSide, ctx);
         if (u) {
           const contextTokens = inf.condStage.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape[0] : 1;
           // The UNet runs on image_size × image_size latents (the diffusion model's, not its own
@@ -123,10 +133,28 @@ function firstStage(n: IRNode, ctx: Reporter): { node: IRNode; facts: Autoencode
   return facts ? { node: n, facts } : undefined;
 }
 
-function condFacts(n: IRNode, imageSide: number | undefined, ctx: Reporter): CondStageFacts | undefined {
+function condFacts(n: IRNode, imageSide: number | undefined, ctx: Reporter, vectorInput?: number): CondStageFacts | undefined {
   const st = n.spec.statics;
   if (!n.valid || st?.family !== 'cond_stage') return undefined;
-  return guard(ctx, n, () => st.facts(n.params, { imageSide }));
+  return guard(ctx, n, () => st.facts(n.params, vectorInput === undefined ? { imageSide } : { imageSide, vectorInput }));
+}
+
+/**
+ * The wrapper's other cond-stage children, in config order. A stage that noises another stage's
+ * vector (unCLIP's noise augmentor after its image embedder) is given that vector's width: the
+ * only vector-output stage among them.
+ */
+function extraStages(m: IRNode, taken: readonly string[], imageSide: number | undefined, ctx: Reporter): NonNullable<Inference['extras']> {
+  const out: NonNullable<Inference['extras']> = [];
+  for (const [slot, c] of m.children) {
+    if (taken.includes(slot) || !c || typeof c !== 'object' || c.spec.statics?.family !== 'cond_stage') continue;
+    out.push({ slot, node: c, facts: condFacts(c, imageSide, ctx) });
+  }
+  const vec = out.find((e) => e.facts?.output.kind === 'vector')?.facts?.output;
+  if (vec?.kind === 'vector') {
+    for (const e of out) if (e.facts?.noiseLevel?.kind === 'vector') e.facts = condFacts(e.node, imageSide, ctx, vec.width);
+  }
+  return out;
 }
 
 /** LatentDiffusion.__init__: `conditioning_key` defaults from concat_mode; unconditional wins. */
@@ -146,11 +174,33 @@ function dataImageSize(g: ModelGraph): number | undefined {
 function totalParams(inf: Inference, m: IRNode): number | undefined {
   if (m.spec.families.includes('first_stage')) return inf.firstStage?.facts.paramCount;
   if (m.spec.families.includes('unet')) return inf.unet?.facts.paramCount;
-  if (m.spec.families.includes('cond_stage')) return inf.condStage?.facts?.paramCount;
+  if (m.spec.families.includes('cond_stage')) {
+    const f = inf.condStage?.facts;
+    if (f && f.paramCount === null) inf.unknownParams = [unknownPart('model', m, f)];
+    return f?.paramCount ?? undefined;
+  }
   if (!inf.unet || !inf.firstStage) return undefined;
-  const cond = inf.condStage?.facts?.paramCount ?? 0;
+  const unknown: string[] = [];
+  let cond = 0;
+  const stages = [...(inf.condStage?.node ? [{ slot: 'cond_stage_config', node: inf.condStage.node, facts: inf.condStage.facts }] : []), ...(inf.extras ?? [])];
+  for (const e of stages) {
+    if (e.facts?.paramCount == null) unknown.push(unknownPart(e.slot, e.node, e.facts));
+    else cond += e.facts.paramCount;
+  }
+  if (unknown.length) inf.unknownParams = unknown;
   const logvar = m.params.learn_logvar ? (m.params.timesteps as number) : 0;
   return inf.unet.facts.paramCount + inf.firstStage.facts.paramCount + cond + logvar;
+}
+
+function unknownPart(slot: string, n: IRNode, f: CondStageFacts | undefined): string {
+  return `${slot}: ${className(n)}${f?.note ? ` (${f.note})` : ''}`;
+}
+
+/** Known parameters of the cond stage and the extra stages (what is frozen with them). */
+function condParamCount(inf: Inference): number {
+  let n = inf.condStage?.facts?.paramCount ?? 0;
+  for (const e of inf.extras ?? []) n += e.facts?.paramCount ?? 0;
+  return n;
 }
 
 function batchSize(g: ModelGraph): number {
@@ -174,8 +224,9 @@ function memory(g: ModelGraph, inf: Inference, m: IRNode): MemoryEstimate | unde
     return finish(B, u.paramCount, 0, 0, (u.activationElements + u.recomputePeakElements) * B * F);
   }
   if (!inf.unet || !inf.firstStage) return undefined;
-  const condParams = inf.condStage?.facts?.paramCount ?? 0;
-  const condTrainable = m.params.cond_stage_trainable ? condParams : 0;
+  const condParams = condParamCount(inf);
+  // cond_stage_trainable trains the cond stage only; the extra stages stay frozen.
+  const condTrainable = m.params.cond_stage_trainable ? inf.condStage?.facts?.paramCount ?? 0 : 0;
   const trainable = inf.unet.facts.paramCount + condTrainable + (m.params.learn_logvar ? (m.params.timesteps as number) : 0);
   const frozen = inf.firstStage.facts.paramCount + (condParams - condTrainable);
   const ema = m.params.use_ema ? inf.unet.facts.paramCount : 0;

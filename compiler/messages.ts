@@ -106,6 +106,13 @@ export const Messages = {
   Per_level_0_has_1_entries_for_2_levels: m('LDMC529', 'error', '{0} has {1} entries, but channel_mult has {2} levels (UNetModel asserts one entry per level)'),
   Attention_blocks_0_is_1_exceeds_2: m('LDMC530', 'error', 'num_attention_blocks[{0}] = {1} exceeds num_res_blocks = {2} (UNetModel asserts it)'),
   Linear_proj_out_0_at_1: m('LDMC531', 'warning', "use_linear_in_transformer: the SpatialTransformer at {1} builds proj_out as Linear({2}, {0}), which cannot map its {0}-wide tokens back to {2} channels, so the forward pass fails"),
+  // SD conditioning stages (LDMC540–549)
+  Clip_layer_idx_0_invalid: m('LDMC540', 'error', "layer 'hidden' needs layer_idx with abs(layer_idx) <= 12, but layer_idx is {0} (FrozenCLIPEmbedder asserts it)"),
+  Clip_max_length_0_exceeds_1: m('LDMC541', 'warning', 'max_length is {0}, but the text model has {1} position embeddings: the tokenizer pads to {0} tokens and the forward pass fails'),
+  Clip_image_layer_0_unsupported: m('LDMC542', 'error', "layer '{0}' raises NotImplementedError in FrozenOpenCLIPImageEmbedder (only 'pooled' works)"),
+  Noise_aug_width_0_vs_1: m('LDMC543', 'warning', 'timestep_dim is {0}, but the image embedding is {1} wide: without clip_stats_path the mean/std buffers are timestep_dim wide and the forward pass fails'),
+  Adm_in_channels_0_expected_1: m('LDMC544', 'error', 'UNet adm_in_channels is {0}, but c_adm is {1} wide ({2})'),
+  Noise_levels_0_exceed_classes_1: m('LDMC545', 'error', "the low-scale model draws noise levels up to {0}, but the UNet's label embedding has num_classes = {1} rows"),
 
   // --- internal (9xx)
   Internal_error_0: m('LDMC900', 'error', 'internal error in ldmc: {0}'),

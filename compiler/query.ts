@@ -119,7 +119,8 @@ export function factsOf(g: ModelGraph | undefined, inf: Inference | undefined, n
     Object.assign(f, { params: a.paramCount, input: a.inputShape, output: a.outputShape, latent: a.latentShape, flops: a.flops.total, attention: uniq(a.attention.map((s) => s.resolution)) });
   } else if (inf.condStage?.node === n && inf.condStage.facts) {
     const c = inf.condStage.facts;
-    Object.assign(f, { params: c.paramCount, flops: c.flops, ...(c.output.shape ? { output: c.output.shape } : {}) });
+    const out = c.output.kind === 'vector' ? [c.output.width] : c.output.kind === 'unknown' ? null : c.output.shape;
+    Object.assign(f, { ...(c.paramCount !== null ? { params: c.paramCount } : {}), ...(c.flops !== null ? { flops: c.flops } : {}), ...(out ? { output: out } : {}) });
   }
   if (g?.model === n && inf.totalParams !== undefined) f.params = inf.totalParams;
   return f;

@@ -5,7 +5,7 @@ import { bool, child, defineTarget, dialects, int, nullable, num, oneOf, opt, pa
 export const ddpmParams = {
   unet_config: child(['unet'], 'The denoising network.'),
   timesteps: opt(int('Number of diffusion steps T.', { minimum: 1 }), 1000),
-  beta_schedule: opt(oneOf(['linear', 'cosine', 'sqrt_linear', 'sqrt'] as const, 'Noise schedule (make_beta_schedule).'), 'linear'),
+  beta_schedule: opt(valueDialects(oneOf(['linear', 'cosine', 'sqrt_linear', 'sqrt', 'squaredcos_cap_v2'] as const, 'Noise schedule (make_beta_schedule; squaredcos_cap_v2, the Karlo prior schedule, is sd2 only).'), { squaredcos_cap_v2: ['sd2'] }), 'linear'),
   loss_type: opt(oneOf(['l1', 'l2'] as const, 'Per-element loss.'), 'l2'),
   ckpt_path: opt(nullable(str('Checkpoint to initialise from.')), null),
   ignore_keys: opt(Type.Array(Type.String(), { description: 'state_dict key prefixes to drop when loading ckpt_path.' }), []),

@@ -1,6 +1,7 @@
 // Conditioning stages: ldm/modules/encoders/modules.py, plus torch.nn.Identity.
 import { Type } from '@sinclair/typebox';
 import { bertEmbedderFacts, classEmbedderFacts, identityFacts, spatialRescalerFacts, type BERTEmbedderParams as BERTFactsParams, type ClassEmbedderParams as ClassFactsParams, type SpatialRescalerParams as RescalerFactsParams } from './facts/encoders.js';
+import { sdEncoderTargets } from './sd-encoders.js';
 import { bool, defineTarget, int, nullable, num, oneOf, opt, params, str, type Filled } from './types.js';
 
 export const ClassEmbedderParams = params({
@@ -100,4 +101,5 @@ export const Identity = defineTarget({
   },
 });
 
-export const encoderTargets = [ClassEmbedder, BERTEmbedder, SpatialRescaler, Identity];
+/** latent-diffusion's cond stages, then Stable Diffusion's (schema/sd-encoders.ts). */
+export const encoderTargets = [ClassEmbedder, BERTEmbedder, SpatialRescaler, Identity, ...sdEncoderTargets];

@@ -54,6 +54,8 @@ export interface FirstStageStatics {
 export interface CondEnv {
   /** Side of the images the data module feeds (or of the first stage's input), when known. */
   readonly imageSide: number | undefined;
+  /** Width of the vector this stage is fed by a sibling stage (unCLIP's noise augmentor gets the image embedding), when known. */
+  readonly vectorInput?: number;
 }
 
 /** Conditioning stages (ldm.modules.encoders.modules.*, torch.nn.Identity). */

@@ -9,3 +9,4 @@ export * from './schedulers.js';
 export * from './data.js';
 export * from './trainer.js';
 export { closest, editDistance } from './suggest.js';
+export * from './sd-encoders.js';

@@ -21,7 +21,7 @@ export interface CondDict {
 /** What apply_model accepts: a tensor, a list of tensors, or the dict itself (hybrid). */
 export type Cond = Tensor | readonly Tensor[] | CondDict;
 
-/** The denoising network's output for (x_t, t, cond): ε or x₀ depending on the parameterization. */
+/** The denoising network's output for (x_t, t, cond): ε, x₀ or v depending on the parameterization. */
 export type EpsModel = (x: Tensor4D, t: Tensor1D, cond?: CondDict) => Tensor4D;
 
 /** What DiffusionWrapper needs of its network: UNetModel's forward. */

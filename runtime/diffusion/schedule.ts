@@ -60,6 +60,11 @@ export function makeBetaSchedule(
       return torchLinspace(linearStart, linearEnd, timesteps);
     case 'sqrt':
       return torchLinspace(linearStart, linearEnd, timesteps).map(Math.sqrt);
+    case 'squaredcos_cap_v2': {
+      // betas_for_alpha_bar(T, ᾱ(t) = cos²((t + 0.008)/1.008 · π/2)), each beta capped at 0.999.
+      const ab = (t: number) => Math.cos(((t + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
+      return Float64Array.from({ length: timesteps }, (_, i) => Math.min(1 - ab((i + 1) / timesteps) / ab(i / timesteps), 0.999));
+    }
     default:
       return assertNever(kind, 'beta_schedule');
   }

@@ -2,3 +2,5 @@
 export * from './modules.js';
 export * from './interpolate.js';
 export * from './x-transformer.js';
+export * from './clip-text.js';
+export * from './noise-augmentation.js';

@@ -53,3 +53,36 @@ export type {
 export { maxPatchGanLayers, patchGanOutputSide } from './discriminator.js';
 export { spatialTransformer } from './transformer.js';
 export type { SpatialTransformerShape } from './transformer.js';
+export {
+  HF_CLIP_TEXT_MODELS,
+  MIDAS_MODEL_TYPES,
+  OPENAI_CLIP_MODELS,
+  OPENCLIP_MODELS,
+  admInChannelsIssues,
+  admInputWidth,
+  noiseLevelIssues,
+  clipEmbeddingNoiseAugmentationFacts,
+  clipImageEmbedderFacts,
+  frozenCLIPEmbedderFacts,
+  frozenOpenCLIPEmbedderFacts,
+  frozenOpenCLIPImageEmbedderFacts,
+  hfClipTextParts,
+  imageConcatWithNoiseAugmentationFacts,
+  midasInferenceFacts,
+  openClipTextParts,
+  residualBlock,
+  visionTowerParts,
+} from './clip.js';
+export type {
+  CLIPEmbeddingNoiseAugmentationParams,
+  ClipArch,
+  ClipImageEmbedderParams,
+  FrozenCLIPEmbedderParams,
+  FrozenOpenCLIPEmbedderParams,
+  FrozenOpenCLIPImageEmbedderParams,
+  ImageConcatWithNoiseAugmentationParams,
+  MidasModelType,
+  TextTowerArch,
+  TowerParts,
+  VisionTowerArch,
+} from './clip.js';

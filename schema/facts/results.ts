@@ -137,16 +137,28 @@ export type CondOutput =
   /** A feature map (concat conditioning): `[C, H, W]`. */
   | { kind: 'spatial'; shape: Shape3 }
   /** Identity: whatever came in, unchanged (shape unknown without an input). */
-  | { kind: 'passthrough'; shape: number[] | null };
+  | { kind: 'passthrough'; shape: number[] | null }
+  /** One vector per sample, `[width]`: an image embedding, fed to the UNet as `c_adm`. */
+  | { kind: 'vector'; width: number }
+  /** Not knowable from the config (a pretrained model ldmc has no architecture table for). */
+  | { kind: 'unknown' };
 
 export interface CondStageFacts {
   /** The class name, for messages. */
   target: string;
-  paramCount: number;
+  /** Null when the config alone cannot tell (see `note`): a total that includes it is partial. */
+  paramCount: number | null;
   parts: Record<string, number>;
   output: CondOutput;
-  /** 2 × MACs of one forward at batch 1 (see tally.ts). */
-  flops: number;
+  /** 2 × MACs of one forward at batch 1 (see tally.ts); null when unknown. */
+  flops: number | null;
+  /** Why the count is unknown, when it is. */
+  note?: string;
+  /**
+   * The noise augmentors' second output, the noise level that becomes `c_adm`: a class index
+   * in [0, classes) (x4 upscaler), or its sinusoidal embedding `[width]` (unCLIP).
+   */
+  noiseLevel?: { kind: 'class-index'; classes: number } | { kind: 'vector'; width: number };
   errors: FactIssue[];
   warnings: FactIssue[];
 }

@@ -35,6 +35,12 @@ export const FactRules = {
   'autoencoder/kl-double-z': 'error',
   'rescaler/n-stages': 'error',
   'rescaler/method': 'error',
+  'clip/layer-idx': 'error',
+  'clip/max-length': 'warning',
+  'clip/image-layer': 'error',
+  'clip/noise-aug-width': 'warning',
+  'sd/adm-in-channels': 'error',
+  'sd/noise-levels': 'error',
 } as const satisfies Record<string, 'error' | 'warning'>;
 
 export type FactCode = keyof typeof FactRules;

@@ -275,7 +275,7 @@ describe('schema/facts over all 32 reference configs', function () {
         expect(f.unet.errors, file).to.deep.equal([]);
         expect(f.unet.outputShape.slice(1), file).to.deep.equal(f.unet.inputShape.slice(1));
       }
-      if (f.cond) expect(Number.isFinite(f.cond.paramCount) && f.cond.paramCount >= 0, file).to.equal(true);
+      if (f.cond) expect(f.cond.paramCount !== null && Number.isFinite(f.cond.paramCount) && f.cond.paramCount >= 0, file).to.equal(true);
     }
   });
 

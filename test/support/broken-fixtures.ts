@@ -157,7 +157,7 @@ async function pool<T, R>(items: readonly T[], n: number, f: (t: T) => Promise<R
 }
 
 export const names = readdirSync(fixtureDir)
-  .filter((f) => /^\d\d-.*\.yaml$/.test(f) && !f.includes('.part.'))
+  .filter((f) => /^\d{2,3}-.*\.yaml$/.test(f) && !f.includes('.part.'))
   .sort();
 export const cases = names.map(parseCase);
 
