@@ -20,7 +20,8 @@ export function checkGraph(g: ModelGraph, inf: Inference, host: CheckHost, ctx: 
   checkAttentionResolutions(inf, ctx);
   checkDoubleZ(inf, ctx);
   checkDiscriminatorDepth(m, inf, ctx);
-  if (className(m) === 'LatentDiffusion' && m.valid) {
+  // Every latent-diffusion wrapper (LatentDiffusion and sd2's subclasses) gets the latent rules.
+  if (m.spec.statics?.family === 'diffusion' && m.valid) {
     checkLatentChannels(m, inf, ctx);
     checkConditioning(m, inf, ctx);
     if (m.params.num_timesteps_cond !== null && m.params.num_timesteps_cond !== 1) {
@@ -311,7 +312,7 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
     if (key !== null && ConditioningInputs[key].concat) {
       const extra = inC - latentC;
       const cs = inf.condStage;
-      const known = concatChannels(inf);
+      const known = concatChannels(inf, m, latentC);
       if (known !== undefined && inC !== latentC + known.channels) {
         ctx.report(
           diag(paramSpan(u, 'in_channels'), 'UNet_in_channels_0_expected_1', [inC, latentC, ` + ${known.channels} concat channels from ${known.from} = ${latentC + known.channels}`], {
@@ -369,7 +370,13 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
   }
 }
 
-export function concatChannels(inf: Inference): { channels: number; from: string } | undefined {
+export function concatChannels(inf: Inference, m?: IRNode, latentChannels?: number): { channels: number; from: string } | undefined {
+  // sd2's wrapper subclasses concatenate their own inputs (inpainting: mask + masked-image latent;
+  // depth: the depth map; x4 upscaler: the low-res image), stated by the wrapper's statics.
+  const st = m?.spec.statics;
+  if (st?.family === 'diffusion' && st.extraConcatChannels) {
+    return { channels: st.extraConcatChannels(m!.params, latentChannels), from: className(m!) };
+  }
   const cs = inf.condStage;
   if (!cs) return undefined;
   if (cs.sentinel === Sentinel.FirstStage) return undefined; // the data may add a mask (inpainting)

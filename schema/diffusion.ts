@@ -121,7 +121,7 @@ export const LatentInpaintDiffusion = defineTarget({
   statics: {
     family: 'diffusion', slots,
     // Each concat key adds a channel (mask) or a latent (the masked image, through the first stage).
-    extraConcatChannels: (p) => inpaintConcatChannels(p),
+    extraConcatChannels: (p, latentChannels) => inpaintConcatChannels(p, latentChannels),
   },
 });
 
