@@ -106,7 +106,7 @@ export const Messages = {
   Per_level_0_has_1_entries_for_2_levels: m('LDMC529', 'error', '{0} has {1} entries, but channel_mult has {2} levels (UNetModel asserts one entry per level)'),
   Attention_blocks_0_is_1_exceeds_2: m('LDMC530', 'error', 'num_attention_blocks[{0}] = {1} exceeds num_res_blocks = {2} (UNetModel asserts it)'),
   Linear_proj_out_0_at_1: m('LDMC531', 'warning', "use_linear_in_transformer: the SpatialTransformer at {1} builds proj_out as Linear({2}, {0}), which cannot map its {0}-wide tokens back to {2} channels, so the forward pass fails"),
-  Lightning_key_0_must_be_1: m('LDMC532', 'error', "'{0}' must be {1}"),
+  Lightning_key_0_must_be_1: m('LDMC532', 'error', "'{0}' is a plain lightning setting, not a section: it must be {1}"),
   // SD conditioning stages (LDMC540–549)
   Clip_layer_idx_0_invalid: m('LDMC540', 'error', "layer 'hidden' needs layer_idx with abs(layer_idx) <= 12, but layer_idx is {0} (FrozenCLIPEmbedder asserts it)"),
   Clip_max_length_0_exceeds_1: m('LDMC541', 'warning', 'max_length is {0}, but the text model has {1} position embeddings: the tokenizer pads to {0} tokens and the forward pass fails'),

@@ -1,7 +1,6 @@
 // The results of the facts walkers (what ldmc knows of a module without building it). A leaf
 // module: the family descriptors (schema/family.ts) and the walkers both import it.
 import type { FactIssue, GroupNormSite, Shape2, Shape3 } from './types.js';
-import type { Dialect } from '../types.js';
 
 export interface UNetFactsOptions {
   /** Scales `flops` and `activationElements` (default 1). */
@@ -14,7 +13,7 @@ export interface UNetFactsOptions {
    * The repository whose UNetModel is meant (default 'ldm'). Only activations depend on it: sd2
    * checkpoints the transformer blocks when use_checkpoint is set, ldm and sd1 always do.
    */
-  dialect?: Dialect;
+  dialect?: 'ldm' | 'sd1' | 'sd2'; // schema/types.ts Dialect (not imported: results.ts is a leaf)
 }
 
 export type UNetBlockKind = 'input' | 'middle' | 'output';
