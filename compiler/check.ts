@@ -109,6 +109,13 @@ const factRules: { readonly [C in FactCode]: FactRule | null } = {
   'unet/skip-size-mismatch': { key: 'Skip_size_0_mismatch_1', args: ([sh, sw, h, w], path) => [path, sh, sw, h, w], hint: (a) => `use an image_size divisible by ${a[4]}` },
   // args: [channel_mult[0], width of the last level, model_channels]
   'unet/out-channels-mismatch': { key: 'Output_head_width_0_vs_1', hint: () => 'set channel_mult[0] to 1, as every reference config does' },
+  'unet/adm-in-channels-missing': { key: 'Adm_in_channels_missing', hint: () => 'set adm_in_channels to the width of the c_adm vector (1536 for unCLIP-L: the CLIP image embedding and its noise-level embedding)' },
+  // args: [param name, entries, levels]
+  'unet/per-level-length': { key: 'Per_level_0_has_1_entries_for_2_levels', hint: (a) => `give ${a[0]} ${a[2]} entries, one per entry of channel_mult` },
+  // args: [level, num_attention_blocks[level], num_res_blocks]
+  'unet/attention-blocks-exceed': { key: 'Attention_blocks_0_is_1_exceeds_2', hint: (a) => `use at most ${a[2]} attention blocks per level` },
+  // args: [inner width, channels]
+  'unet/linear-proj-out': { key: 'Linear_proj_out_0_at_1', args: ([inner, ch], path) => [inner, path, ch], hint: () => 'make n_heads × d_head equal the level width (num_head_channels dividing it with legacy: false), or set use_linear_in_transformer: false' },
   // args: [attn_type]
   'autoencoder/attn-type': { key: 'Param_0_must_be_one_of_1', args: ([t]) => ['ddconfig.attn_type', '"vanilla", "linear", "none"', t] },
   'autoencoder/ch-mult-empty': { key: 'Param_0_out_of_range_1', args: () => ['ddconfig.ch_mult', 'a list of at least 1 item', '0'] },

@@ -101,6 +101,10 @@ export const Messages = {
   Attention_heads_0_do_not_divide_1: m('LDMC525', 'warning', '{0} heads do not divide the attention width {1} at {2}: the UNet builds, but its forward pass fails'),
   Transformer_heads_0_dim_head_1_at_2: m('LDMC526', 'error', 'the SpatialTransformer at {2} gets n_heads = {0} and d_head = {1} for width {3}, which make no attention width'),
   Output_head_width_0_vs_1: m('LDMC527', 'warning', "channel_mult[0] = {0}: the UNet's output head normalises {1} channels, but its conv expects model_channels = {2}, so the forward pass fails"),
+  Adm_in_channels_missing: m('LDMC528', 'error', 'num_classes is "sequential", but adm_in_channels is not set (the width of the y vector that label_emb takes; UNetModel asserts it)'),
+  Per_level_0_has_1_entries_for_2_levels: m('LDMC529', 'error', '{0} has {1} entries, but channel_mult has {2} levels (UNetModel asserts one entry per level)'),
+  Attention_blocks_0_is_1_exceeds_2: m('LDMC530', 'error', 'num_attention_blocks[{0}] = {1} exceeds num_res_blocks = {2} (UNetModel asserts it)'),
+  Linear_proj_out_0_at_1: m('LDMC531', 'warning', "use_linear_in_transformer: the SpatialTransformer at {1} builds proj_out as Linear({2}, {0}), which cannot map its {0}-wide tokens back to {2} channels, so the forward pass fails"),
   // SD conditioning stages (LDMC540–549)
   Clip_layer_idx_0_invalid: m('LDMC540', 'error', "layer 'hidden' needs layer_idx with abs(layer_idx) <= 12, but layer_idx is {0} (FrozenCLIPEmbedder asserts it)"),
   Clip_max_length_0_exceeds_1: m('LDMC541', 'warning', 'max_length is {0}, but the text model has {1} position embeddings: the tokenizer pads to {0} tokens and the forward pass fails'),

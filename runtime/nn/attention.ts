@@ -173,7 +173,10 @@ export class FeedForward extends Module {
   }
 }
 
-/** attention.py `BasicTransformerBlock`: self-attn, cross-attn, GEGLU feed-forward, pre-LayerNorm. */
+/**
+ * attention.py `BasicTransformerBlock`: self-attn, cross-attn, GEGLU feed-forward, pre-LayerNorm.
+ * sd2's `disableSelfAttn` builds attn1 with the context's width and runs it on the context too.
+ */
 export class BasicTransformerBlock extends Module {
   static override readonly className = 'BasicTransformerBlock';
   readonly attn1: CrossAttention;
@@ -182,12 +185,14 @@ export class BasicTransformerBlock extends Module {
   readonly norm1: LayerNorm;
   readonly norm2: LayerNorm;
   readonly norm3: LayerNorm;
+  readonly disableSelfAttn: boolean;
 
-  constructor(dim: number, nHeads: number, dHead: number, opts: { dropout?: number; contextDim?: number | null; gatedFf?: boolean } = {}) {
+  constructor(dim: number, nHeads: number, dHead: number, opts: { dropout?: number; contextDim?: number | null; gatedFf?: boolean; disableSelfAttn?: boolean } = {}) {
     super();
     const dropout = opts.dropout ?? 0;
+    this.disableSelfAttn = opts.disableSelfAttn ?? false;
     // Registration order = torch's attribute order, so namedParameters() lists keys as torch does.
-    this.attn1 = this.add('attn1', new CrossAttention(dim, null, nHeads, dHead, dropout));
+    this.attn1 = this.add('attn1', new CrossAttention(dim, this.disableSelfAttn ? opts.contextDim ?? null : null, nHeads, dHead, dropout));
     this.ff = this.add('ff', new FeedForward(dim, { dropout, glu: opts.gatedFf ?? true }));
     this.attn2 = this.add('attn2', new CrossAttention(dim, opts.contextDim ?? null, nHeads, dHead, dropout));
     this.norm1 = this.add('norm1', new LayerNorm(dim));
@@ -197,7 +202,7 @@ export class BasicTransformerBlock extends Module {
 
   forward(x: Tensor3D, context?: Tensor3D): Tensor3D {
     return tf.tidy(() => {
-      let h = tf.add(this.attn1.forward(this.norm1.forward(x)), x) as Tensor3D;
+      let h = tf.add(this.attn1.forward(this.norm1.forward(x), this.disableSelfAttn ? context : undefined), x) as Tensor3D;
       h = tf.add(this.attn2.forward(this.norm2.forward(h), context), h);
       return tf.add(this.ff.forward(this.norm3.forward(h)), h);
     });
@@ -211,38 +216,58 @@ export interface SpatialTransformerArgs {
   depth?: number;
   dropout?: number;
   contextDim?: number | null;
+  /** sd2: attn1 of every block attends to the context. */
+  disableSelfAttn?: boolean;
+  /** sd2 `use_linear`: Linear proj_in/proj_out on the tokens instead of 1×1 convs. */
+  useLinear?: boolean;
 }
 
-/** attention.py `SpatialTransformer`: norm (eps 1e-6), 1×1 proj_in, transformer blocks, zero-init 1×1 proj_out, residual. */
+/**
+ * attention.py `SpatialTransformer`: norm (eps 1e-6), 1×1 proj_in, transformer blocks, zero-init
+ * 1×1 proj_out, residual. With sd2's `useLinear` the projections are nn.Linear on the [B, HW, C]
+ * tokens; proj_out is then built as the reference builds it, Linear(in_channels, inner), which
+ * only runs when the two widths are equal (the facts warn otherwise).
+ */
 export class SpatialTransformer extends Module {
   static override readonly className = 'SpatialTransformer';
   readonly norm: GroupNorm;
-  readonly proj_in: Conv2d;
+  readonly proj_in: Conv2d | Linear;
   readonly transformer_blocks: ModuleList<BasicTransformerBlock>;
-  readonly proj_out: Conv2d;
+  readonly proj_out: Conv2d | Linear;
+  readonly useLinear: boolean;
 
   constructor(args: SpatialTransformerArgs) {
     super();
     const inner = args.nHeads * args.dHead, c = args.inChannels;
+    this.useLinear = args.useLinear ?? false;
     this.norm = this.add('norm', new GroupNorm(32, c, 1e-6));
-    this.proj_in = this.add('proj_in', new Conv2d(c, inner, 1));
+    this.proj_in = this.add('proj_in', this.useLinear ? new Linear(c, inner) : new Conv2d(c, inner, 1));
     const blocks: BasicTransformerBlock[] = [];
     for (let i = 0; i < (args.depth ?? 1); i++) {
-      blocks.push(new BasicTransformerBlock(inner, args.nHeads, args.dHead, { dropout: args.dropout ?? 0, contextDim: args.contextDim ?? null }));
+      blocks.push(new BasicTransformerBlock(inner, args.nHeads, args.dHead, { dropout: args.dropout ?? 0, contextDim: args.contextDim ?? null, disableSelfAttn: args.disableSelfAttn ?? false }));
     }
     this.transformer_blocks = this.add('transformer_blocks', new ModuleList(blocks));
-    this.proj_out = this.add('proj_out', new Conv2d(inner, c, 1, { init: 'zeros' }));
+    this.proj_out = this.add('proj_out', this.useLinear ? new Linear(c, inner, { init: 'zeros' }) : new Conv2d(inner, c, 1, { init: 'zeros' }));
   }
 
   /** x: NHWC; context: [B, M, context_dim] or undefined (cross-attention then attends to x). */
   forward(x: Tensor4D, context?: Tensor3D): Tensor4D {
     return tf.tidy(() => {
-      const [B, H, W] = x.shape;
-      const h = this.proj_in.forward(this.norm.forward(x));
-      const inner = h.shape[3];
-      let s = tf.reshape(h, [B, H * W, inner]) as Tensor3D;
+      const [B, H, W, C] = x.shape;
+      const normed = this.norm.forward(x);
+      const pin = this.proj_in, pout = this.proj_out;
+      let s: Tensor3D;
+      if (pin instanceof Linear) s = pin.forward(tf.reshape(normed, [B, H * W, C]) as Tensor3D);
+      else {
+        const h = pin.forward(normed);
+        s = tf.reshape(h, [B, H * W, h.shape[3]!]) as Tensor3D;
+      }
       for (const block of this.transformer_blocks) s = block.forward(s, context);
-      return tf.add(this.proj_out.forward(tf.reshape(s, [B, H, W, inner])), x);
+      const inner = s.shape[2];
+      const out = pout instanceof Linear
+        ? tf.reshape(pout.forward(s), [B, H, W, inner])
+        : pout.forward(tf.reshape(s, [B, H, W, inner]) as Tensor4D);
+      return tf.add(out, x);
     });
   }
 }

@@ -13,7 +13,8 @@ export class UNetModel extends Module {
   static override readonly className = 'UNetModel';
   readonly args: UNetModelArgs;
   readonly time_embed: Sequential;
-  readonly label_emb: Embedding | null = null;
+  /** Embedding for int num_classes; sd2: Linear for "continuous", Sequential(Sequential(Linear, SiLU, Linear)) for "sequential". */
+  readonly label_emb: Embedding | Linear | Sequential | null = null;
   readonly input_blocks: ModuleList<TimestepEmbedSequential>;
   readonly middle_block: TimestepEmbedSequential;
   readonly output_blocks: ModuleList<TimestepEmbedSequential>;
@@ -27,6 +28,12 @@ export class UNetModel extends Module {
     if (a.use_spatial_transformer && a.context_dim == null) throw new Error('UNetModel: use_spatial_transformer needs context_dim');
     if (a.context_dim != null && !a.use_spatial_transformer) throw new Error('UNetModel: context_dim needs use_spatial_transformer');
     if (a.num_heads === -1 && a.num_head_channels === -1) throw new Error('UNetModel: set num_heads or num_head_channels');
+    const levels = a.channel_mult.length;
+    if (a.disable_self_attentions != null && a.disable_self_attentions.length !== levels) throw new Error(`UNetModel: disable_self_attentions needs ${levels} entries (one per level)`);
+    if (a.num_attention_blocks != null) {
+      if (a.num_attention_blocks.length !== levels) throw new Error(`UNetModel: num_attention_blocks needs ${levels} entries (one per level)`);
+      if (a.num_attention_blocks.some((n) => n > a.num_res_blocks)) throw new Error('UNetModel: num_attention_blocks may not exceed num_res_blocks');
+    }
 
     const mc = a.model_channels, ted = mc * 4;
     const numHeadsUpsample = a.num_heads_upsample === -1 ? a.num_heads : a.num_heads_upsample;
@@ -35,7 +42,9 @@ export class UNetModel extends Module {
     let numHeads = a.num_heads;
     const res = (ch: number, out: number, extra: { up?: boolean; down?: boolean } = {}) =>
       new ResBlock({ channels: ch, emb_channels: ted, dropout: a.dropout, out_channels: out, use_scale_shift_norm: a.use_scale_shift_norm, ...extra });
-    const attention = (ch: number, heads: number | null) => {
+    // `build` false: sd2's num_attention_blocks leaves the layer out, but the head bookkeeping
+    // above still runs, as in the reference.
+    const attention = (ch: number, heads: number | null, disableSelfAttn: boolean, build = true) => {
       let dimHead: number;
       if (a.num_head_channels === -1) dimHead = Math.floor(ch / numHeads);
       else {
@@ -43,14 +52,20 @@ export class UNetModel extends Module {
         dimHead = a.num_head_channels;
       }
       if (a.legacy) dimHead = a.use_spatial_transformer ? Math.floor(ch / numHeads) : a.num_head_channels;
+      if (!build) return null;
       if (a.use_spatial_transformer) {
-        return new SpatialTransformer({ inChannels: ch, nHeads: numHeads, dHead: dimHead, depth: a.transformer_depth, contextDim: a.context_dim });
+        return new SpatialTransformer({
+          inChannels: ch, nHeads: numHeads, dHead: dimHead, depth: a.transformer_depth, contextDim: a.context_dim,
+          disableSelfAttn, useLinear: a.use_linear_in_transformer,
+        });
       }
       return new AttentionBlock({ channels: ch, numHeads: heads ?? numHeads, numHeadChannels: dimHead, useNewAttentionOrder: a.use_new_attention_order });
     };
 
     this.time_embed = this.add('time_embed', new Sequential([new Linear(mc, ted), new SiLU(), new Linear(ted, ted)]));
-    if (a.num_classes != null) this.label_emb = this.add('label_emb', new Embedding(a.num_classes, ted));
+    if (a.num_classes != null) this.label_emb = this.add('label_emb', labelEmbedding(a.num_classes, a.adm_in_channels, ted));
+    const selfAttnOff = (level: number) => a.disable_self_attentions?.[level] ?? false;
+    const attentionBlocksAt = (level: number) => a.num_attention_blocks?.[level] ?? Infinity;
 
     const input = new ModuleList<TimestepEmbedSequential>([new TimestepEmbedSequential([new Conv2d(a.in_channels, mc, 3, { padding: 1 })])]);
     const chans = [mc];
@@ -59,7 +74,10 @@ export class UNetModel extends Module {
       for (let i = 0; i < a.num_res_blocks; i++) {
         const layers: Array<ResBlock | AttentionBlock | SpatialTransformer> = [res(ch, mult * mc)];
         ch = mult * mc;
-        if (a.attention_resolutions.includes(ds)) layers.push(attention(ch, null));
+        if (a.attention_resolutions.includes(ds)) {
+          const layer = attention(ch, null, selfAttnOff(level), i < attentionBlocksAt(level));
+          if (layer) layers.push(layer);
+        }
         input.push(new TimestepEmbedSequential(layers));
         chans.push(ch);
       }
@@ -71,7 +89,7 @@ export class UNetModel extends Module {
     });
     this.input_blocks = this.add('input_blocks', input);
 
-    this.middle_block = this.add('middle_block', new TimestepEmbedSequential([res(ch, ch), attention(ch, null), res(ch, ch)]));
+    this.middle_block = this.add('middle_block', new TimestepEmbedSequential([res(ch, ch), attention(ch, null, a.disable_middle_self_attn)!, res(ch, ch)]));
 
     const output = new ModuleList<TimestepEmbedSequential>();
     [...a.channel_mult.entries()].reverse().forEach(([level, mult]) => {
@@ -79,7 +97,10 @@ export class UNetModel extends Module {
         const ich = chans.pop()!;
         const layers: Array<ResBlock | AttentionBlock | SpatialTransformer | Upsample> = [res(ch + ich, mc * mult)];
         ch = mc * mult;
-        if (a.attention_resolutions.includes(ds)) layers.push(attention(ch, numHeadsUpsample));
+        if (a.attention_resolutions.includes(ds)) {
+          const layer = attention(ch, numHeadsUpsample, selfAttnOff(level), i < attentionBlocksAt(level));
+          if (layer) layers.push(layer);
+        }
         if (level && i === a.num_res_blocks) {
           layers.push(a.resblock_updown ? res(ch, ch, { up: true }) : new Upsample(ch, a.conv_resample, ch));
           ds = Math.floor(ds / 2);
@@ -95,11 +116,11 @@ export class UNetModel extends Module {
 
   /**
    * x: NHWC; timesteps: [B] (integer-valued); context: [B, M, context_dim] for cross-attention;
-   * y: [B] class labels iff num_classes is set. Returns NHWC (or codebook logits with n_embed).
+   * y: [B] class labels iff num_classes is set (sd2: [B, 1] for "continuous", [B, adm_in_channels] for "sequential"). Returns NHWC (or codebook logits with n_embed).
    * `trace` sees 't_emb', 'time_embed', 'input_blocks.i', 'middle_block', 'output_blocks.i'
    * (tensors are disposed after forward returns: copy what you keep).
    */
-  forward(x: Tensor4D, timesteps: Tensor1D, context?: Tensor3D, y?: Tensor1D, trace?: UNetTrace): Tensor4D {
+  forward(x: Tensor4D, timesteps: Tensor1D, context?: Tensor3D, y?: Tensor1D | Tensor2D, trace?: UNetTrace): Tensor4D {
     if ((y != null) !== (this.label_emb != null)) {
       throw new Error('UNetModel: pass y if and only if the model is class-conditional (num_classes)');
     }
@@ -126,5 +147,21 @@ export class UNetModel extends Module {
       }
       return this.id_predictor ? this.id_predictor.forward(h) : this.out.forward(h);
     });
+  }
+}
+
+/** label_emb for each form of num_classes (openaimodel.py; the string forms are sd2's). */
+function labelEmbedding(n: number | 'continuous' | 'sequential', admInChannels: number | null, ted: number): Embedding | Linear | Sequential {
+  if (typeof n === 'number') return new Embedding(n, ted);
+  switch (n) {
+    case 'continuous':
+      return new Linear(1, ted);
+    case 'sequential':
+      if (admInChannels == null) throw new Error('UNetModel: num_classes "sequential" needs adm_in_channels');
+      return new Sequential([new Sequential([new Linear(admInChannels, ted), new SiLU(), new Linear(ted, ted)])]);
+    default: {
+      const never: never = n;
+      throw new Error(`UNetModel: unknown num_classes ${String(never)}`);
+    }
   }
 }

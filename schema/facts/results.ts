@@ -1,6 +1,7 @@
 // The results of the facts walkers (what ldmc knows of a module without building it). A leaf
 // module: the family descriptors (schema/family.ts) and the walkers both import it.
 import type { FactIssue, GroupNormSite, Shape2, Shape3 } from './types.js';
+import type { Dialect } from '../types.js';
 
 export interface UNetFactsOptions {
   /** Scales `flops` and `activationElements` (default 1). */
@@ -9,6 +10,11 @@ export interface UNetFactsOptions {
   inputSize?: [number, number];
   /** Tokens in the cross-attention context (for FLOPs/activations only); default 1. */
   contextTokens?: number;
+  /**
+   * The repository whose UNetModel is meant (default 'ldm'). Only activations depend on it: sd2
+   * checkpoints the transformer blocks when use_checkpoint is set, ldm and sd1 always do.
+   */
+  dialect?: Dialect;
 }
 
 export type UNetBlockKind = 'input' | 'middle' | 'output';
@@ -33,6 +39,8 @@ export interface UNetAttentionSite {
   innerDim?: number;
   depth?: number;
   contextDim?: number | null;
+  /** sd2: attn1 attends to the context (disable_self_attentions / disable_middle_self_attn). */
+  selfAttentionDisabled?: boolean;
 }
 
 export interface UNetLevel {

@@ -30,7 +30,8 @@ export function crossAttention(
 /**
  * BasicTransformerBlock(dim, n_heads, d_head, context_dim): self-attention, cross-attention
  * (self-attention again when context_dim is None), GEGLU feed-forward with mult 4, each after
- * a LayerNorm and with a residual add.
+ * a LayerNorm and with a residual add. With sd2's `disable_self_attn`, attn1 is built with
+ * `context_dim` too and attends to the context (its to_k/to_v take context_dim inputs).
  */
 export function basicTransformerBlock(
   t: Tally,
@@ -40,9 +41,11 @@ export function basicTransformerBlock(
   contextDim: number | null,
   tokens: number,
   contextTokens: number,
+  disableSelfAttn = false,
 ): void {
   t.layerNorm(dim, tokens); // norm1
-  crossAttention(t, dim, dim, heads, dimHead, tokens, tokens); // attn1
+  if (disableSelfAttn && contextDim !== null) crossAttention(t, dim, contextDim, heads, dimHead, tokens, contextTokens);
+  else crossAttention(t, dim, dim, heads, dimHead, tokens, tokens); // attn1
   t.pointwise(dim * tokens);
   t.layerNorm(dim, tokens); // norm2
   if (contextDim === null) crossAttention(t, dim, dim, heads, dimHead, tokens, tokens);
@@ -65,6 +68,12 @@ export interface SpatialTransformerShape {
   height: number;
   width: number;
   contextTokens: number;
+  /** sd2: attn1 attends to the context (UNetModel's disable_self_attentions / disable_middle_self_attn). */
+  disableSelfAttn?: boolean;
+  /** sd2 `use_linear`: nn.Linear proj_in/proj_out on the tokens instead of 1×1 convs. */
+  useLinear?: boolean;
+  /** Whether the blocks run under checkpoint(): always in ldm/sd1, UNetModel's use_checkpoint in sd2. */
+  checkpoint?: boolean;
 }
 
 /**
@@ -77,12 +86,17 @@ export function spatialTransformer(t: Tally, path: string, s: SpatialTransformer
   const inner = s.heads * s.dimHead;
   const tokens = s.height * s.width;
   t.groupNorm(`${path}.norm`, s.channels, tokens);
-  t.conv(s.channels, inner, 1, s.height, s.width); // proj_in
+  if (s.useLinear) t.linear(s.channels, inner, tokens); // proj_in
+  else t.conv(s.channels, inner, 1, s.height, s.width);
   for (let d = 0; d < s.depth; d++) {
-    t.block(true, inner * tokens, (b) =>
-      basicTransformerBlock(b, inner, s.heads, s.dimHead, s.contextDim, tokens, s.contextTokens),
+    t.block(s.checkpoint ?? true, inner * tokens, (b) =>
+      basicTransformerBlock(b, inner, s.heads, s.dimHead, s.contextDim, tokens, s.contextTokens, s.disableSelfAttn ?? false),
     );
   }
-  t.conv(inner, s.channels, 1, s.height, s.width); // proj_out
+  // sd2 builds the linear proj_out as nn.Linear(in_channels, inner_dim), the transpose of what
+  // it is used as: the weight is [inner, in] and the bias has `inner` entries. It only runs
+  // when inner == in_channels (the UNet walker warns otherwise).
+  if (s.useLinear) t.linear(s.channels, inner, tokens);
+  else t.conv(inner, s.channels, 1, s.height, s.width); // proj_out
   t.pointwise(s.channels * tokens);
 }

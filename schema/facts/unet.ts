@@ -9,6 +9,7 @@ import { IssueList, floorDiv } from './types.js';
 import { defaultsOf, type ReadonlyParams } from '../types.js';
 import { UNetModelParams as UNetModelParamsSchema, type UNetModelParams } from '../params/unet.js';
 import type { FactIssue, GroupNormSite, Shape3 } from './types.js';
+import type { Dialect } from '../types.js';
 import type { UNetAttentionSite, UNetBlockKind, UNetFacts, UNetFactsOptions, UNetLevel } from './results.js';
 export type { UNetAttentionSite, UNetBlockKind, UNetFacts, UNetFactsOptions, UNetLevel } from './results.js';
 
@@ -52,6 +53,21 @@ export function checkUNetParams(p: UNetFactsParams): FactIssue[] {
     issues.error('unet/dims', `dims=${p.dims}: ldmc supports 2-d UNets only`, { param: 'dims', args: [p.dims] });
   if (p.channel_mult.length === 0)
     issues.error('unet/channel-mult-empty', 'channel_mult is empty', { param: 'channel_mult' });
+  // sd2's label_emb: `assert adm_in_channels is not None` for "sequential".
+  if (p.num_classes === 'sequential' && p.adm_in_channels === null)
+    issues.error('unet/adm-in-channels-missing', 'num_classes "sequential" needs adm_in_channels (the width of y)', { param: 'adm_in_channels' });
+  // sd2 asserts that both per-level lists have one entry per level, and that no level asks
+  // for more attention blocks than it has ResBlocks.
+  const levels = p.channel_mult.length;
+  for (const key of ['disable_self_attentions', 'num_attention_blocks'] as const) {
+    const list = p[key];
+    if (list !== null && list.length !== levels)
+      issues.error('unet/per-level-length', `${key} has ${list.length} entries but channel_mult has ${levels} levels`, { param: key, args: [key, list.length, levels] });
+  }
+  p.num_attention_blocks?.forEach((n, level) => {
+    if (n > p.num_res_blocks)
+      issues.error('unet/attention-blocks-exceed', `num_attention_blocks[${level}] = ${n} exceeds num_res_blocks = ${p.num_res_blocks}`, { param: 'num_attention_blocks', args: [level, n, p.num_res_blocks] });
+  });
   return issues.items;
 }
 
@@ -100,6 +116,7 @@ interface WalkState {
   timeEmbedDim: number;
   contextTokens: number;
   attention: UNetAttentionSite[];
+  dialect: Dialect;
 }
 
 interface ResBlockArgs {
@@ -178,21 +195,31 @@ function attentionBlock(t: Tally, path: string, s: WalkState, ch: number, h: num
   return heads;
 }
 
-/** Attention layer of one UNet block: AttentionBlock or SpatialTransformer. */
-function attentionLayer(t: Tally, s: WalkState, site: Omit<UNetAttentionSite, 'kind' | 'heads' | 'headChannels'>, heads: HeadBookkeeping): void {
+/**
+ * Attention layer of one UNet block: AttentionBlock or SpatialTransformer. The head bookkeeping
+ * runs even where sd2's num_attention_blocks leaves the layer out (`build` false), as there.
+ */
+function attentionLayer(t: Tally, s: WalkState, site: Omit<UNetAttentionSite, 'kind' | 'heads' | 'headChannels'>, heads: HeadBookkeeping, selfAttentionDisabled: boolean, build = true): void {
   const p = s.p;
   const { numHeads, dimHead } = heads.next(site.channels);
+  if (!build) return;
   const [h, w] = site.resolution;
   if (p.use_spatial_transformer) {
     if (numHeads <= 0 || dimHead <= 0)
       s.issues.error('unet/transformer-heads', `SpatialTransformer at ${site.path}: n_heads ${numHeads} × d_head ${dimHead} is not a valid width`, { path: site.path, param: p.num_head_channels === -1 ? 'num_heads' : 'num_head_channels', args: [numHeads, dimHead, site.channels] });
+    const inner = numHeads * dimHead;
+    if (p.use_linear_in_transformer && inner !== site.channels)
+      s.issues.warning('unet/linear-proj-out', `SpatialTransformer at ${site.path}: the linear proj_out is built as Linear(${site.channels}, ${inner}) and cannot map ${inner} back to ${site.channels} channels (fails in forward)`, { path: site.path, param: 'use_linear_in_transformer', args: [inner, site.channels] });
     spatialTransformer(t, site.path, {
       channels: site.channels, heads: numHeads, dimHead, depth: p.transformer_depth,
       contextDim: p.context_dim, height: h, width: w, contextTokens: s.contextTokens,
+      disableSelfAttn: selfAttentionDisabled, useLinear: p.use_linear_in_transformer,
+      checkpoint: s.dialect === 'sd2' ? p.use_checkpoint : true,
     });
     s.attention.push({
       ...site, kind: 'SpatialTransformer', heads: numHeads, headChannels: dimHead,
-      innerDim: numHeads * dimHead, depth: p.transformer_depth, contextDim: p.context_dim,
+      innerDim: inner, depth: p.transformer_depth, contextDim: p.context_dim,
+      ...(selfAttentionDisabled ? { selfAttentionDisabled } : {}),
     });
   } else {
     // Input and middle blocks pass num_heads; output blocks pass num_heads_upsample.
@@ -202,6 +229,29 @@ function attentionLayer(t: Tally, s: WalkState, site: Omit<UNetAttentionSite, 'k
   }
 }
 
+/**
+ * label_emb, added to the time embedding: nn.Embedding(num_classes, 4mc) for an int; in sd2
+ * also nn.Linear(1, 4mc) for "continuous" and, for "sequential",
+ * Sequential(Sequential(Linear(adm_in_channels, 4mc), SiLU, Linear(4mc, 4mc))).
+ */
+function labelEmbedding(le: Tally, p: UNetFactsParams, ted: number): void {
+  const n = p.num_classes;
+  if (n === null) return;
+  if (typeof n === 'number') {
+    le.embedding(n, ted, 1);
+  } else if (n === 'continuous') {
+    le.linear(1, ted, 1);
+  } else if (n === 'sequential') {
+    le.linear(p.adm_in_channels ?? 0, ted, 1); // label_emb.0.0 (checkUNetParams reports a missing width)
+    le.pointwise(ted);
+    le.linear(ted, ted, 1); // label_emb.0.2
+  } else {
+    const never: never = n;
+    throw new Error(`unknown num_classes ${String(never)}`);
+  }
+  le.pointwise(ted);
+}
+
 /** Facts of UNetModel(**p) (openaimodel.py), without building it. */
 export function unetFacts(p: UNetFactsParams, opts: UNetFactsOptions = {}): UNetFacts {
   const issues = new IssueList();
@@ -209,7 +259,7 @@ export function unetFacts(p: UNetFactsParams, opts: UNetFactsOptions = {}): UNet
   const batch = opts.batch ?? 1;
   const norms: GroupNormSite[] = [];
   const mc = p.model_channels;
-  const s: WalkState = { p, issues, timeEmbedDim: 4 * mc, contextTokens: opts.contextTokens ?? 1, attention: [] };
+  const s: WalkState = { p, issues, timeEmbedDim: 4 * mc, contextTokens: opts.contextTokens ?? 1, attention: [], dialect: opts.dialect ?? 'ldm' };
   const ted = s.timeEmbedDim;
   const attnAt = new Set(p.attention_resolutions);
   const heads = new HeadBookkeeping(p);
@@ -226,11 +276,9 @@ export function unetFacts(p: UNetFactsParams, opts: UNetFactsOptions = {}): UNet
   te.linear(mc, ted, 1);
   te.pointwise(ted);
   te.linear(ted, ted, 1);
-  if (p.num_classes !== null) {
-    const le = part('label_emb'); // nn.Embedding(num_classes, 4mc), added to the time embedding
-    le.embedding(p.num_classes, ted, 1);
-    le.pointwise(ted);
-  }
+  if (p.num_classes !== null) labelEmbedding(part('label_emb'), p, ted);
+  const selfAttnOff = (level: number): boolean => p.disable_self_attentions?.[level] ?? false;
+  const attentionBlocksAt = (level: number): number => p.num_attention_blocks?.[level] ?? Infinity;
 
   const [h0, w0] = opts.inputSize ?? [p.image_size, p.image_size];
   let [h, w] = [h0, w0];
@@ -248,7 +296,7 @@ export function unetFacts(p: UNetFactsParams, opts: UNetFactsOptions = {}): UNet
       const path = `input_blocks.${idx}`;
       resBlock(ib, `${path}.0`, s, { cin: ch, cout: mult * mc, h, w, updown: null });
       ch = mult * mc;
-      if (attnAt.has(ds)) attentionLayer(ib, s, { block: 'input', index: idx, path: `${path}.1`, ds, resolution: [h, w], channels: ch }, heads);
+      if (attnAt.has(ds)) attentionLayer(ib, s, { block: 'input', index: idx, path: `${path}.1`, ds, resolution: [h, w], channels: ch }, heads, selfAttnOff(level), i < attentionBlocksAt(level));
       skips.push([ch, h, w]);
     }
     if (level !== p.channel_mult.length - 1) {
@@ -271,7 +319,7 @@ export function unetFacts(p: UNetFactsParams, opts: UNetFactsOptions = {}): UNet
 
   const mb = part('middle_block');
   resBlock(mb, 'middle_block.0', s, { cin: ch, cout: ch, h, w, updown: null });
-  attentionLayer(mb, s, { block: 'middle', index: 0, path: 'middle_block.1', ds, resolution: [h, w], channels: ch }, heads);
+  attentionLayer(mb, s, { block: 'middle', index: 0, path: 'middle_block.1', ds, resolution: [h, w], channels: ch }, heads, p.disable_middle_self_attn);
   resBlock(mb, 'middle_block.2', s, { cin: ch, cout: ch, h, w, updown: null });
 
   const ob = part('output_blocks');
@@ -287,7 +335,11 @@ export function unetFacts(p: UNetFactsParams, opts: UNetFactsOptions = {}): UNet
       resBlock(ob, `${path}.0`, s, { cin: ch + ich, cout: mc * mult, h, w, updown: null });
       ch = mc * mult;
       let layer = 1;
-      if (attnAt.has(ds)) attentionLayer(ob, s, { block: 'output', index: idx, path: `${path}.${layer++}`, ds, resolution: [h, w], channels: ch }, heads);
+      if (attnAt.has(ds)) {
+        const build = i < attentionBlocksAt(level);
+        attentionLayer(ob, s, { block: 'output', index: idx, path: `${path}.${layer}`, ds, resolution: [h, w], channels: ch }, heads, selfAttnOff(level), build);
+        if (build) layer++;
+      }
       if (level > 0 && i === p.num_res_blocks) {
         const upPath = `${path}.${layer}`;
         if (p.resblock_updown) {
