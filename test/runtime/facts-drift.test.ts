@@ -67,7 +67,10 @@ function factsOf(spec: TargetSpec, p: Record<string, unknown>, c: DriftCase): Ch
     }
     case 'cond_stage': {
       const f = st.facts(p, { imageSide: c.imageSide ?? 32 });
-      const out = f.output.kind === 'passthrough' ? undefined : [...f.output.shape];
+      const o = f.output;
+      const out = o.kind === 'tokens' || o.kind === 'spatial' ? [...o.shape] : o.kind === 'vector' ? [o.width] : undefined;
+      // A buildable network always has a known count (an unknown architecture has no runtime module).
+      if (f.paramCount === null) throw new Error(`${spec.id}: facts give no parameter count for ${c.name}`);
       return { paramCount: f.paramCount, parts: f.parts, output: out, run: c.forward };
     }
     case 'diffusion':

@@ -50,7 +50,21 @@ export const driftGrid: Readonly<Record<string, readonly DriftCase[]>> = {
     { name: 'two stages with a channel mapper', params: { n_stages: 2, in_channels: 3, out_channels: 5, multiplier: 0.5 }, imageSide: 16, forward: (m) => (m as unknown as { forward(x: Tensor): Tensor }).forward(zeros([1, 16, 16, 3])) },
     { name: 'one stage, no mapper', params: { n_stages: 1, in_channels: 2 }, imageSide: 8, forward: (m) => (m as unknown as { forward(x: Tensor): Tensor }).forward(zeros([1, 8, 8, 2])) },
   ],
+  // The reference oracle's tiny text encoders (sd-parity), which the architecture tables know by
+  // the names its YAML files use; the full-size ones are checked against state-dict-shapes.
+  'ldm.modules.encoders.modules.FrozenCLIPEmbedder': [
+    { name: 'tiny CLIP text model, last layer', params: { version: 'sdparity/clip-text-tiny' }, partsPrefix: 'transformer.text_model.', forward: (m) => textForward(m, 77) },
+    { name: 'tiny CLIP text model, pooled (sd2)', params: { version: 'sdparity/clip-text-tiny', layer: 'pooled' }, partsPrefix: 'transformer.text_model.', forward: (m) => textForward(m, 77) },
+    { name: 'tiny CLIP text model, hidden layer -2, 20 tokens', params: { version: 'sdparity/clip-text-tiny', layer: 'hidden', layer_idx: -2, max_length: 20 }, partsPrefix: 'transformer.text_model.', forward: (m) => textForward(m, 20) },
+  ],
+  'ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder': [
+    { name: 'tiny OpenCLIP text tower, penultimate', params: { arch: 'SDParity-TinyText', version: null, layer: 'penultimate' }, partsPrefix: 'model.', forward: (m) => textForward(m, 77) },
+    { name: 'tiny OpenCLIP text tower, last', params: { arch: 'SDParity-TinyText', version: null, layer: 'last' }, partsPrefix: 'model.', forward: (m) => textForward(m, 77) },
+  ],
 };
+
+/** Token ids 0, 1, … of one prompt (the tiny vocabularies have 1000 entries). */
+const textForward = (m: Module, tokens: number) => (m as unknown as { forward(t: Tensor): Tensor }).forward(int2d([Array.from({ length: tokens }, (_, i) => i % 1000)]));
 
 const int1d = (v: number[]) => tf.tensor1d(v, 'int32');
 const int2d = (v: number[][]) => tf.tensor2d(v, undefined, 'int32');
