@@ -63,6 +63,8 @@ export const Messages = {
   Section_0_must_be_a_mapping: m('LDMC309', 'error', "'{0}' must be a mapping"),
   Unknown_trainer_option_0: m('LDMC310', 'warning', "unknown Lightning trainer option '{0}'"),
   Unknown_lightning_section_0: m('LDMC311', 'warning', "unknown lightning section '{0}' (known: {1})"),
+  Not_in_dialect_0_1_2: m('LDMC312', 'error', '{0} is not in {1}: it is only in {2}'),
+  Dialect_conflict_0_1_2: m('LDMC313', 'error', 'no repository accepts this whole config: {0} needs {1}, but what comes before it needs {2}'),
 
   // --- params (4xx): per-target schema checks
   Unknown_param_0_for_1: m('LDMC400', 'error', "unknown param '{0}' for {1}"),

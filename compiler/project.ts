@@ -4,7 +4,9 @@
 // the cached parse trees when a document changes. `compile()` in program.ts and `ldmc check` go
 // through it too, so modeline bases (`# ldmc: base=...`) work the same in the CLI and the editor.
 import { checkGraph } from './check.js';
+import { settleDialect, type DialectInfo } from './dialect.js';
 import { DiagnosticBag, diag, spanAt, type Diagnostic, type Span } from './diagnostics.js';
+import type { Dialect } from '../schema/types.js';
 import { inferGraph, type Inference } from './infer.js';
 import { checkSourceLimits, sourceLimits, type SourceLimits } from './limits.js';
 import type { ModelGraph } from './ir.js';
@@ -42,6 +44,8 @@ export interface CompileInput {
   readonly overrides?: readonly string[];
   /** Limits on each document's text (defaults in limits.ts). */
   readonly limits?: Partial<SourceLimits>;
+  /** `--dialect`: check against this repository; inferred from the config when absent. */
+  readonly dialect?: Dialect;
 }
 
 export interface CompileResult {
@@ -55,6 +59,8 @@ export interface CompileResult {
   readonly hasErrors: boolean;
   /** The text of every file the result was built from, by path (code frames, editors). */
   readonly sources: ReadonlyMap<string, string>;
+  /** Which repository's main.py the config is for (compiler/dialect.ts); absent before resolve. */
+  readonly dialect?: DialectInfo;
 }
 
 export interface ProjectResult extends CompileResult {
@@ -139,7 +145,7 @@ export class Project {
   }
 
   compile(input: CompileInput): ProjectResult {
-    const key = JSON.stringify([input.files, input.overrides ?? []]);
+    const key = JSON.stringify([input.files, input.overrides ?? [], input.dialect ?? null]);
     const cached = this.results.get(key);
     if (cached && [...cached.texts].every(([p, t]) => sameText(this.readFile(p), t))) return cached.result;
     const texts = new Map<string, string | Error>();
@@ -193,7 +199,7 @@ export class Project {
       order.push(f);
     };
     for (const f of input.files) visit(f, [], undefined);
-    const done = (graph?: ModelGraph, inference?: Inference, merged?: MapNode, uninterpolated?: MapNode): ProjectResult => ({
+    const done = (graph?: ModelGraph, inference?: Inference, merged?: MapNode, uninterpolated?: MapNode, dialect?: DialectInfo): ProjectResult => ({
       files: order,
       diagnostics: bag.sorted(),
       graph,
@@ -203,6 +209,7 @@ export class Project {
       sources,
       uninterpolated,
       bases,
+      ...(dialect ? { dialect } : {}),
     });
     if (failed || roots.length === 0 || bag.hasErrors) return done();
     let merged = mergeAll(roots)!;
@@ -210,9 +217,10 @@ export class Project {
     const uninterpolated = merged;
     merged = resolveInterpolations(merged, bag);
     const graph = resolveGraph(merged, order, bag);
+    const dialect = settleDialect(graph, input.dialect, bag);
     const inference = inferGraph(graph, bag);
     checkGraph(graph, inference, { fileExists: (p) => this.docs.has(p) || this.host.fileExists(p) }, bag);
-    return done(graph, inference, merged, uninterpolated);
+    return done(graph, inference, merged, uninterpolated, dialect);
   }
 }
 

@@ -94,6 +94,8 @@ const srParams = {
 const imagenetSR = (name: string, line: number): TargetSpec =>
   defineTarget({
     id: `ldm.data.imagenet.${name}`,
+    // Stability-AI/stablediffusion ships no ldm/data loaders but base.py and util.py.
+    dialects: ['ldm', 'sd1'],
     aliases: [],
     families: ['dataset'],
     summary: 'ImageNet super-resolution pairs (image, LR_image).',
@@ -112,6 +114,8 @@ const imagenetConfig = Type.Object(
 const imagenet = (name: string, line: number): TargetSpec =>
   defineDataset({
     id: `ldm.data.imagenet.${name}`,
+    // Stability-AI/stablediffusion ships no ldm/data loaders but base.py and util.py.
+    dialects: ['ldm', 'sd1'],
     aliases: [],
     families: ['dataset'],
     summary: 'ImageNet class-folder layout with class labels.',
@@ -129,6 +133,8 @@ const lsunFacts = (p: { size: number | null }): DatasetFacts => ({ keys: ['image
 const lsun = (name: string, line: number, flip: number): TargetSpec =>
   defineDataset({
     id: `ldm.data.lsun.${name}`,
+    // Stability-AI/stablediffusion ships no ldm/data loaders but base.py and util.py.
+    dialects: ['ldm', 'sd1'],
     aliases: [],
     families: ['dataset'],
     summary: 'LSUN scenes (file-list layout).',
@@ -145,6 +151,8 @@ const lsun = (name: string, line: number, flip: number): TargetSpec =>
 const missing = (mod: string, name: string, props: Parameters<typeof params>[0]): TargetSpec =>
   defineTarget({
     id: `ldm.data.${mod}.${name}`,
+    // Stability-AI/stablediffusion ships no ldm/data loaders but base.py and util.py.
+    dialects: ['ldm', 'sd1'],
     aliases: [],
     families: ['dataset'],
     summary: `Dataset ${name} (module ldm.data.${mod}).`,
@@ -236,6 +244,8 @@ export const dataTargets: TargetSpec[] = [
   ImageFolder,
   defineDataset({
     id: 'ldm.data.lsun.LSUNBase',
+    // Stability-AI/stablediffusion ships no ldm/data loaders but base.py and util.py.
+    dialects: ['ldm', 'sd1'],
     aliases: [],
     families: ['dataset'],
     summary: 'LSUN file-list layout with an explicit list file and image root.',
