@@ -29,6 +29,9 @@ export const driftGrid: Readonly<Record<string, readonly DriftCase[]>> = {
     { name: 'plain, heads by channels', params: { image_size: 8, in_channels: 3, out_channels: 3, model_channels: 32, attention_resolutions: [2], num_res_blocks: 1, channel_mult: [1, 2], num_head_channels: 16 } },
     { name: 'cross-attention, 2 res blocks, resblock updown', params: { image_size: 8, in_channels: 4, out_channels: 4, model_channels: 32, attention_resolutions: [1, 2], num_res_blocks: 2, channel_mult: [1, 2], num_heads: 2, use_spatial_transformer: true, context_dim: 16, transformer_depth: 1, resblock_updown: true } },
     { name: 'class-conditional, scale-shift norm', params: { image_size: 8, in_channels: 3, out_channels: 3, model_channels: 32, attention_resolutions: [], num_res_blocks: 1, channel_mult: [1, 1, 2], num_heads: 1, num_classes: 5, use_scale_shift_norm: true } },
+    // sd2's options (sdunet): linear projections, attn1 on the context per level and in the middle,
+    // fewer attention blocks than ResBlocks, SD v2's head split (num_head_channels, legacy: false).
+    { name: 'sd2: linear transformer, disabled self-attention, num_attention_blocks', params: { image_size: 8, in_channels: 4, out_channels: 4, model_channels: 32, attention_resolutions: [1, 2], num_res_blocks: 2, channel_mult: [1, 2], num_head_channels: 16, legacy: false, use_spatial_transformer: true, context_dim: 16, use_linear_in_transformer: true, disable_self_attentions: [true, false], num_attention_blocks: [1, 2], disable_middle_self_attn: true } },
   ],
   'ldm.models.autoencoder.VQModel': [
     { name: 'f2 with attention', params: { embed_dim: 4, n_embed: 16, ddconfig: dd(), lossconfig: ident } },
