@@ -3,7 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultName, diagnosticJson, emitArtifacts, formatSummary, inspectJson } from '../compiler/emit.js';
+import { defaultName, diagnosticJson, dialectJson, emitArtifacts, formatSummary, inspectJson } from '../compiler/emit.js';
+import { isDialect } from '../compiler/dialect.js';
+import type { Dialect } from '../schema/types.js';
 import { compile, type CompileResult } from '../compiler/program.js';
 import { loadPlugins, type PluginRun } from '../compiler/plugin-load.js';
 import type { SourceLimits } from '../compiler/limits.js';
@@ -17,10 +19,12 @@ import { defaultIo, printDiagnostics, type Io } from './io.js';
 export const USAGE = `ldmc — the latent-diffusion model compiler
 
 Usage:
-  ldmc check   FILE... [--set key.path=value ...] [--format text|json] [--max-document-size BYTES] [--max-scalar-length N]
-  ldmc inspect FILE... [--set ...] [--json]
+  ldmc check   FILE... [--set key.path=value ...] [--dialect ldm|sd1|sd2] [--format text|json]
+               [--max-document-size BYTES] [--max-scalar-length N]
+  ldmc inspect FILE... [--set ...] [--dialect D] [--json]
   ldmc compile FILE... [--set ...] [--name NAME] [--out DIR]
-  ldmc export  FILE... [--set ...] --to ldm --out resolved.yaml   the resolved config for main.py
+  ldmc export  FILE... [--set ...] --to ldm|sd1|sd2 --out resolved.yaml   the resolved config for that
+               repository (ldm CompVis/latent-diffusion, sd1 CompVis/stable-diffusion, sd2 Stability-AI/stablediffusion)
   ldmc forward CONFIG... --weights W --inputs I.safetensors --out O.safetensors
                [--component unet|first_stage|cond_stage] [--backend tensorflow|wasm|cpu]
                [--prefix P] [--ignore-keys P ...] [--non-strict] [--set ...]
@@ -39,6 +43,8 @@ exports definePlugin({ targets, extend }), for a fork's own targets and params. 
 ("ldmc": { "plugins": [...] } in the nearest package.json, or ldmc.config.ts) load too.
 Files merge left to right (mappings deeply, lists replaced), then --set overrides apply.
 A file whose first lines say \`# ldmc: base=../other.yaml\` is merged on top of that base.
+The dialect (which of those repositories reads the config) is inferred from the targets, params
+and values it uses, or set with --dialect; \`inspect\` shows it.
 Exit status: 0 no errors, 1 errors found, 2 usage error.
 `;
 
@@ -76,18 +82,19 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
   }
   switch (cmd) {
     case 'check':
-      return checkCommand(parseArgs(rest, { values: ['set', 'format', 'max-document-size', 'max-scalar-length', 'plugin'], flags: ['no-frame'] }), io);
+      return checkCommand(parseArgs(rest, { values: ['set', 'format', 'max-document-size', 'max-scalar-length', 'plugin', 'dialect'], flags: ['no-frame'] }), io);
     case 'inspect':
-      return inspectCommand(parseArgs(rest, { values: ['set', 'format', 'plugin'], flags: ['json', 'no-frame'] }), io);
+      return inspectCommand(parseArgs(rest, { values: ['set', 'format', 'plugin', 'dialect'], flags: ['json', 'no-frame'] }), io);
     case 'compile':
-      return compileCommand(parseArgs(rest, { values: ['set', 'out', 'name', 'format', 'plugin'], flags: ['no-frame', 'json'] }), io);
+      return compileCommand(parseArgs(rest, { values: ['set', 'out', 'name', 'format', 'plugin', 'dialect'], flags: ['no-frame', 'json'] }), io);
     case 'export': {
       const a = parseArgs(rest, { values: ['set', 'to', 'out', 'format', 'plugin'], flags: ['no-frame'] });
       const to = a.values.to?.at(-1) ?? 'ldm';
-      if (to !== 'ldm') throw new UsageError(`--to must be ldm, not '${to}'`);
+      if (!isDialect(to)) throw new UsageError(`--to must be ldm, sd1 or sd2, not '${to}'`);
       const out = a.values.out?.at(-1);
       if (!out) throw new UsageError('--out is required (the YAML file to write)');
-      const { result } = await runCompiler(a);
+      // Checked as that repository: whatever it lacks is an error at its line (LDMC312).
+      const { result } = await runCompiler(a, to);
       printDiagnostics(result, a, io);
       if (result.hasErrors || !result.graph) return 1;
       const { exportConfig } = await import('../compiler/export.js');
@@ -154,18 +161,26 @@ function readVersion(): string {
  * Loads the plugins (the project's, found from the first config's folder, then each --plugin) and
  * compiles against the run's registry. A faulty plugin stops the run: its diagnostics are the result.
  */
-async function runCompiler(a: ParsedArgs): Promise<{ result: CompileResult; host: DiskHost }> {
+async function runCompiler(a: ParsedArgs, dialect: Dialect | undefined = dialectOf(a)): Promise<{ result: CompileResult; host: DiskHost }> {
   if (a.positionals.length === 0) throw new UsageError('no config file given');
   const host = new DiskHost();
   const plugins = await loadPlugins(a.values.plugin ?? [], dirname(resolve(a.positionals[0]!)), { allowTs: true });
   if (plugins.hasErrors) return { result: pluginFailure(plugins), host };
-  const result = compile({ files: a.positionals, overrides: a.values.set ?? [], limits: limitsOf(a), registry: plugins.registry }, host);
+  const result = compile({ files: a.positionals, overrides: a.values.set ?? [], limits: limitsOf(a), registry: plugins.registry, ...(dialect ? { dialect } : {}) }, host);
   return { result, host };
 }
 
 /** A compile result that holds only the plugin faults (nothing was compiled). */
 function pluginFailure(p: PluginRun): CompileResult {
   return { files: [], diagnostics: p.diagnostics, graph: undefined, inference: undefined, merged: undefined, hasErrors: true, sources: p.sources, registry: p.registry };
+}
+
+/** `--dialect ldm|sd1|sd2`, when given. */
+function dialectOf(a: ParsedArgs): Dialect | undefined {
+  const d = a.values.dialect?.at(-1);
+  if (d === undefined) return undefined;
+  if (!isDialect(d)) throw new UsageError(`--dialect must be ldm, sd1 or sd2, not '${d}'`);
+  return d;
 }
 
 /** `--max-document-size` / `--max-scalar-length` (check), else LDMC_MAX_DOCUMENT_BYTES; unset: the defaults. */
@@ -189,7 +204,7 @@ function format(a: ParsedArgs): 'text' | 'json' {
 
 async function checkCommand(a: ParsedArgs, io: Io): Promise<number> {
   const { result } = await runCompiler(a);
-  if (format(a) === 'json') io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson) }));
+  if (format(a) === 'json') io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson), ...(result.dialect ? { dialect: dialectJson(result.dialect) } : {}) }));
   else printDiagnostics(result, a, io);
   return result.hasErrors ? 1 : 0;
 }

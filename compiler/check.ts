@@ -20,7 +20,8 @@ export function checkGraph(g: ModelGraph, inf: Inference, host: CheckHost, ctx: 
   checkAttentionResolutions(inf, ctx);
   checkDoubleZ(inf, ctx);
   checkDiscriminatorDepth(m, inf, ctx);
-  if (className(m) === 'LatentDiffusion' && m.valid) {
+  // Every latent-diffusion wrapper (LatentDiffusion and sd2's subclasses) gets the latent rules.
+  if (m.spec.statics?.family === 'diffusion' && m.valid) {
     checkLatentChannels(m, inf, ctx);
     checkConditioning(m, inf, ctx);
     if (m.params.num_timesteps_cond !== null && m.params.num_timesteps_cond !== 1) {
@@ -311,7 +312,7 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
     if (key !== null && ConditioningInputs[key].concat) {
       const extra = inC - latentC;
       const cs = inf.condStage;
-      const known = concatChannels(inf);
+      const known = concatChannels(inf, m, latentC);
       if (known !== undefined && inC !== latentC + known.channels) {
         ctx.report(
           diag(paramSpan(u, 'in_channels'), 'UNet_in_channels_0_expected_1', [inC, latentC, ` + ${known.channels} concat channels from ${known.from} = ${latentC + known.channels}`], {
@@ -341,10 +342,9 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
     if (predicted !== null && predicted !== latentC) {
       ctx.report(diag(paramSpan(u, 'out_channels'), 'UNet_out_channels_0_expected_1', [outC, latentC], { related, hint: `set out_channels: ${latentC}` }));
     }
-    const uSize = u.params.image_size as number;
-    if (typeof uSize === 'number' && uSize !== m.params.image_size) {
-      ctx.report(diag(paramSpan(u, 'image_size'), 'UNet_image_size_0_vs_1', [uSize, m.params.image_size], { related: [{ message: 'diffusion image_size', span: paramSpan(m, 'image_size') }] }));
-    }
+    // The UNet's own image_size is recorded only (UNetModel never reads it, and ldmc's facts and
+    // generated shapes use the diffusion image_size it really runs at), so a different value
+    // changes nothing and gets no warning: LDMC514 is retired.
   }
   if (m.params.channels !== latentC) {
     ctx.report(diag(paramSpan(m, 'channels'), 'Diffusion_channels_0_expected_1', [m.params.channels, latentC], { related, hint: `set channels: ${latentC}` }));
@@ -356,7 +356,12 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
     ctx.report(diag(ddSpan(fs.node, 'ch_mult'), 'Latent_downsampled_to_nothing_0_by_1', [imageSide, f], { hint: 'use fewer ch_mult levels: len(ch_mult) - 1 halvings' }));
     return;
   }
-  if (m.params.image_size !== expectSide && m.params.image_size !== latentSide) {
+  // The image size only matters where something depends on it: the data module's images (the
+  // model trains on their latents but samples image_size latents), or the first stage's
+  // attention levels, which its constructor places by comparing ddconfig.resolution's halvings
+  // with attn_resolutions. A first stage without them (SD's KL-f8) encodes any size the same way.
+  const sizeMatters = inf.dataImageSize !== undefined || fs.facts.attention.some((a) => !a.path.includes('.mid.'));
+  if (sizeMatters && m.params.image_size !== expectSide && m.params.image_size !== latentSide) {
     ctx.report(
       diag(paramSpan(m, 'image_size'), 'Diffusion_image_size_0_expected_1', [m.params.image_size, imageSide, expectSide], {
         hint: `the model will sample ${m.params.image_size}×${m.params.image_size} latents, i.e. ${(m.params.image_size as number) * f}px images; set image_size: ${expectSide} to match`,
@@ -365,7 +370,13 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
   }
 }
 
-export function concatChannels(inf: Inference): { channels: number; from: string } | undefined {
+export function concatChannels(inf: Inference, m?: IRNode, latentChannels?: number): { channels: number; from: string } | undefined {
+  // sd2's wrapper subclasses concatenate their own inputs (inpainting: mask + masked-image latent;
+  // depth: the depth map; x4 upscaler: the low-res image), stated by the wrapper's statics.
+  const st = m?.spec.statics;
+  if (st?.family === 'diffusion' && st.extraConcatChannels) {
+    return { channels: st.extraConcatChannels(m!.params, latentChannels), from: className(m!) };
+  }
   const cs = inf.condStage;
   if (!cs) return undefined;
   if (cs.sentinel === Sentinel.FirstStage) return undefined; // the data may add a mask (inpainting)
@@ -445,7 +456,9 @@ function checkCkptPath(n: IRNode, host: CheckHost, ctx: Reporter): void {
 export function loggedMetrics(n: IRNode): string[] {
   const cls = className(n);
   const out: string[] = [];
-  if (cls === 'LatentDiffusion') {
+  // Every latent-diffusion wrapper (LatentDiffusion and sd2's subclasses) logs through
+  // DDPM.p_losses and validation_step.
+  if (n.spec.statics?.family === 'diffusion') {
     const base = ['loss_simple', 'loss_vlb', 'loss', ...(n.params.learn_logvar ? ['loss_gamma'] : [])];
     for (const split of ['train', 'val']) {
       for (const b of base) out.push(`${split}/${b}`);

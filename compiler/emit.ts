@@ -2,7 +2,9 @@
 // Map<path, text> and never writes (cf. Prisma's buildClient); the CLI writes. Emitters for
 // generated TypeScript, the model card and the JSON Schema plug in as more entries of that map.
 import { basename, dirname } from 'node:path/posix';
+import { DialectRepos, type Dialect } from '../schema/types.js';
 import type { Diagnostic } from './diagnostics.js';
+import type { DialectInfo } from './dialect.js';
 import type { Inference, LearningRate, MemoryEstimate } from './infer.js';
 import type { IRNode } from './ir.js';
 import type { CompileResult } from './program.js';
@@ -39,10 +41,26 @@ export interface ComponentJson {
   source: { file: string; line: number; col: number };
 }
 
+/** Which repository reads the config (compiler/dialect.ts), as check --format json and inspect --json print it. */
+export interface DialectJson {
+  /** ldm, sd1 or sd2. */
+  dialect: Dialect;
+  repository: string;
+  /** Every dialect that accepts the whole config (empty: none does). */
+  accepted: Dialect[];
+  /** true when --dialect chose it. */
+  given: boolean;
+}
+
+export function dialectJson(d: DialectInfo): DialectJson {
+  return { dialect: d.dialect, repository: DialectRepos[d.dialect], accepted: [...d.accepted], given: d.given };
+}
+
 export interface InspectJson {
   file: string;
   files: string[];
   diagnostics: DiagnosticJson[];
+  dialect: DialectJson | null;
   components: {
     unet: (ComponentJson & { input_shape: Shape; output_shape: Shape; attention_resolutions: number[]; attention: { block: string; path: string; resolution: [number, number]; channels: number; heads: number; head_channels: number; kind: string }[]; flops: number; parts: Record<string, number> }) | null;
     first_stage: (ComponentJson & { parts: Record<string, number>; latent_shape: Shape; input_shape: Shape; output_shape: Shape; attention_resolutions: number[]; flops: { encode: number; decode: number; quantize: number; total: number } }) | null;
@@ -91,6 +109,7 @@ export function inspectJson(r: CompileResult): InspectJson {
     file: r.files[r.files.length - 1] ?? '',
     files: [...r.files],
     diagnostics: r.diagnostics.map(diagnosticJson),
+    dialect: r.dialect ? dialectJson(r.dialect) : null,
     components: {
       unet: u
         ? {
@@ -187,6 +206,7 @@ export function formatSummary(j: InspectJson): string {
   }
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), 0));
   const lines = [`${j.files.join(' + ')}`];
+  if (j.dialect) lines.push(`  dialect      ${j.dialect.dialect} (${j.dialect.repository})${j.dialect.given ? ', from --dialect' : j.dialect.accepted.length > 1 ? `; also read by ${j.dialect.accepted.slice(1).join(', ')}` : ''}`);
   for (const r of rows) lines.push(`  ${r[0].padEnd(w[0]!)}  ${r[1].padEnd(w[1]!)}  ${r[2].padStart(w[2]!)}  ${r[3]}`.trimEnd());
   if (c.unet) {
     const at = c.unet.attention_resolutions.map((r) => `${r}×${r}`).join(', ') || 'none';

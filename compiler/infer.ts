@@ -94,7 +94,10 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
         inf.extras = extraStages(m, [st.slots.unet, st.slots.firstStage, st.slots.condStage], imageSide, ctx);
         if (u) {
           const contextTokens = inf.condStage.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape[0] : 1;
-          const facts = unetOf(u, contextTokens, ctx);
+          // The UNet runs on image_size × image_size latents (the diffusion model's, not its own
+          // recorded-only image_size), so its facts and generated shapes use that size.
+          const side = typeof m.params.image_size === 'number' ? m.params.image_size : undefined;
+          const facts = unetOf(u, contextTokens, ctx, side);
           if (facts) inf.unet = { node: u, facts };
         }
         break;
@@ -127,10 +130,10 @@ function guard<T>(ctx: Reporter, n: IRNode, f: () => T): T | undefined {
 
 // Each asks the node's own spec (schema/family.ts); a node of another family, or a target with no
 // statics, has no facts. Validated params already have the shapes the walkers take.
-function unetOf(n: IRNode, contextTokens: number, ctx: Reporter): UNetFacts | undefined {
+function unetOf(n: IRNode, contextTokens: number, ctx: Reporter, side?: number): UNetFacts | undefined {
   const st = n.spec.statics;
   if (!n.valid || st?.family !== 'unet') return undefined;
-  return guard(ctx, n, () => st.facts(n.params, { contextTokens }));
+  return guard(ctx, n, () => st.facts(n.params, { contextTokens, ...(side !== undefined ? { inputSize: [side, side] as [number, number] } : {}) }));
 }
 
 function firstStage(n: IRNode, ctx: Reporter): { node: IRNode; facts: AutoencoderFacts } | undefined {

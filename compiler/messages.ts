@@ -65,6 +65,8 @@ export const Messages = {
   Section_0_must_be_a_mapping: m('LDMC309', 'error', "'{0}' must be a mapping"),
   Unknown_trainer_option_0: m('LDMC310', 'warning', "unknown Lightning trainer option '{0}'"),
   Unknown_lightning_section_0: m('LDMC311', 'warning', "unknown lightning section '{0}' (known: {1})"),
+  Not_in_dialect_0_1_2: m('LDMC312', 'error', '{0} is not in {1}: it is only in {2}'),
+  Dialect_conflict_0_1_2: m('LDMC313', 'error', 'no repository accepts this whole config: {0} needs {1}, but what comes before it needs {2}'),
 
   // --- params (4xx): per-target schema checks
   Unknown_param_0_for_1: m('LDMC400', 'error', "unknown param '{0}' for {1}"),
@@ -89,7 +91,8 @@ export const Messages = {
   Monitor_0_not_logged_1: m('LDMC511', 'error', "monitor '{0}' is not a metric that {1} logs"),
   UNet_heads_unset: m('LDMC512', 'error', 'UNet needs num_heads or num_head_channels (both are -1)'),
   Spatial_transformer_needs_context_dim: m('LDMC513', 'error', 'use_spatial_transformer is true, but context_dim is not set (the width of the cross-attention context)'),
-  UNet_image_size_0_vs_1: m('LDMC514', 'warning', 'UNet image_size is {0}, but the diffusion model samples at {1}'),
+  // LDMC514 (UNet image_size vs the diffusion image_size) is retired: UNetModel records its
+  // image_size only, so the mismatch changed nothing (issue 10, "warnings are true").
   Concat_channels_unknown_0: m('LDMC515', 'warning', 'UNet in_channels is {0}: latent {1} + {2} concat channels, which must come from the data ({3})'),
   Num_timesteps_cond_0_unsupported: m('LDMC516', 'error', 'num_timesteps_cond = {0} is not supported (only 1)'),
   // LDMC517 (an info line for the effective learning rate) is retired: nothing emitted it, and
@@ -107,6 +110,7 @@ export const Messages = {
   Per_level_0_has_1_entries_for_2_levels: m('LDMC529', 'error', '{0} has {1} entries, but channel_mult has {2} levels (UNetModel asserts one entry per level)'),
   Attention_blocks_0_is_1_exceeds_2: m('LDMC530', 'error', 'num_attention_blocks[{0}] = {1} exceeds num_res_blocks = {2} (UNetModel asserts it)'),
   Linear_proj_out_0_at_1: m('LDMC531', 'warning', "use_linear_in_transformer: the SpatialTransformer at {1} builds proj_out as Linear({2}, {0}), which cannot map its {0}-wide tokens back to {2} channels, so the forward pass fails"),
+  Lightning_key_0_must_be_1: m('LDMC532', 'error', "'{0}' is a plain lightning setting, not a section: it must be {1}"),
 
   // SD conditioning stages (LDMC540–549)
   Clip_layer_idx_0_invalid: m('LDMC540', 'error', "layer 'hidden' needs layer_idx with abs(layer_idx) <= 12, but layer_idx is {0} (FrozenCLIPEmbedder asserts it)"),

@@ -4,7 +4,9 @@
 // the cached parse trees when a document changes. `compile()` in program.ts and `ldmc check` go
 // through it too, so modeline bases (`# ldmc: base=...`) work the same in the CLI and the editor.
 import { checkGraph } from './check.js';
+import { settleDialect, type DialectInfo } from './dialect.js';
 import { DiagnosticBag, diag, spanAt, type Diagnostic, type Span } from './diagnostics.js';
+import type { Dialect } from '../schema/types.js';
 import { inferGraph, type Inference } from './infer.js';
 import { checkSourceLimits, sourceLimits, type SourceLimits } from './limits.js';
 import type { ModelGraph } from './ir.js';
@@ -45,6 +47,8 @@ export interface CompileInput {
   readonly limits?: Partial<SourceLimits>;
   /** The run's vocabulary: the built-ins, or those plus plugins (compiler/plugins.ts). */
   readonly registry?: Registry;
+  /** `--dialect`: check against this repository; inferred from the config when absent. */
+  readonly dialect?: Dialect;
 }
 
 export interface CompileResult {
@@ -60,6 +64,8 @@ export interface CompileResult {
   readonly sources: ReadonlyMap<string, string>;
   /** The vocabulary the config was checked against (plugins included). */
   readonly registry: Registry;
+  /** Which repository's main.py the config is for (compiler/dialect.ts); absent before resolve. */
+  readonly dialect?: DialectInfo;
 }
 
 export interface ProjectResult extends CompileResult {
@@ -146,7 +152,7 @@ export class Project {
   }
 
   compile(input: CompileInput): ProjectResult {
-    const key = JSON.stringify([input.files, input.overrides ?? []]);
+    const key = JSON.stringify([input.files, input.overrides ?? [], input.dialect ?? null]);
     const cached = this.results.get(key);
     if (cached && [...cached.texts].every(([p, t]) => sameText(this.readFile(p), t))) return cached.result;
     const texts = new Map<string, string | Error>();
@@ -200,7 +206,7 @@ export class Project {
       order.push(f);
     };
     for (const f of input.files) visit(f, [], undefined);
-    const done = (graph?: ModelGraph, inference?: Inference, merged?: MapNode, uninterpolated?: MapNode): ProjectResult => ({
+    const done = (graph?: ModelGraph, inference?: Inference, merged?: MapNode, uninterpolated?: MapNode, dialect?: DialectInfo): ProjectResult => ({
       files: order,
       diagnostics: bag.sorted(),
       graph,
@@ -211,6 +217,7 @@ export class Project {
       uninterpolated,
       bases,
       registry: this.registry,
+      ...(dialect ? { dialect } : {}),
     });
     if (failed || roots.length === 0 || bag.hasErrors) return done();
     let merged = mergeAll(roots)!;
@@ -218,9 +225,10 @@ export class Project {
     const uninterpolated = merged;
     merged = resolveInterpolations(merged, bag);
     const graph = resolveGraph(merged, order, bag, this.registry);
+    const dialect = settleDialect(graph, input.dialect, bag);
     const inference = inferGraph(graph, bag);
     checkGraph(graph, inference, { fileExists: (p) => this.docs.has(p) || this.host.fileExists(p) }, bag);
-    return done(graph, inference, merged, uninterpolated);
+    return done(graph, inference, merged, uninterpolated, dialect);
   }
 }
 

@@ -372,7 +372,7 @@ function channelFix(result: ProjectResult, d: Diagnostic): { key: string; value:
   if (latent === undefined || !inf) return undefined;
   if (d.code === 'LDMC501') return { key: 'out_channels', value: latent };
   if (d.code === 'LDMC502') return { key: 'channels', value: latent };
-  const extra = inf.conditioningKey !== null && ConditioningInputs[inf.conditioningKey].concat ? concatChannels(inf)?.channels ?? 0 : 0;
+  const extra = inf.conditioningKey !== null && ConditioningInputs[inf.conditioningKey].concat ? concatChannels(inf, result.graph?.model ?? undefined, latent)?.channels ?? 0 : 0;
   return { key: 'in_channels', value: latent + extra };
 }
 

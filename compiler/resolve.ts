@@ -7,6 +7,7 @@ import {
   DefaultCallbackTargets,
   familyName,
   builtinRegistry,
+  LightningScalarKeys,
   TrainerOptions,
   type ChildSlot,
   type Family,
@@ -248,8 +249,11 @@ class Resolver {
         if (c && typeof c === 'object') this.g.callbacks.push(c);
       } else if (key === 'logger') {
         this.node(e.value, 'lightning.logger', { families: ['logger'], sentinels: [], defaultTarget: 'pytorch_lightning.loggers.TestTubeLogger' });
+      } else if (Object.prototype.hasOwnProperty.call(LightningScalarKeys, key)) {
+        const v = e.value;
+        if (v.kind !== 'scalar' || typeof v.value !== LightningScalarKeys[key]) this.ctx.report(diag(v.span, 'Lightning_key_0_must_be_1', [`lightning.${key}`, `a ${LightningScalarKeys[key]}`], { hint: `write lightning.${key}: true or false` }));
       } else {
-        const guess = closest(key, known);
+        const guess = closest(key, [...known, ...Object.keys(LightningScalarKeys)]);
         this.ctx.report(diag(e.keySpan, 'Unknown_lightning_section_0', [`lightning.${key}`, known.join(', ')], guess ? { hint: `did you mean 'lightning.${guess}'?` } : {}));
       }
     }

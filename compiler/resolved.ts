@@ -5,9 +5,8 @@ import type { IRNode } from './ir.js';
 import type { CompileResult } from './program.js';
 
 /** The config as main.py would see it after ldmc: children expanded, defaults filled. */
-export function resolvedConfig(r: CompileResult): Record<string, unknown> {
+export function resolvedConfig(r: CompileResult, node: (n: IRNode) => { target: string; params: Record<string, unknown> } = resolvedNode): Record<string, unknown> {
   const g = r.graph!;
-  const node = resolvedNode;
   const out: Record<string, unknown> = {};
   if (g.model) out.model = { ...(g.baseLearningRate !== undefined ? { base_learning_rate: g.baseLearningRate } : {}), ...node(g.model) };
   if (g.data) out.data = node(g.data);

@@ -7,6 +7,8 @@ export * from './params/autoencoder.js';
 
 export const VQModel = defineTarget({
   id: 'ldm.models.autoencoder.VQModel',
+  // Stability-AI/stablediffusion keeps only AutoencoderKL (and IdentityFirstStage) in autoencoder.py.
+  dialects: ['ldm', 'sd1'],
   aliases: [],
   families: ['first_stage', 'model'],
   summary: 'VQ-regularised autoencoder (VQGAN): encode → quant_conv → quantize → post_quant_conv → decode.',
@@ -18,6 +20,8 @@ export const VQModel = defineTarget({
 
 export const VQModelInterface = defineTarget({
   id: 'ldm.models.autoencoder.VQModelInterface',
+  // Stability-AI/stablediffusion keeps only AutoencoderKL (and IdentityFirstStage) in autoencoder.py.
+  dialects: ['ldm', 'sd1'],
   aliases: [],
   families: ['first_stage', 'model'],
   summary: 'VQModel whose encode() stops before quantization (what LatentDiffusion diffuses); decode() quantizes.',

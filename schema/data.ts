@@ -94,6 +94,8 @@ const srParams = {
 const imagenetSR = (name: string, line: number): TargetSpec =>
   defineTarget({
     id: `ldm.data.imagenet.${name}`,
+    // Stability-AI/stablediffusion ships no ldm/data loaders but base.py and util.py.
+    dialects: ['ldm', 'sd1'],
     aliases: [],
     families: ['dataset'],
     summary: 'ImageNet super-resolution pairs (image, LR_image).',
@@ -112,6 +114,8 @@ const imagenetConfig = Type.Object(
 const imagenet = (name: string, line: number): TargetSpec =>
   defineDataset({
     id: `ldm.data.imagenet.${name}`,
+    // Stability-AI/stablediffusion ships no ldm/data loaders but base.py and util.py.
+    dialects: ['ldm', 'sd1'],
     aliases: [],
     families: ['dataset'],
     summary: 'ImageNet class-folder layout with class labels.',
@@ -129,6 +133,8 @@ const lsunFacts = (p: { size: number | null }): DatasetFacts => ({ keys: ['image
 const lsun = (name: string, line: number, flip: number): TargetSpec =>
   defineDataset({
     id: `ldm.data.lsun.${name}`,
+    // Stability-AI/stablediffusion ships no ldm/data loaders but base.py and util.py.
+    dialects: ['ldm', 'sd1'],
     aliases: [],
     families: ['dataset'],
     summary: 'LSUN scenes (file-list layout).',
@@ -145,6 +151,8 @@ const lsun = (name: string, line: number, flip: number): TargetSpec =>
 const missing = (mod: string, name: string, props: Parameters<typeof params>[0]): TargetSpec =>
   defineTarget({
     id: `ldm.data.${mod}.${name}`,
+    // Stability-AI/stablediffusion ships no ldm/data loaders but base.py and util.py.
+    dialects: ['ldm', 'sd1'],
     aliases: [],
     families: ['dataset'],
     summary: `Dataset ${name} (module ldm.data.${mod}).`,
@@ -190,12 +198,54 @@ export const ImageFolder = defineDataset({
   datasetFacts: (p) => ({ keys: ['image', 'file_path_', 'relative_file_path_', ...(p.class_folders ? (['class_label', 'human_label'] as const) : [])], imageShape: rgb(p.size) }),
 });
 
+// ---- ldm.data.laion.WebDataModuleFromConfig: the LAION webdataset loader the SD v2 training
+// configs name. Neither Stability-AI/stablediffusion nor CompVis/stable-diffusion ships
+// ldm/data/laion.py (as latent-diffusion lacks faceshq); the params are those of the laion.py of
+// Stability's training code that these configs were written for: (tar_base, batch_size,
+// train, validation, test, num_workers, multinode, min_size, max_pwatermark, **kwargs), plus the
+// two filter keys the configs pass through **kwargs.
+const webSplit = Type.Object({
+  shards: Type.Array(Type.String(), { description: 'webdataset shard URLs or brace patterns (e.g. `pipe:aws s3 cp s3://…/{00000..18699}.tar -`).' }),
+  shuffle: Type.Optional(Type.Integer({ minimum: 0, description: 'Shuffle buffer size (0: no shuffling).' })),
+  image_key: Type.Optional(Type.String({ description: 'Key of the image in each sample.' })),
+  image_transforms: Type.Optional(Type.Array(Type.Object({ target: Type.String(), params: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }), { description: 'torchvision transforms, instantiated in order (not resolved by ldmc).' })),
+  postprocess: Type.Optional(Type.Object({ target: Type.String(), params: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }, { description: 'A per-sample postprocessor such as ldm.data.laion.AddMask (not resolved by ldmc).' })),
+}, { additionalProperties: false, description: 'One split: a plain mapping (no target) that make_loader reads.' });
+
+export const WebDataModuleFromConfigParams = params({
+  tar_base: nullable(str('Prefix joined to every shard path (null: the shards are full URLs).')),
+  batch_size: int('Batch size per device.', { minimum: 1 }),
+  train: opt(nullable(webSplit), null),
+  validation: opt(nullable(webSplit), null),
+  test: opt(nullable(webSplit), null),
+  num_workers: opt(int('Loader workers.', { minimum: 0 }), 4),
+  multinode: opt(bool('Split shards across nodes.'), true),
+  min_size: opt(nullable(int('Drop images whose shorter side is below this.', { minimum: 1 })), null),
+  max_pwatermark: opt(num('Drop samples whose watermark probability exceeds this.', { minimum: 0, maximum: 1 }), 1.0),
+  p_unsafe_threshold: opt(nullable(num('Drop samples whose NSFW probability exceeds this (through **kwargs).', { minimum: 0, maximum: 1 })), null),
+  filter_word_list: opt(nullable(str('YAML file of caption words to filter out (through **kwargs).')), null),
+});
+
+export const WebDataModuleFromConfig = defineTarget({
+  id: 'ldm.data.laion.WebDataModuleFromConfig',
+  aliases: [],
+  families: ['data_module'],
+  dialects: ['sd2'],
+  summary: 'LAION webdataset data module of the SD v2 training configs (tar shards, watermark/size filters).',
+  source: 'ldm/data/laion.py (not in the repository)',
+  note: 'Stability-AI/stablediffusion names this class in its configs but does not ship ldm/data/laion.py; ldmc checks its params and cannot load it.',
+  params: WebDataModuleFromConfigParams,
+});
+
 export const dataTargets: TargetSpec[] = [
+  WebDataModuleFromConfig,
   idx('FashionMNIST', 'Fashion-MNIST', '/usr/share/datasets/fashion-mnist'),
   idx('MNIST', 'MNIST', null),
   ImageFolder,
   defineDataset({
     id: 'ldm.data.lsun.LSUNBase',
+    // Stability-AI/stablediffusion ships no ldm/data loaders but base.py and util.py.
+    dialects: ['ldm', 'sd1'],
     aliases: [],
     families: ['dataset'],
     summary: 'LSUN file-list layout with an explicit list file and image root.',

@@ -1,11 +1,11 @@
 // Diffusion wrappers: ldm/models/diffusion/ddpm.py (DDPM and LatentDiffusion).
 import { Type } from '@sinclair/typebox';
-import { bool, child, defineTarget, int, nullable, num, oneOf, opt, params, Sentinel, str, valueDialects, type Filled } from './types.js';
+import { bool, child, defineTarget, dialects, int, nullable, num, oneOf, opt, params, Sentinel, str, valueDialects, type Filled } from './types.js';
 
 export const ddpmParams = {
   unet_config: child(['unet'], 'The denoising network.'),
   timesteps: opt(int('Number of diffusion steps T.', { minimum: 1 }), 1000),
-  beta_schedule: opt(oneOf(['linear', 'cosine', 'sqrt_linear', 'sqrt'] as const, 'Noise schedule (make_beta_schedule).'), 'linear'),
+  beta_schedule: opt(valueDialects(oneOf(['linear', 'cosine', 'sqrt_linear', 'sqrt', 'squaredcos_cap_v2'] as const, 'Noise schedule (make_beta_schedule; squaredcos_cap_v2, the Karlo prior schedule, is sd2 only).'), { squaredcos_cap_v2: ['sd2'] }), 'linear'),
   loss_type: opt(oneOf(['l1', 'l2'] as const, 'Per-element loss.'), 'l2'),
   ckpt_path: opt(nullable(str('Checkpoint to initialise from.')), null),
   ignore_keys: opt(Type.Array(Type.String(), { description: 'state_dict key prefixes to drop when loading ckpt_path.' }), []),
@@ -24,12 +24,20 @@ export const ddpmParams = {
   original_elbo_weight: opt(num('Weight of the VLB term.'), 0),
   v_posterior: opt(num('Interpolation between the two posterior variances.'), 0),
   l_simple_weight: opt(num('Weight of the simple loss.'), 1),
-  conditioning_key: opt(nullable(oneOf(['concat', 'crossattn', 'hybrid', 'adm'] as const, 'How conditioning reaches the UNet; when null, LatentDiffusion derives it from concat_mode.')), null),
+  conditioning_key: opt(nullable(valueDialects(oneOf(['concat', 'crossattn', 'hybrid', 'adm', 'hybrid-adm', 'crossattn-adm'] as const,
+    'How conditioning reaches the UNet; when null, LatentDiffusion derives it from concat_mode. Stability-AI adds hybrid-adm (concat + cross-attention + y = c_adm: the x4 upscaler\'s noise level) and crossattn-adm (cross-attention + y = c_adm: unCLIP\'s image embedding).'),
+    { 'hybrid-adm': ['sd2'], 'crossattn-adm': ['sd2'] })), null),
   parameterization: opt(valueDialects(oneOf(['eps', 'x0', 'v'] as const, 'What the network predicts: the noise (eps), the clean sample (x0), or v = √ᾱ·ε − √(1−ᾱ)·x₀ (Stability-AI only).'), { v: ['sd2'] }), 'eps'),
   scheduler_config: opt(nullable(child(['lr_scheduler'], 'Learning-rate schedule (LambdaLR multiplier).')), null),
   use_positional_encodings: opt(bool('Add positional encodings to the input.'), false),
   learn_logvar: opt(bool('Learn a per-timestep log-variance weighting the loss.'), false),
   logvar_init: opt(num('Initial value of the learned logvar.'), 0),
+  // Stability-AI/stablediffusion's DDPM only.
+  use_fp16: opt(dialects(['sd2'], bool('Stored on the model (LatentDiffusion takes its own use_fp16 too); no effect on parameters or results in the reference.')), true),
+  make_it_fit: opt(dialects(['sd2'], bool('When loading ckpt_path, tile old weights into parameters of a new shape instead of failing.')), false),
+  ucg_training: opt(dialects(['sd2'], nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'Unconditional-guidance training: per batch key, {p, val} to replace the conditioning with val with probability p.' }))), null),
+  reset_ema: opt(dialects(['sd2'], bool('After loading ckpt_path, restart the EMA from the loaded weights (needs ckpt_path and use_ema).')), false),
+  reset_num_ema_updates: opt(dialects(['sd2'], bool('Reset the EMA update counter (needs use_ema).')), false),
 };
 
 export const LatentDiffusionParams = params({
@@ -42,6 +50,7 @@ export const LatentDiffusionParams = params({
   cond_stage_forward: opt(nullable(str('Name of the cond stage method to call instead of encode().')), null),
   scale_factor: opt(num('Latents are multiplied by this before diffusion.'), 1.0),
   scale_by_std: opt(bool('Set scale_factor to 1/std of the first batch of latents.'), false),
+  force_null_conditioning: opt(dialects(['sd2'], bool('Keep the conditioning_key (and its wrapper inputs) even with an __is_unconditional__ cond stage.')), false),
   ...ddpmParams,
 });
 export type LatentDiffusionParams = Filled<typeof LatentDiffusionParams>;
@@ -55,14 +64,18 @@ export type BetaScheduleKind = LatentDiffusionParams['beta_schedule'];
 
 /**
  * What each conditioning_key feeds the UNet (DiffusionWrapper.forward): concatenated channels
- * (c_concat), a cross-attention context (c_crossattn), class labels y (adm). A total table over
- * the enum: a new key fails to compile here until its inputs are stated.
+ * (c_concat), a cross-attention context (c_crossattn), a `y` for the UNet's label_emb
+ * (classLabels: adm takes the cond stage's output as y; the sd2 *-adm keys take `c_adm`, which
+ * the wrapper subclass makes: `admFromWrapper`). A total table over the enum: a new key fails to
+ * compile here until its inputs are stated.
  */
-export const ConditioningInputs: { readonly [K in ConditioningKey]: { readonly concat: boolean; readonly context: boolean; readonly classLabels: boolean } } = {
-  concat: { concat: true, context: false, classLabels: false },
-  crossattn: { concat: false, context: true, classLabels: false },
-  hybrid: { concat: true, context: true, classLabels: false },
-  adm: { concat: false, context: false, classLabels: true },
+export const ConditioningInputs: { readonly [K in ConditioningKey]: { readonly concat: boolean; readonly context: boolean; readonly classLabels: boolean; readonly admFromWrapper: boolean } } = {
+  concat: { concat: true, context: false, classLabels: false, admFromWrapper: false },
+  crossattn: { concat: false, context: true, classLabels: false, admFromWrapper: false },
+  hybrid: { concat: true, context: true, classLabels: false, admFromWrapper: false },
+  adm: { concat: false, context: false, classLabels: true, admFromWrapper: false },
+  'hybrid-adm': { concat: true, context: true, classLabels: true, admFromWrapper: true },
+  'crossattn-adm': { concat: false, context: true, classLabels: true, admFromWrapper: true },
 };
 
 export const LatentDiffusion = defineTarget({
@@ -76,4 +89,102 @@ export const LatentDiffusion = defineTarget({
   runtime: { module: 'runtime/diffusion/index.js', export: 'LatentDiffusion' },
 });
 
-export const diffusionTargets = [LatentDiffusion];
+const slots = { unet: 'unet_config', firstStage: 'first_stage_config', condStage: 'cond_stage_config' } as const;
+
+/**
+ * LatentFinetuneDiffusion's params (sd2 ddpm.py): the base of inpainting and depth2img. With
+ * finetune_keys set (the default names the UNet's first conv) it asserts a ckpt_path.
+ */
+const finetuneParams = {
+  finetune_keys: opt(nullable(Type.Array(Type.String(), { description: 'state_dict keys whose first keep_finetune_dims input channels are loaded from ckpt_path and the rest zero-initialised; null to load as is. Set, it requires ckpt_path.' })),
+    ['model.diffusion_model.input_blocks.0.0.weight', 'model_ema.diffusion_modelinput_blocks00weight']),
+  keep_finetune_dims: opt(int('Input channels of the finetune_keys kept from the checkpoint.', { minimum: 0 }), 4),
+  c_concat_log_start: opt(nullable(int('First c_concat channel to decode when logging images.')), null),
+  c_concat_log_end: opt(nullable(int('End of the c_concat channels to decode when logging images.')), null),
+};
+
+export const LatentInpaintDiffusionParams = params({
+  ...LatentDiffusionParams.properties,
+  ...finetuneParams,
+  concat_keys: opt(Type.Array(Type.String(), { description: 'Batch keys concatenated to the latent: the mask (resized to the latent, 1 channel) and the masked image (encoded by the first stage).' }), ['mask', 'masked_image']),
+  masked_image_key: opt(str('Which of concat_keys is encoded by the first stage (must be one of them).'), 'masked_image'),
+});
+
+export const LatentInpaintDiffusion = defineTarget({
+  id: 'ldm.models.diffusion.ddpm.LatentInpaintDiffusion',
+  aliases: [],
+  families: ['model'],
+  dialects: ['sd2'],
+  summary: 'Inpainting: the latent is concatenated with the mask and the masked image\'s latent (4 + 1 + 4 UNet input channels for a 4-channel latent).',
+  source: 'ldm/models/diffusion/ddpm.py (LatentInpaintDiffusion)',
+  params: LatentInpaintDiffusionParams,
+  statics: {
+    family: 'diffusion', slots,
+    // Each concat key adds a channel (mask) or a latent (the masked image, through the first stage).
+    extraConcatChannels: (p, latentChannels) => inpaintConcatChannels(p, latentChannels),
+  },
+});
+
+/** The inpainting concat channels; the latent width comes from the first stage (the view), 4 for the KL-f8. */
+function inpaintConcatChannels(p: Readonly<Record<string, unknown>>, latentChannels = 4): number {
+  const keys = p.concat_keys as readonly string[];
+  return keys.reduce((n, k) => n + (k === p.masked_image_key ? latentChannels : 1), 0);
+}
+
+export const LatentDepth2ImageDiffusionParams = params({
+  ...LatentDiffusionParams.properties,
+  ...finetuneParams,
+  depth_stage_config: child(['cond_stage'], 'The monocular depth model (ldm.modules.midas.api.MiDaSInference); its depth map, resized to the latent and normalised to [-1, 1], is one concat channel.'),
+  concat_keys: opt(Type.Array(Type.String(), { minItems: 1, maxItems: 1, description: 'The one batch key the depth model reads.' }), ['midas_in']),
+});
+
+export const LatentDepth2ImageDiffusion = defineTarget({
+  id: 'ldm.models.diffusion.ddpm.LatentDepth2ImageDiffusion',
+  aliases: [],
+  families: ['model'],
+  dialects: ['sd2'],
+  summary: 'depth2img: the latent is concatenated with a MiDaS depth map of the input (4 + 1 UNet input channels).',
+  source: 'ldm/models/diffusion/ddpm.py (LatentDepth2ImageDiffusion)',
+  params: LatentDepth2ImageDiffusionParams,
+  statics: { family: 'diffusion', slots, extraConcatChannels: () => 1 },
+});
+
+export const LatentUpscaleDiffusionParams = params({
+  ...LatentDiffusionParams.properties,
+  low_scale_config: child(['cond_stage'], 'The low-resolution path (ImageConcatWithNoiseAugmentation): noises the low-res image, whose 3 channels are concatenated to the latent, and gives the noise level as c_adm.'),
+  low_scale_key: opt(str('Batch key of the low-resolution image.'), 'LR'),
+  noise_level_key: opt(nullable(str('Batch key of a per-sample noise level (NotImplementedError in the reference when set).')), null),
+});
+
+export const LatentUpscaleDiffusion = defineTarget({
+  id: 'ldm.models.diffusion.ddpm.LatentUpscaleDiffusion',
+  aliases: [],
+  families: ['model'],
+  dialects: ['sd2'],
+  summary: 'The x4 upscaler: the latent is concatenated with the noised low-resolution image (4 + 3 UNet input channels); the noise level reaches the UNet as y (hybrid-adm).',
+  source: 'ldm/models/diffusion/ddpm.py (LatentUpscaleDiffusion)',
+  params: LatentUpscaleDiffusionParams,
+  statics: { family: 'diffusion', slots, extraConcatChannels: () => 3 },
+});
+
+export const ImageEmbeddingConditionedLatentDiffusionParams = params({
+  ...LatentDiffusionParams.properties,
+  embedder_config: child(['cond_stage'], 'The image embedder (ClipImageEmbedder / FrozenOpenCLIPImageEmbedder) whose embedding of the batch image is c_adm.'),
+  embedding_key: opt(str('Batch key of the image to embed.'), 'jpg'),
+  embedding_dropout: opt(num('Probability of zeroing c_adm per sample in training (classifier-free guidance).', { minimum: 0, maximum: 1 }), 0.5),
+  freeze_embedder: opt(bool('Freeze the embedder.'), true),
+  noise_aug_config: opt(nullable(child(['cond_stage'], 'Noise augmentation of the embedding (CLIPEmbeddingNoiseAugmentation): c_adm becomes [noised embedding, noise-level embedding].')), null),
+});
+
+export const ImageEmbeddingConditionedLatentDiffusion = defineTarget({
+  id: 'ldm.models.diffusion.ddpm.ImageEmbeddingConditionedLatentDiffusion',
+  aliases: [],
+  families: ['model'],
+  dialects: ['sd2'],
+  summary: 'Stable unCLIP: text cross-attention plus a CLIP image embedding (and its noise level) as y (crossattn-adm).',
+  source: 'ldm/models/diffusion/ddpm.py (ImageEmbeddingConditionedLatentDiffusion)',
+  params: ImageEmbeddingConditionedLatentDiffusionParams,
+  statics: { family: 'diffusion', slots },
+});
+
+export const diffusionTargets = [LatentDiffusion, LatentInpaintDiffusion, LatentDepth2ImageDiffusion, LatentUpscaleDiffusion, ImageEmbeddingConditionedLatentDiffusion];

@@ -41,6 +41,8 @@ export type BERTEmbedderParams = Filled<typeof BERTEmbedderParams>;
 
 export const BERTEmbedder = defineTarget({
   id: 'ldm.modules.encoders.modules.BERTEmbedder',
+  // Stability-AI/stablediffusion removed it from encoders/modules.py.
+  dialects: ['ldm', 'sd1'],
   aliases: [],
   families: ['cond_stage'],
   summary: 'A transformer encoder over (BERT-tokenized) text; outputs max_seq_len tokens of width n_embed.',
@@ -68,6 +70,8 @@ export type SpatialRescalerParams = Filled<typeof SpatialRescalerParams>;
 
 export const SpatialRescaler = defineTarget({
   id: 'ldm.modules.encoders.modules.SpatialRescaler',
+  // Stability-AI/stablediffusion removed it from encoders/modules.py.
+  dialects: ['ldm', 'sd1'],
   aliases: [],
   families: ['cond_stage'],
   summary: 'Resizes a spatial conditioning input (e.g. a segmentation map) and optionally maps its channels.',

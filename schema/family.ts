@@ -95,7 +95,7 @@ export interface DiffusionStatics {
    * Extra channels this wrapper concatenates to the latent before the UNet, besides the cond
    * stage's (inpainting: mask + masked image; upscaling: the low-res image). 0 when absent.
    */
-  extraConcatChannels?(p: FilledParams): number;
+  extraConcatChannels?(p: FilledParams, latentChannels?: number): number;
   /** This wrapper's own cross-module rules, as facts issues (mapped to LDMC codes by compiler/check.ts). */
   rules?(view: DiffusionView): FactIssue[];
 }

@@ -24,6 +24,8 @@ export type LPIPSWithDiscriminatorParams = Filled<typeof LPIPSWithDiscriminatorP
 
 export const LPIPSWithDiscriminator = defineTarget({
   id: 'ldm.modules.losses.LPIPSWithDiscriminator',
+  // Stability-AI/stablediffusion ships no ldm/modules/losses.
+  dialects: ['ldm', 'sd1'],
   aliases: ['ldm.modules.losses.contperceptual.LPIPSWithDiscriminator'],
   families: ['loss'],
   summary: 'KL autoencoder loss: L1 + LPIPS reconstruction with a learned variance, KL term and PatchGAN discriminator.',

@@ -1,6 +1,6 @@
 // The `lightning:` section: trainer options, callbacks and loggers, as main.py reads them.
 import { Type } from '@sinclair/typebox';
-import { bool, defineTarget, int, nullable, opt, params, str, type Filled } from './types.js';
+import { bool, defineTarget, dialects, int, nullable, opt, params, str, type Filled } from './types.js';
 
 export const ImageLoggerParams = params({
   batch_frequency: int('Log images every this many batches.', { minimum: 1 }),
@@ -12,6 +12,8 @@ export const ImageLoggerParams = params({
   log_on_batch_idx: opt(bool('Count batches within the epoch instead of global steps.'), false),
   log_first_step: opt(bool('Log at step 0.'), false),
   log_images_kwargs: opt(nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'Arguments for log_images (e.g. ddim_steps).' })), null),
+  log_before_first_step: opt(dialects(['sd2'], bool('Also log before the first training step.')), false),
+  enable_autocast: opt(dialects(['sd2'], bool('Run log_images under torch.autocast (mixed precision).')), true),
 });
 export type ImageLoggerParams = Filled<typeof ImageLoggerParams>;
 
@@ -113,6 +115,17 @@ export const DefaultCallbackTargets: Readonly<Record<string, string>> = {
   learning_rate_logger: LearningRateMonitor.id,
   cuda_callback: CUDACallback.id,
   checkpoint_callback: ModelCheckpoint.id,
+  // main.py adds it (pytorch_lightning >= 1.4): every_n_train_steps checkpoints kept in
+  // checkpoints/trainstep_checkpoints; the SD configs give only its params.
+  metrics_over_trainsteps_checkpoint: ModelCheckpoint.id,
+};
+
+/**
+ * Top-level `lightning:` keys that are plain values, not sections: Stability-AI's main.py reads
+ * `find_unused_parameters` (bool, for its DDP strategy).
+ */
+export const LightningScalarKeys: Readonly<Record<string, 'boolean'>> = {
+  find_unused_parameters: 'boolean',
 };
 
 /** pytorch_lightning 1.4 Trainer options, as main.py forwards them (trainer_kwargs). */

@@ -125,6 +125,8 @@ export type FirstStageAttn = AttnBlock | LinAttnBlock | Identity;
 export function makeAttn(inChannels: number, attnType: AttnType = 'vanilla'): FirstStageAttn {
   switch (attnType) {
     case 'vanilla': return new AttnBlock(inChannels);
+    // sd2's MemoryEfficientAttnBlock: the same parameters and single-head attention as AttnBlock.
+    case 'vanilla-xformers': return new AttnBlock(inChannels);
     case 'linear': return new LinAttnBlock(inChannels);
     case 'none': return new Identity();
     default: return assertNever(attnType, 'attn_type');

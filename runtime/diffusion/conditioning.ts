@@ -1,10 +1,11 @@
 // ddpm.py `DiffusionWrapper` and the conditioning plumbing of `LatentDiffusion.apply_model`:
 // how a conditioning tensor reaches the UNet for each conditioning_key.
 import * as tf from '@tensorflow/tfjs-core';
-import type { Tensor, Tensor1D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
+import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
 import { Module } from '../module.js';
 
 import { ConditioningInputs, type ConditioningKey } from '../../schema/diffusion.js';
+import { assertNever } from '../../schema/assert-never.js';
 export type { ConditioningKey };
 
 /** DiffusionWrapper.forward's keyword arguments: lists, as in the reference. */
@@ -13,6 +14,8 @@ export interface CondDict {
   readonly c_concat?: readonly Tensor4D[];
   /** [B, M, D] contexts concatenated along tokens (crossattn, hybrid), or [B] labels (adm: first item). */
   readonly c_crossattn?: readonly Tensor[];
+  /** sd2's *-adm keys: the UNet's y, made by the wrapper subclass (noise level, image embedding). */
+  readonly c_adm?: Tensor;
 }
 
 /** What apply_model accepts: a tensor, a list of tensors, or the dict itself (hybrid). */
@@ -23,7 +26,13 @@ export type EpsModel = (x: Tensor4D, t: Tensor1D, cond?: CondDict) => Tensor4D;
 
 /** What DiffusionWrapper needs of its network: UNetModel's forward. */
 export interface DenoisingNetwork extends Module {
-  forward(x: Tensor4D, timesteps: Tensor1D, context?: Tensor3D, y?: Tensor1D): Tensor4D;
+  forward(x: Tensor4D, timesteps: Tensor1D, context?: Tensor3D, y?: Tensor1D | Tensor2D): Tensor4D;
+}
+
+/** The c_adm of the sd2 *-adm keys (`assert c_adm is not None` in the reference). */
+function needAdm(cond: CondDict, key: string): Tensor1D | Tensor2D {
+  if (!cond.c_adm) throw new Error(`DiffusionWrapper: conditioning_key '${key}' needs c_adm`);
+  return cond.c_adm as Tensor1D | Tensor2D;
 }
 
 function isCondDict(c: Cond): c is CondDict {
@@ -53,9 +62,11 @@ export function concatCond(first: Cond, second: Cond): Cond {
     return first.map((f: Tensor, i: number) => tf.concat([f, second[i] as Tensor], 0));
   }
   if (isCondDict(first) && isCondDict(second)) {
-    const out: { c_concat?: Tensor4D[]; c_crossattn?: Tensor[] } = {};
+    const out: { c_concat?: Tensor4D[]; c_crossattn?: Tensor[]; c_adm?: Tensor } = {};
     if (first.c_concat || second.c_concat) out.c_concat = concatCond(first.c_concat ?? [], second.c_concat ?? []) as Tensor4D[];
     if (first.c_crossattn || second.c_crossattn) out.c_crossattn = concatCond(first.c_crossattn ?? [], second.c_crossattn ?? []) as Tensor[];
+    if (first.c_adm && second.c_adm) out.c_adm = tf.concat([first.c_adm, second.c_adm], 0);
+    else if (first.c_adm || second.c_adm) throw new Error('concatCond: only one of the two conditionings has c_adm');
     return out;
   }
   throw new Error('concatCond: the conditional and unconditional conditionings differ in form (tensor, list or dict)');
@@ -67,7 +78,7 @@ export function condTensors(c: Cond | undefined): Tensor[] {
   if (c instanceof tf.Tensor) return [c];
   if (Array.isArray(c)) return [...(c as readonly Tensor[])];
   const d = c as CondDict;
-  return [...(d.c_concat ?? []), ...(d.c_crossattn ?? [])];
+  return [...(d.c_concat ?? []), ...(d.c_crossattn ?? []), ...(d.c_adm ? [d.c_adm] : [])];
 }
 
 /**
@@ -103,6 +114,14 @@ export class DiffusionWrapper extends Module {
             tf.concat(need(cond.c_crossattn, 'c_crossattn') as Tensor3D[], 1));
         case 'adm':
           return this.diffusion_model.forward(x, t, undefined, need(cond.c_crossattn, 'c_crossattn (the class labels y)')[0] as Tensor1D);
+        case 'hybrid-adm':
+          return this.diffusion_model.forward(
+            tf.concat([x, ...need(cond.c_concat, 'c_concat')] as Tensor4D[], 3), t,
+            tf.concat(need(cond.c_crossattn, 'c_crossattn') as Tensor3D[], 1), needAdm(cond, key));
+        case 'crossattn-adm':
+          return this.diffusion_model.forward(x, t, tf.concat(need(cond.c_crossattn, 'c_crossattn') as Tensor3D[], 1), needAdm(cond, key));
+        default:
+          return assertNever(key);
       }
     });
   }

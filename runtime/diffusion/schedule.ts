@@ -4,10 +4,9 @@
 // `to_torch`; `lvlb_weights` alone is computed *after* the cast, in float32 torch arithmetic,
 // which `fround` after every operation reproduces.
 import { assertNever } from '../../schema/family.js';
-import type { BetaScheduleKind as ConfigBetaSchedule, Parameterization } from '../../schema/diffusion.js';
-export type { Parameterization };
-/** The config's schedules, plus 'squaredcos_cap_v2' (the Karlo prior's, for unCLIP's noise augmentation; only in sd2's util.py). */
-export type BetaScheduleKind = ConfigBetaSchedule | 'squaredcos_cap_v2';
+
+import type { BetaScheduleKind, Parameterization } from '../../schema/diffusion.js';
+export type { BetaScheduleKind, Parameterization };
 
 const f32 = Math.fround;
 

@@ -55,6 +55,8 @@ interface Ctx {
 /** make_attn(): use_linear_attn overrides attn_type; anything else raises in the reference. */
 export function resolveAttnType(dd: Pick<DDConfig, 'use_linear_attn' | 'attn_type'>): AttnType | null {
   if (dd.use_linear_attn) return 'linear';
+  // sd2's vanilla-xformers (MemoryEfficientAttnBlock) has AttnBlock's parameters and maths.
+  if (dd.attn_type === 'vanilla-xformers') return 'vanilla';
   return dd.attn_type === 'vanilla' || dd.attn_type === 'linear' || dd.attn_type === 'none' ? dd.attn_type : null;
 }
 

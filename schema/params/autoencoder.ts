@@ -1,7 +1,7 @@
 // The autoencoders' params schemas (a leaf: the facts walker and the family module both import it).
 // First stages: ldm/models/autoencoder.py and the Encoder/Decoder of ldm/modules/diffusionmodules/model.py.
 import { Type } from '@sinclair/typebox';
-import { bool, child, int, nullable, num, oneOf, opt, params, str, type Filled } from '../types.js';
+import { bool, child, int, nullable, num, oneOf, opt, params, str, valueDialects, type Filled } from '../types.js';
 
 export const DDConfig = Type.Object(
   {
@@ -19,7 +19,9 @@ export const DDConfig = Type.Object(
     give_pre_end: opt(bool('Decoder returns the features before its final norm/conv.'), false),
     tanh_out: opt(bool('Decoder applies tanh to its output.'), false),
     use_linear_attn: opt(bool('Use linear attention (sets attn_type to linear).'), false),
-    attn_type: opt(oneOf(['vanilla', 'linear', 'none'] as const, 'Attention block type.'), 'vanilla'),
+    attn_type: opt(valueDialects(oneOf(['vanilla', 'vanilla-xformers', 'linear', 'none'] as const,
+      'Attention block type. Stability-AI adds vanilla-xformers (MemoryEfficientAttnBlock: the same norm/q/k/v/proj_out and single-head attention, run by xformers).'),
+      { 'vanilla-xformers': ['sd2'] }), 'vanilla'),
   },
   { additionalProperties: false, description: 'Encoder/Decoder architecture (passed as **ddconfig to both).' },
 );

@@ -95,7 +95,7 @@ describe('ldmc export --to ldm', function () {
       expect(readFileSync(out, 'utf8')).to.match(/^# Exported by ldmc/);
     });
 
-    it('--to other than ldm is a usage error (exit 2)', async function () {
+    it('--to other than ldm, sd1 or sd2 is a usage error (exit 2)', async function () {
       const o = io();
       expect(await main(['export', join(repoRoot, 'examples', 'celeba256.yaml'), '--to', 'diffusers', '--out', join(dir, 'x.yaml')], o.io)).to.equal(2);
     });

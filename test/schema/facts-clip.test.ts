@@ -52,6 +52,11 @@ describe('facts: CLIP-family conditioning stages', function () {
     expect(f.note).to.match(/my-org\/finetuned-clip/);
   });
 
+  it("the oracle's tiny encoders by the names its YAML uses: 51,616 and 73,665 parameters (sd-parity README)", function () {
+    expect(frozenCLIPEmbedderFacts({ version: 'sdparity/clip-text-tiny', max_length: 77 }).paramCount).to.equal(51_616);
+    expect(frozenOpenCLIPEmbedderFacts({ arch: 'SDParity-TinyText', layer: 'penultimate' }).paramCount).to.equal(73_665);
+  });
+
   it('the HF base text models come out at 63,165,952 (width 512, 8 heads, 12 layers)', function () {
     expect(HF_CLIP_TEXT_MODELS['openai/clip-vit-base-patch32']!.width).to.equal(512);
     expect(frozenCLIPEmbedderFacts({ version: 'openai/clip-vit-base-patch32', max_length: 77 }).paramCount).to.equal(63_165_952);
