@@ -13,6 +13,8 @@ export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export interface InitBackendOptions {
   /** Start exactly this backend, or throw. Default: the best one that starts. */
   backend?: BackendName;
+  /** Backends the default order leaves out (e.g. wasm for a run over its 4 GiB heap: runtime/fit.ts). */
+  skip?: readonly BackendName[];
   /** wasm threads (default: 1 with the native kernels, else the number of cores). 1 = single-threaded. */
   threads?: number;
   /** Don't print the chosen backend to stderr. */
@@ -27,7 +29,7 @@ let cpuNote = '';
 /** Starts a backend (see InitBackendOptions) and returns its tfjs name ('tensorflow', 'wasm', 'cpu'). */
 export async function initBackend(opts: InitBackendOptions = {}): Promise<string> {
   await loadGradients();
-  const order: BackendName[] = opts.backend ? [opts.backend] : ['tensorflow', 'wasm', 'cpu'];
+  const order: BackendName[] = opts.backend ? [opts.backend] : (['tensorflow', 'wasm', 'cpu'] as const).filter((b) => !opts.skip?.includes(b));
   const failures: string[] = [];
   for (const name of order) {
     try {

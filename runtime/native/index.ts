@@ -38,7 +38,7 @@ export interface NativeAddon {
   // -- general kernels, used on the cpu backend (runtime/perf/native-cpu-kernels.ts)
   /** out = a ∘ b, broadcast by element strides per output axis (0 = broadcast); op: 0 + 1 − 2 · 3 ÷ 4 (a−b)² 5 max 6 min. */
   binary(a: Float32Array, b: Float32Array, out: Float32Array, outShape: number[], aStrides: number[], bStrides: number[], op: number): void;
-  /** y = f(x): 0 exp 1 log 2 sqrt 3 rsqrt 4 x² 5 −x 6 |x| 7 σ 8 tanh 9 sign 10 1/x 11 relu 12 leaky relu(alpha) 13 alpha·x. */
+  /** y = f(x): 0 exp 1 log 2 sqrt 3 rsqrt 4 x² 5 −x 6 |x| 7 σ 8 tanh 9 sign 10 1/x 11 relu 12 leaky relu(alpha) 13 alpha·x 14 step(alpha). */
   unary(x: Float32Array, y: Float32Array, op: number, alpha: number): void;
   /** y = x with axes permuted (4-byte elements). */
   transpose(x: Float32Array | Int32Array, shape: number[], perm: number[], y: Float32Array | Int32Array): void;

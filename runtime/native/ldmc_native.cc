@@ -775,7 +775,7 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   });
 }
 
-enum UnOp { kExp = 0, kLog, kSqrt, kRsqrt, kSquare, kNeg, kAbs, kSigmoid, kTanh, kSign, kReciprocal, kRelu, kLeakyRelu, kScale, kUnOps };
+enum UnOp { kExp = 0, kLog, kSqrt, kRsqrt, kSquare, kNeg, kAbs, kSigmoid, kTanh, kSign, kReciprocal, kRelu, kLeakyRelu, kScale, kStep, kUnOps };
 
 template <int OP>
 inline float unOf(float x, float alpha) {
@@ -792,7 +792,8 @@ inline float unOf(float x, float alpha) {
   else if constexpr (OP == kReciprocal) return 1.0f / x;
   else if constexpr (OP == kRelu) return x > 0 ? x : (std::isnan(x) ? x : 0.0f);
   else if constexpr (OP == kLeakyRelu) return x < 0 ? alpha * x : x;
-  else return x * alpha;
+  else if constexpr (OP == kScale) return x * alpha;
+  else return std::isnan(x) ? x : x > 0 ? 1.0f : alpha;
 }
 
 template <int OP>
@@ -803,11 +804,12 @@ void unRun(const float* x, float* y, int64_t n, float alpha) {
 
 using UnRunFn = void (*)(const float*, float*, int64_t, float);
 constexpr UnRunFn kUnRuns[kUnOps] = {unRun<kExp>, unRun<kLog>, unRun<kSqrt>, unRun<kRsqrt>, unRun<kSquare>, unRun<kNeg>, unRun<kAbs>,
-                                     unRun<kSigmoid>, unRun<kTanh>, unRun<kSign>, unRun<kReciprocal>, unRun<kRelu>, unRun<kLeakyRelu>, unRun<kScale>};
+                                     unRun<kSigmoid>, unRun<kTanh>, unRun<kSign>, unRun<kReciprocal>, unRun<kRelu>, unRun<kLeakyRelu>, unRun<kScale>, unRun<kStep>};
 
 /**
  * unary(x, y, op, alpha): y = f(x) elementwise (y may be x). f: 0 exp, 1 log, 2 sqrt, 3 rsqrt,
- * 4 x², 5 −x, 6 |x|, 7 σ(x), 8 tanh, 9 sign, 10 1/x, 11 relu, 12 leaky relu (slope alpha), 13 alpha·x.
+ * 4 x², 5 −x, 6 |x|, 7 σ(x), 8 tanh, 9 sign, 10 1/x, 11 relu, 12 leaky relu (slope alpha), 13 alpha·x,
+ * 14 step (1 above 0, else alpha; NaN stays).
  */
 napi_value Unary(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {

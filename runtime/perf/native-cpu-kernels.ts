@@ -200,7 +200,7 @@ export function installCpuKernels(wrap: Wrap): void {
   wrap('AddN', addN);
   const unaries: Array<[string, number]> = [
     ['Exp', 0], ['Log', 1], ['Sqrt', 2], ['Rsqrt', 3], ['Square', 4], ['Neg', 5], ['Abs', 6], ['Sigmoid', 7], ['Tanh', 8],
-    ['Sign', 9], ['Reciprocal', 10], ['Relu', 11], ['LeakyRelu', 12],
+    ['Sign', 9], ['Reciprocal', 10], ['Relu', 11], ['LeakyRelu', 12], ['Step', 14],
   ];
   for (const [name, op] of unaries) wrap(name, unary(op));
   wrap('Transpose', transpose);

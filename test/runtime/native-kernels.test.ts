@@ -298,7 +298,7 @@ describe('native cpu kernels (elementwise, reductions, layout) against the cpu b
     ['exp', (x) => tf.exp(x)], ['log', (x) => tf.log(tf.add(tf.abs(x), 0.1))], ['sqrt and rsqrt', (x) => tf.add(tf.sqrt(tf.abs(x)), tf.rsqrt(tf.add(tf.abs(x), 1)))],
     ['square', (x) => tf.square(x)], ['neg and abs', (x) => tf.add(tf.neg(x), tf.abs(x))], ['sigmoid', (x) => tf.sigmoid(x)],
     ['tanh', (x) => tf.tanh(x)], ['reciprocal', (x) => tf.reciprocal(tf.add(tf.abs(x), 1))], ['relu', (x) => tf.relu(x)],
-    ['leaky relu 0.2', (x) => tf.leakyRelu(x, 0.2)], ['sign (in an L1 gradient)', (x) => tf.mul(tf.abs(x), tf.sign(x))],
+    ['leaky relu 0.2', (x) => tf.leakyRelu(x, 0.2)], ['sign (in an L1 gradient)', (x) => tf.mul(tf.abs(x), tf.sign(x))], ['step', (x) => tf.mul(x, tf.step(x, 0.3))],
   ];
   for (const [name, f] of unaries) {
     it(`${name}: value and gradient equal the tfjs kernels`, () => {
