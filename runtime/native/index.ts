@@ -50,6 +50,8 @@ export interface NativeAddon {
   softmax(x: Float32Array, rows: number, cols: number, y: Float32Array): void;
   /** Constant padding. */
   pad(x: Float32Array, shape: number[], before: number[], after: number[], value: number, y: Float32Array): void;
+  /** Asks for 2 MiB pages under a new typed array, before its first touch (the cpu backend's outputs). */
+  adviseHugePages(a: Float32Array | Int32Array): void;
   info(): { library: string; threads: number };
 }
 

@@ -18,6 +18,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { loadNative, type NativeAddon } from '../native/index.js';
 import { installCpuKernels } from './native-cpu-kernels.js';
+import { CpuBufferPool } from './cpu-buffer-pool.js';
+import os from 'node:os';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: string): TensorInfo;
@@ -44,6 +46,21 @@ export interface TensorStore {
 
 const stores = new WeakMap<object, TensorStore>();
 
+const cpuPools = new WeakMap<object, CpuBufferPool>();
+
+/** The cpu backend's output pool (its statistics, for the benchmarks), once a kernel has run there. */
+export function cpuBufferPool(backend: unknown): CpuBufferPool | undefined {
+  return cpuPools.get(backend as object);
+}
+
+/** Unused memory the cpu output pool may keep: an eighth of the machine's memory, at most 8 GiB. */
+function cpuPoolBytes(): number {
+  return Math.min(os.totalmem() / 8, 8 * 1024 ** 3);
+}
+
+/** Outputs of at least this many elements (4 MiB) get huge pages on the cpu backend. */
+const HUGE_PAGE_MIN_ELEMENTS = 1 << 20;
+
 /** The TensorStore of a kernel's backend (wasm or cpu). */
 export function storeOf(backend: unknown): TensorStore {
   const key = backend as object;
@@ -56,11 +73,13 @@ export function storeOf(backend: unknown): TensorStore {
   } else if (typeof (backend as CpuBackendLike).makeTensorInfo === 'function' && (backend as CpuBackendLike).data) {
     const b = backend as CpuBackendLike;
     const values = (t: TensorInfo) => b.data.get(t.dataId)?.values;
+    // Fresh pages fault in faster as 2 MiB pages (adviseHugePages in the addon); reused ones not at all.
+    const pool = new CpuBufferPool(backend as ConstructorParameters<typeof CpuBufferPool>[0], cpuPoolBytes(), (a) => {
+      if (a.length >= HUGE_PAGE_MIN_ELEMENTS) addon?.adviseHugePages(a);
+    });
+    cpuPools.set(key, pool);
     s = {
-      out: (shape, dtype = 'float32') => {
-        const n = size(shape);
-        return b.makeTensorInfo(shape, dtype, dtype === 'int32' ? new Int32Array(n) : new Float32Array(n));
-      },
+      out: (shape, dtype = 'float32') => pool.output((v) => b.makeTensorInfo(shape, dtype, v), size(shape), dtype),
       // A tensor whose values are not (yet) a Float32Array, e.g. one written from a plain array, is
       // read through readSync: a copy, for inputs only.
       f32: (t) => {

@@ -10,7 +10,7 @@ import { Conv2d, GroupNorm32, LayerNorm, Linear, SiLU, conv2dTorch, gelu, silu }
 import { LitEma } from '../../runtime/diffusion/ema.js';
 import { Sequential } from '../../runtime/module.js';
 import { groupNormFused } from '../../runtime/perf/group-norm.js';
-import { installNativeKernels, nativeKernelsActive, setNativeKernels, type NativeBackend } from '../../runtime/perf/native-kernels.js';
+import { cpuBufferPool, installNativeKernels, nativeKernelsActive, setNativeKernels, type NativeBackend } from '../../runtime/perf/native-kernels.js';
 import { Adam } from '../../runtime/train/optim.js';
 import { maxAbsBetween, seededData } from './nn.helpers.js';
 
@@ -356,5 +356,28 @@ describe('native cpu kernels (elementwise, reductions, layout) against the cpu b
 
   it('strided slice: value and gradient equal the tfjs kernels', () => {
     expectSame('slice', () => [T([4, 12, 12, 16], 149)], (x) => tf.slice(x!, [1, 2, 0, 3], [3, 9, 12, 10]), 1e-7);
+  });
+
+  it('the output pool reuses a disposed output, and never one that was read or that a view still shows', () => {
+    const big = [512, 1024]; // 2 MiB: pooled
+    const x = T(big, 151), z = T(big, 157);
+    const pool = () => cpuBufferPool(tf.backend())!;
+    tf.dispose(tf.exp(x)); // the pool exists once a native kernel has run
+    const before = pool().stats.reused;
+    tf.dispose(tf.exp(x));
+    expect(pool().stats.reused, 'a disposed output is reused').to.be.greaterThan(before);
+    // Read, then disposed: the array dataSync returned must keep its values.
+    const a = tf.exp(x);
+    const read = a.dataSync(), kept = Float32Array.from(read);
+    a.dispose();
+    const b = tf.exp(z);
+    expect(maxAbs(read, kept)).to.equal(0);
+    // A contiguous slice is a view of its input on the cpu backend: it must outlive the input.
+    const c = tf.exp(x);
+    const view = tf.slice(c, [0, 0], [256, 1024]);
+    c.dispose();
+    const d = tf.exp(z);
+    expect(maxAbs(view.dataSync(), kept.subarray(0, 256 * 1024))).to.equal(0);
+    tf.dispose([x, z, b, view, d]);
   });
 });
