@@ -20,8 +20,8 @@ interface CpuBackendInternals {
   data: { get(dataId: object): { values?: unknown } | undefined; has(dataId: object): boolean };
 }
 
-/** Outputs below this many bytes are left to V8 (small allocations come from malloc's heap, already mapped). */
-export const POOL_MIN_BYTES = 1 << 20;
+/** Outputs below this many bytes are left to V8 (64 KiB: below it the pool saves little; malloc may still have to fault in pages it trimmed). */
+export const POOL_MIN_BYTES = 1 << 16;
 
 /** Rounds a byte size up to its class: 8 classes per power of two (at most 12.5 % slack). */
 function sizeClass(bytes: number): number {
