@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { NativeAddon } from '../native/index.js';
-import { activeAddon, storeOf } from './native-kernels.js';
+import { storeOf } from './tensor-store.js';
 
 type KernelArgs = Parameters<KernelFunc>[0];
 type Wrap = (name: string, fn: (args: KernelArgs, prev: KernelFunc) => TensorInfo | TensorInfo[]) => void;
@@ -193,8 +193,14 @@ const slice = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] =>
   return out;
 };
 
-/** Registers the cpu-only kernels through ./native-kernels.ts's wrap (called by installNativeKernels('cpu')). */
-export function installCpuKernels(wrap: Wrap): void {
+let activeAddon: () => NativeAddon | undefined = () => undefined;
+
+/**
+ * Registers the cpu-only kernels through ./native-kernels.ts's wrap (called by
+ * installNativeKernels('cpu')); `active` gives the addon while the native kernels are on.
+ */
+export function installCpuKernels(wrap: Wrap, active: () => NativeAddon | undefined): void {
+  activeAddon = active;
   const binaries: Array<[string, number]> = [['Add', 0], ['Sub', 1], ['Multiply', 2], ['RealDiv', 3], ['SquaredDifference', 4], ['Maximum', 5], ['Minimum', 6]];
   for (const [name, op] of binaries) wrap(name, binary(op));
   wrap('AddN', addN);

@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { compile } from '../../compiler/program.js';
-import { CPU_MARGIN_BYTES, WASM_HEAP_LIMIT_BYTES, backendsToSkip, checkTrainingFits } from '../../runtime/fit.js';
+import { CPU_MARGIN_BYTES, WASM_HEAP_LIMIT_BYTES, backendsToSkip, backendsToSkipForWeights, checkTrainingFits, float32Bytes } from '../../runtime/fit.js';
 import { initBackend } from '../../runtime/backend.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { diskHost } from '../support/compile.js';
@@ -70,5 +70,16 @@ describe('backendsToSkip (the default backend for a training run)', function () 
 
   it('fashion-ldm-cond (within the heap) keeps the default order', function () {
     expect(backendsToSkip(memoryOf('fashion-ldm-cond.yaml'))).to.deep.equal({ skip: [] });
+  });
+});
+
+describe('backendsToSkipForWeights (the default backend for sample and forward)', function () {
+  it('txt2img-1p4B-sized weights (1.45 G parameters) leave wasm out; a 274M UNet keeps it', function () {
+    const big = float32Bytes([{ shape: [1450, 1000, 1000] }]);
+    expect(big).to.equal(4 * 1.45e9);
+    const r = backendsToSkipForWeights(big);
+    expect(r.skip).to.deep.equal(['wasm']);
+    expect(r.why).to.contain('using the cpu backend');
+    expect(backendsToSkipForWeights(float32Bytes([{ shape: [274e6] }]))).to.deep.equal({ skip: [] });
   });
 });
