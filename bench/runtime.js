@@ -1,5 +1,5 @@
 // Runtime benchmarks: forward+backward of the blocks that dominate training, and whole training
-// steps of the small Fashion-MNIST configs, on the wasm backend (and cpu for reference).
+// steps of the small Fashion-MNIST configs, on the wasm and cpu backends, with and without the native kernels.
 //
 //   node bench/runtime.js CASE BACKEND [--iters N] [--warmup N] [--profile]   one case, JSON on stdout
 //   node bench/run.js --only runtime                                          every case, a table
@@ -22,8 +22,12 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => pathToFileURL(join(repoRoot, 'dist', p)).href;
 
 export const CASES = ['resblock', 'attn', 'unet', 'vq'];
-/** 'wasm-tfjs' is wasm with the native kernels switched off (LDMC_NATIVE=0): the before of the addon. */
-export const BACKENDS = ['wasm', 'wasm-tfjs', 'cpu'];
+/**
+ * 'wasm-tfjs' and 'cpu-tfjs' are those backends with the native kernels switched off
+ * (LDMC_NATIVE=0): the before of the addon. 'cpu' runs the native kernels on the cpu backend's own
+ * arrays (runtime/perf/native-cpu-kernels.ts), the path for runs over the wasm heap.
+ */
+export const BACKENDS = ['wasm', 'wasm-tfjs', 'cpu', 'cpu-tfjs'];
 /** Timed iterations per case (the training steps are slow on cpu). */
 const DEFAULT_ITERS = { resblock: 5, attn: 7, unet: 3, vq: 5 };
 
@@ -162,7 +166,11 @@ export async function runCase(name, backend, { iters, warmup = 2, profile = fals
   out.peak_rss_mib = Math.round(process.resourceUsage().maxRSS / 1024);
   const heap = tf.backend()?.wasm?.HEAPU8?.buffer?.byteLength;
   if (heap) out.wasm_heap_mib = Math.round(heap / 2 ** 20);
-  out.native_kernels = (await import(dist('runtime/perf/native-kernels.js'))).nativeKernelsActive();
+  const nk = await import(dist('runtime/perf/native-kernels.js'));
+  out.native_kernels = nk.nativeKernelsActive();
+  // The cpu backend's output pool (runtime/perf/cpu-buffer-pool.ts): reused vs fresh buffers.
+  const pool = nk.cpuBufferPool?.(tf.backend());
+  if (pool) out.cpu_pool = { ...pool.stats };
   if (profile) out.kernels = await profileKernels(tf, c.run);
   return out;
 }
@@ -218,10 +226,11 @@ export function runtime(o) {
     const refNote = ref ? `PyTorch here ${ref.median_ms} ms` : `PyTorch ${refMs} ms (${DOCUMENTED_TORCH[c].source}${torch?.error ? `; torch_baseline.py failed: ${torch.error}` : torch ? '; not in torch_baseline.py' : '; torch not importable'})`;
     if (ref) rows.push({ name: `${c} PyTorch ${ref.backend} (${ref.threads} threads)`, unit: 'ms', min: ref.min_ms, median: ref.median_ms, max: ref.max_ms, note: `${ref.gflops} GFLOP/s${ref.images_per_s ? `, ${ref.images_per_s} images/s` : ''}` });
     for (const b of backends) {
-      // cpu is for reference only: fewer iterations, the steps take tens of seconds there.
-      const iters = Math.min(o.runs, b === 'cpu' ? 3 : DEFAULT_ITERS[c]);
-      const args = [join(repoRoot, 'bench/runtime.js'), c, b === 'wasm-tfjs' ? 'wasm' : b, '--iters', String(iters), '--warmup', String(Math.min(o.warmup, b === 'cpu' ? 1 : 2))];
-      const env = b === 'wasm-tfjs' ? { ...process.env, LDMC_NATIVE: '0' } : process.env;
+      // cpu on tfjs's kernels is for reference only: fewer iterations, the steps take minutes there.
+      const slow = b === 'cpu-tfjs';
+      const iters = Math.min(o.runs, slow ? 1 : DEFAULT_ITERS[c]);
+      const args = [join(repoRoot, 'bench/runtime.js'), c, b.replace(/-tfjs$/, ''), '--iters', String(iters), '--warmup', String(Math.min(o.warmup, slow ? 0 : 2))];
+      const env = b.endsWith('-tfjs') ? { ...process.env, LDMC_NATIVE: '0' } : process.env;
       const r = spawnSync(process.execPath, args, { cwd: repoRoot, encoding: 'utf8', timeout: 1_800_000, env });
       if (r.status !== 0) {
         rows.push({ name: `${c} ${b}`, unit: '', note: `failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}` });
@@ -237,7 +246,7 @@ export function runtime(o) {
       const ratio = j.median_ms / refMs;
       const mem = `peak RSS ${j.peak_rss_mib} MiB${j.wasm_heap_mib ? `, wasm heap ${j.wasm_heap_mib} MiB` : ''}`;
       rows.push({
-        name: `${c} ${b}${b === 'wasm' ? (j.native_kernels ? '+native' : ' (tfjs kernels only)') : ''} fwd+bwd${c === 'unet' || c === 'vq' ? '+Adam' : ''}`, unit: 'ms', min: j.min_ms, median: j.median_ms, max: j.max_ms,
+        name: `${c} ${b.replace(/-tfjs$/, '')}${j.native_kernels ? '+native' : ' (tfjs kernels only)'} fwd+bwd${c === 'unet' || c === 'vq' ? '+Adam' : ''}`, unit: 'ms', min: j.min_ms, median: j.median_ms, max: j.max_ms,
         note: `${j.gflops} GFLOP/s (${j.flopsFrom})${j.images_per_s ? `, ${j.images_per_s} images/s` : ''}; ${ratio.toFixed(2)}× ${refNote}; ${mem}`,
       });
     }

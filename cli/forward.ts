@@ -6,6 +6,7 @@ import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D } from '@tensorflow
 import { readFileSync } from 'node:fs';
 import { child, className, type IRNode } from '../compiler/ir.js';
 import { AutoencoderKL, VQModel, VQModelInterface } from '../runtime/autoencoder/index.js';
+import { backendsToSkipForWeights, float32Bytes } from '../runtime/fit.js';
 import { initBackend, type BackendName } from '../runtime/backend.js';
 import { buildComponent, canBuild, type RuntimeComponent } from '../runtime/build.js';
 import { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../runtime/encoders/index.js';
@@ -60,7 +61,10 @@ export async function runForward(sel: { node: IRNode; role: Component }, o: Forw
   if (!canBuild(sel.node.target)) throw new CliError(`the runtime cannot build ${sel.node.target} yet`);
   const weights = readWeightsFile(o.weights);
   const inputs = readInputs(o.inputs);
-  await initBackend({ ...(o.backend ? { backend: o.backend } : {}) });
+  // Weights over most of the wasm heap: the cpu backend (native kernels there too) unless --backend.
+  const choice = o.backend ? { skip: [] } : backendsToSkipForWeights(float32Bytes(weights.values()));
+  if (choice.why) o.log(choice.why);
+  await initBackend(o.backend ? { backend: o.backend } : { skip: choice.skip });
   const model = buildComponent(sel.node.target, sel.node.params, { zeroInit: true });
   try {
     const prefix = o.prefix ?? guessPrefix(weights, sel.role);

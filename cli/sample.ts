@@ -10,6 +10,7 @@ import { extname, resolve } from 'node:path';
 import { child, className, paramSpan, type IRNode } from '../compiler/ir.js';
 import { compile } from '../compiler/program.js';
 import { resolvedNode } from '../compiler/resolved.js';
+import { backendsToSkipForWeights, float32Bytes } from '../runtime/fit.js';
 import { initBackend } from '../runtime/backend.js';
 import { LatentDiffusion, type LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
 import { seededNoise, type NoiseSource } from '../runtime/diffusion/noise.js';
@@ -138,7 +139,10 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
   const firstStageCkpt = hasFirstStage ? undefined : firstStageCheckpoint(s.ckpt, firstStage);
 
   // A stalled threaded wasm start is retried, then started single-threaded, by initBackend itself.
-  await initBackend({ ...(backend ? { backend } : {}), ...(s.threads ? { threads: s.threads } : {}) });
+  // Weights over most of the wasm heap: the cpu backend (native kernels there too) unless --backend.
+  const choice = backend ? { skip: [] } : backendsToSkipForWeights(float32Bytes(weights.values()));
+  if (choice.why) io.err(`ldmc: ${choice.why}`);
+  await initBackend({ ...(backend ? { backend } : { skip: choice.skip }), ...(s.threads ? { threads: s.threads } : {}) });
   const seed = s.seed ?? randomInt(0, 2 ** 31 - 1);
   const ld = new LatentDiffusion(resolvedNode(model).params as unknown as LatentDiffusionArgs, { zeroInit: true });
   try {

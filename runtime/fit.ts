@@ -80,6 +80,36 @@ export function checkTrainingFits(estimate: TrainingMemoryEstimate, backend: str
   }
 }
 
+/**
+ * The backends that the default order (tensorflow > wasm > cpu, runtime/backend.ts) should leave
+ * out for a training run of this size: wasm when the run does not fit its heap, so that the cpu
+ * backend (with the native kernels when they load) takes it. A run that fits no backend is still
+ * refused by checkTrainingFits on the backend that starts, before any tensor is made.
+ */
+export function backendsToSkip(estimate: TrainingMemoryEstimate): { skip: Array<'wasm'>; why?: string } {
+  if (estimate.totalBytes <= WASM_HEAP_LIMIT_BYTES) return { skip: [] };
+  return { skip: ['wasm'], why: `training needs about ${fmt(estimate.totalBytes)}, over the wasm backend's ${fmt(WASM_HEAP_LIMIT_BYTES)} heap: using the cpu backend` };
+}
+
+/** Share of the wasm heap that weights may take in an inference run (sample, forward): activations need the rest. */
+export const WASM_WEIGHTS_SHARE = 0.75;
+
+/**
+ * The same choice for an inference run (ldmc sample / forward), from the float32 size of its
+ * weights: wasm is left out when they alone take more than WASM_WEIGHTS_SHARE of its heap.
+ */
+export function backendsToSkipForWeights(weightBytes: number): { skip: Array<'wasm'>; why?: string } {
+  if (weightBytes <= WASM_WEIGHTS_SHARE * WASM_HEAP_LIMIT_BYTES) return { skip: [] };
+  return { skip: ['wasm'], why: `the weights take ${fmt(weightBytes)} as float32, too much of the wasm backend's ${fmt(WASM_HEAP_LIMIT_BYTES)} heap: using the cpu backend` };
+}
+
+/** Float32 bytes of a set of tensors (as read from a weights file). */
+export function float32Bytes(tensors: Iterable<{ readonly shape: readonly number[] }>): number {
+  let n = 0;
+  for (const t of tensors) n += t.shape.reduce((a, d) => a * d, 1);
+  return 4 * n;
+}
+
 function breakdown(e: TrainingMemoryEstimate): string {
   const parts: string[] = [];
   if (e.weightsBytes) parts.push(`weights ${fmt(e.weightsBytes)}`);

@@ -2,7 +2,9 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { compile } from '../../compiler/program.js';
-import { CPU_MARGIN_BYTES, WASM_HEAP_LIMIT_BYTES, checkTrainingFits } from '../../runtime/fit.js';
+import { CPU_MARGIN_BYTES, WASM_HEAP_LIMIT_BYTES, backendsToSkip, backendsToSkipForWeights, checkTrainingFits, float32Bytes } from '../../runtime/fit.js';
+import { initBackend } from '../../runtime/backend.js';
+import * as tf from '@tensorflow/tfjs-core';
 import { diskHost } from '../support/compile.js';
 import { repoRoot } from '../support/reference.js';
 
@@ -53,5 +55,31 @@ describe('checkTrainingFits', function () {
   it('rejects an unknown backend and a bad estimate', function () {
     expect(() => checkTrainingFits({ totalBytes: 1 }, 'webnn')).to.throw(/unknown backend/);
     expect(() => checkTrainingFits({ totalBytes: NaN }, 'wasm')).to.throw(/totalBytes/);
+  });
+});
+
+describe('backendsToSkip (the default backend for a training run)', function () {
+  it('celeba256 (over the wasm heap) leaves wasm out, and initBackend then starts the cpu backend', async function () {
+    const choice = backendsToSkip(memoryOf('celeba256.yaml'));
+    expect(choice.skip).to.deep.equal(['wasm']);
+    expect(choice.why).to.match(/over the wasm backend's 4\.00 GiB heap: using the cpu backend/);
+    const got = await initBackend({ skip: choice.skip, quiet: true });
+    expect(got).to.be.oneOf(['tensorflow', 'cpu']);
+    expect(tf.getBackend()).to.equal(got);
+  });
+
+  it('fashion-ldm-cond (within the heap) keeps the default order', function () {
+    expect(backendsToSkip(memoryOf('fashion-ldm-cond.yaml'))).to.deep.equal({ skip: [] });
+  });
+});
+
+describe('backendsToSkipForWeights (the default backend for sample and forward)', function () {
+  it('txt2img-1p4B-sized weights (1.45 G parameters) leave wasm out; a 274M UNet keeps it', function () {
+    const big = float32Bytes([{ shape: [1450, 1000, 1000] }]);
+    expect(big).to.equal(4 * 1.45e9);
+    const r = backendsToSkipForWeights(big);
+    expect(r.skip).to.deep.equal(['wasm']);
+    expect(r.why).to.contain('using the cpu backend');
+    expect(backendsToSkipForWeights(float32Bytes([{ shape: [274e6] }]))).to.deep.equal({ skip: [] });
   });
 });
