@@ -20,7 +20,7 @@
 //                  backend against torch_scale.py txt2img-fwd); outputs compared. Target ≤ 1.0×, equal
 //                  within 1e-4 of the output's scale.
 // Big files (made by PyTorch with random weights and the reference's state_dict names):
-//   LDMC_BENCH_CELEBA_CKPT   default ../bigdata/celeba256.ckpt (python3 bench/torch_scale.py make-celeba-ckpt FILE)
+//   LDMC_BENCH_CELEBA_CKPT   default ../bigdata/celeba256.ckpt (/usr/bin/python3 bench/torch_scale.py make-celeba-ckpt FILE)
 //   LDMC_BENCH_TXT2IMG_CKPT  default ../bigdata/txt2img-1p4B-unet.ckpt (… make-txt2img-ckpt FILE)
 // A case whose files or torch are missing is skipped with a message (a row without a target).
 // LDMC_BENCH_SCALE_ROUNDS sets the alternations (default: 2 for the steps, 3 for sampling, 1 for
@@ -162,7 +162,7 @@ export function scale(o) {
     else if (c === 'celeba-sample') {
       const label = 'celeba256 sample from .ckpt, 5 DDIM steps, decode, PNG (whole process)';
       if (!py) { rows.push(...skip(label, noTorch)); continue; }
-      if (!existsSync(celebaCkpt)) { rows.push(...skip(label, `no checkpoint at ${celebaCkpt} (make one: python3 bench/torch_scale.py make-celeba-ckpt ${celebaCkpt}, or set LDMC_BENCH_CELEBA_CKPT)`)); continue; }
+      if (!existsSync(celebaCkpt)) { rows.push(...skip(label, `no checkpoint at ${celebaCkpt} (make one: ${py} bench/torch_scale.py make-celeba-ckpt ${celebaCkpt}, or set LDMC_BENCH_CELEBA_CKPT)`)); continue; }
       const dir = mkdtempSync(join(tmpdir(), 'ldmc-scale-png-'));
       const acc = alternate(roundsFor(3), [
         { run: (i) => runTimed(process.execPath, ['bin/ldmc.js', 'sample', 'examples/celeba256.yaml', '--ckpt', celebaCkpt, '--out', join(dir, `ldmc-${i}.png`), '-n', '1', '--steps', '5', '--eta', '0', '--seed', '0', '--threads', '2']), times: (r) => [r.ms] },
@@ -175,7 +175,7 @@ export function scale(o) {
     } else if (c === 'celeba-train') {
       const label = 'celeba256 training step, batch 2, AdamW + EMA';
       if (!py) { rows.push(...skip(label, noTorch)); continue; }
-      if (!existsSync(celebaCkpt)) { rows.push(...skip(label, `no checkpoint at ${celebaCkpt} (python3 bench/torch_scale.py make-celeba-ckpt ${celebaCkpt})`)); continue; }
+      if (!existsSync(celebaCkpt)) { rows.push(...skip(label, `no checkpoint at ${celebaCkpt} (${py} bench/torch_scale.py make-celeba-ckpt ${celebaCkpt})`)); continue; }
       const problem = bigBackendProblem(bigBackend);
       const it = ['--iters', String(Math.min(o.runs, 3)), '--warmup', '1'];
       const acc = alternate(roundsFor(1), [
@@ -188,7 +188,7 @@ export function scale(o) {
       const label = 'txt2img-1p4B UNet forward, batch 1, from .ckpt';
       if (!py) { rows.push(...skip(label, noTorch)); continue; }
       if (!existsSync(TXT2IMG_CONFIG)) { rows.push(...skip(label, `no reference config at ${TXT2IMG_CONFIG}`)); continue; }
-      if (!existsSync(txt2imgCkpt)) { rows.push(...skip(label, `no checkpoint at ${txt2imgCkpt} (python3 bench/torch_scale.py make-txt2img-ckpt ${txt2imgCkpt}, or set LDMC_BENCH_TXT2IMG_CKPT)`)); continue; }
+      if (!existsSync(txt2imgCkpt)) { rows.push(...skip(label, `no checkpoint at ${txt2imgCkpt} (${py} bench/torch_scale.py make-txt2img-ckpt ${txt2imgCkpt}, or set LDMC_BENCH_TXT2IMG_CKPT)`)); continue; }
       const dir = mkdtempSync(join(tmpdir(), 'ldmc-scale-t2i-'));
       const inputs = join(dir, 'inputs.safetensors'), outT = join(dir, 'torch.safetensors'), outL = join(dir, 'ldmc.safetensors');
       const mk = runTimed(py, ['bench/torch_scale.py', 'make-txt2img-inputs', inputs]);
