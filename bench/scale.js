@@ -165,7 +165,7 @@ export function scale(o) {
       if (!existsSync(celebaCkpt)) { rows.push(...skip(label, `no checkpoint at ${celebaCkpt} (make one: ${py} bench/torch_scale.py make-celeba-ckpt ${celebaCkpt}, or set LDMC_BENCH_CELEBA_CKPT)`)); continue; }
       const dir = mkdtempSync(join(tmpdir(), 'ldmc-scale-png-'));
       const acc = alternate(roundsFor(3), [
-        { run: (i) => runTimed(process.execPath, ['bin/ldmc.js', 'sample', 'examples/celeba256.yaml', '--ckpt', celebaCkpt, '--out', join(dir, `ldmc-${i}.png`), '-n', '1', '--steps', '5', '--eta', '0', '--seed', '0', '--threads', '2']), times: (r) => [r.ms] },
+        { run: (i) => runTimed(process.execPath, ['bin/ldmc.js', 'sample', 'examples/celeba256.yaml', '--ckpt', celebaCkpt, '--out', join(dir, `ldmc-${i}.png`), '-n', '1', '--steps', '5', '--eta', '0', '--seed', '0']), times: (r) => [r.ms] },
         { run: (i) => runTimed(py, ['bench/torch_scale.py', 'celeba-sample', celebaCkpt, join(dir, `torch-${i}.png`), '--steps', '5', '--threads', '2'], { env: torchEnv() }), times: (r) => [r.ms] },
       ]);
       const tj = acc[1].runs.at(-1)?.json;
