@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runtime } from './runtime.js';
+import { scale } from './scale.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -138,6 +139,8 @@ const SECTIONS = {
   build,
   // fwd+bwd of a ResBlock and an attention block, UNet and VQ training steps (bench/runtime.js)
   runtime,
+  // ldmc against the reference's PyTorch, alternately, on the big models too (bench/scale.js)
+  scale,
   // training: (o) => [...],  // e.g. steps per second (later)
 };
 

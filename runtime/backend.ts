@@ -64,7 +64,9 @@ async function start(name: BackendName, opts: InitBackendOptions): Promise<strin
       // measured no faster (ResBlock, attention, both training steps), so wasm starts on one
       // thread, which also skips the threaded start-up and its occasional stalls.
       const { loadNative } = await import('./native/index.js');
-      await startWasm(opts.threads ?? (loadNative().addon ? 1 : os.cpus().length));
+      // Loaded before wasm starts: its OpenMP wait policy depends on whether wasm runs pthreads too.
+      const addon = loadNative({ alongsideWasmThreads: (opts.threads ?? 1) > 1 }).addon;
+      await startWasm(opts.threads ?? (addon ? 1 : os.cpus().length));
       const { installNativeKernels } = await import('./perf/native-kernels.js');
       const native = installNativeKernels();
       nativeNote = native.installed ? `, native kernels: ${native.library}, ${native.threads} threads` : `, no native kernels: ${native.why}`;

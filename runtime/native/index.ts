@@ -84,7 +84,7 @@ function notBuiltReason(root: string): string {
 }
 
 /** The addon, or undefined with the reason (not built, disabled, failed to load). */
-export function loadNative(): { addon: NativeAddon | undefined; why: string } {
+export function loadNative(opts: { alongsideWasmThreads?: boolean } = {}): { addon: NativeAddon | undefined; why: string } {
   if (loaded) return loaded;
   const mode = process.env.LDMC_NATIVE;
   if (mode === '0' || mode === 'off') return (loaded = { addon: undefined, why: 'disabled by LDMC_NATIVE=0' });
@@ -93,10 +93,13 @@ export function loadNative(): { addon: NativeAddon | undefined; why: string } {
   if (!existsSync(path)) {
     loaded = { addon: undefined, why: `${ADDON_PATH} is not built (${notBuiltReason(root)})` };
   } else {
-    // OpenMP's workers spin after each parallel region by default; on a machine with as many cores
-    // as threads they then starve the wasm backend's own pthreads (a UNet step took 2–9 s instead
-    // of 1). libgomp reads this when the addon loads it.
-    process.env.OMP_WAIT_POLICY ??= 'passive';
+    // OpenMP's workers spin a while after each parallel region by default (libgomp: ~300k turns).
+    // Next to the wasm backend's own pthreads that starves them on a machine with as many cores as
+    // threads (a UNet step took 2–9 s instead of 1), so they then sleep at once ('passive'). Alone
+    // (wasm on one thread, the default with the addon; the cpu backend) the short spin is what a
+    // step of many small kernels needs: passive waking cost the VQ step ~2× (368 → 182 ms here).
+    // libgomp reads this when the addon loads it; a value the user set wins.
+    if (opts.alongsideWasmThreads) process.env.OMP_WAIT_POLICY ??= 'passive';
     try {
       loaded = { addon: createRequire(import.meta.url)(path) as NativeAddon, why: '' };
     } catch (e) {

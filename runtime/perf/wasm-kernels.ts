@@ -4,11 +4,16 @@
 // k·n copies (Unpack and SplitV are loops of that Slice: unstacking [16,256,256] took ~60 ms
 // here, a plain copy of it 2 ms). These versions copy from a view of the heap, costing only the
 // output. Results are bit-identical (pure copies). Installed by installWasmKernels() for 'wasm'.
+// Identity shares its input's buffer (a reference count, as Reshape does) instead of copying it:
+// tfjs clones every tensor a gradient saves for the backward pass through Identity, and the wasm
+// kernel's copy cost a VQ training step ~440 whole-activation copies. No kernel writes into its
+// inputs, so a shared buffer is never changed under a clone.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: string): TensorInfo;
+  incRef(dataId: object): void;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
@@ -83,15 +88,21 @@ const splitV: KernelFunc = ({ inputs, attrs, backend }: KernelArgs) => {
   });
 };
 
+const identity: KernelFunc = ({ inputs, backend }: KernelArgs) => {
+  const x = inputs.x as TensorInfo;
+  (backend as unknown as WasmBackendLike).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
 let installed = false;
 
 /**
- * Re-registers Slice, Unpack and SplitV for the wasm backend (float32/int32/bool; strings keep
+ * Re-registers Slice, Unpack, SplitV and Identity for the wasm backend (float32/int32/bool; strings keep
  * the original kernels). Idempotent; a no-op until tfjs-backend-wasm has registered its kernels.
  */
 export function installWasmKernels(): void {
   if (installed) return;
-  const replacements: Array<[string, KernelFunc]> = [['Slice', slice], ['Unpack', unpack], ['SplitV', splitV]];
+  const replacements: Array<[string, KernelFunc]> = [['Slice', slice], ['Unpack', unpack], ['SplitV', splitV], ['Identity', identity]];
   const originals = replacements.map(([name]) => tf.getKernel(name, 'wasm'));
   if (originals.some((k) => !k)) return;
   installed = true;

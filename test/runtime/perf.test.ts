@@ -101,6 +101,11 @@ describe('runtime/perf: wasm matmul, gradient and kernels against cpu', function
       tf.slice(tf.cast(x, 'int32'), [0, 1, 1, 1], [2, 2, 2, 2])];
     return outs.map((t) => Float32Array.from(t.dataSync()));
   }));
+  add('gradients through tensors saved for the backward pass (tfjs clones them: Identity)', () => tf.tidy(() => {
+    const a = T([3, 5, 7], 3), b = T([3, 5, 7], 5);
+    const [ga, gb] = tf.grads((u: Tensor, v: Tensor) => tf.sum(tf.mul(tf.square(u), tf.mul(u, v))))([a, b]);
+    return [ga!, gb!].map((t) => Float32Array.from(t.dataSync()));
+  }));
   add('AttentionBlock (4 heads): output and gradients of x and every parameter', () => tf.tidy(() => {
     const blk = new AttentionBlock({ channels: 64, numHeads: 4 });
     blk.parameters().forEach((p, i) => p.assign(tf.mul(T(p.shape, 23 + i), 0.2)));
@@ -126,6 +131,19 @@ describe('runtime/perf: wasm matmul, gradient and kernels against cpu', function
     for (const [name, f] of cases) onCpu.set(name, f());
     await initBackend({ backend: 'wasm', quiet: true });
     setNativeKernels(false); // these are the tfjs-only paths; test/runtime/native-kernels.test.ts covers the addon
+  });
+
+  it('Identity shares the buffer: a clone outlives its original, and the memory goes with the last of them', () => {
+    const buffers = () => (tf.memory() as { numDataBuffers: number }).numDataBuffers;
+    const before = buffers();
+    const x = T([4, 8, 8, 16], 3);
+    const want = Float32Array.from(x.dataSync());
+    const c = tf.clone(x);
+    expect(buffers() - before).to.equal(1); // one buffer for both, not two
+    x.dispose();
+    expect(maxAbs(c.dataSync(), want)).to.equal(0);
+    c.dispose();
+    expect(buffers()).to.equal(before);
   });
 
   for (const [name, f] of cases) {
