@@ -101,13 +101,16 @@ export async function runTrain(o: TrainCliOptions): Promise<number> {
   mkdirSync(runDir, { recursive: true });
   writeFileSync(join(runDir, 'config.yaml'), `# Resolved by ldmc from ${o.files.join(' + ')}\n${yamlStringify(resolved, { lineWidth: 0 })}`);
 
-  const backend = await initBackend({ ...(o.backend ? { backend: o.backend } : {}) });
+  const mem = r.inference?.memory;
+  const { backendsToSkip, checkTrainingFits } = await import('../runtime/fit.js');
+  // Without --backend, a run over the wasm heap goes to the cpu backend (native kernels there too).
+  const choice = !o.backend && mem ? backendsToSkip(mem) : { skip: [] };
+  if (choice.why) o.log(choice.why);
+  const backend = await initBackend(o.backend ? { backend: o.backend } : { skip: choice.skip });
   const lr = r.inference?.learningRate;
   if (!lr) throw new CliError('the model has no base_learning_rate', 'add `base_learning_rate:` under `model:`');
   o.log(`Setting learning rate to ${lr.value.toExponential(2)} = ${lr.accumulateGradBatches} (accumulate_grad_batches) * ${lr.ngpu} (num_gpus) * ${lr.batchSize} (batchsize) * ${lr.base.toExponential(2)} (base_lr)`);
-  const mem = r.inference?.memory;
   if (mem) {
-    const { checkTrainingFits } = await import('../runtime/fit.js');
     const fit = checkTrainingFits(mem, backend);
     if (!fit.fits) throw new CliError(fit.message ?? 'the model does not fit the backend', fit.suggestion);
   }

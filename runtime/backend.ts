@@ -13,6 +13,8 @@ export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export interface InitBackendOptions {
   /** Start exactly this backend, or throw. Default: the best one that starts. */
   backend?: BackendName;
+  /** Backends the default order leaves out (e.g. wasm for a run over its 4 GiB heap: runtime/fit.ts). */
+  skip?: readonly BackendName[];
   /** wasm threads (default: 1 with the native kernels, else the number of cores). 1 = single-threaded. */
   threads?: number;
   /** Don't print the chosen backend to stderr. */
@@ -22,18 +24,19 @@ export interface InitBackendOptions {
 const require = createRequire(import.meta.url);
 let announced = false;
 let nativeNote = '';
+let cpuNote = '';
 
 /** Starts a backend (see InitBackendOptions) and returns its tfjs name ('tensorflow', 'wasm', 'cpu'). */
 export async function initBackend(opts: InitBackendOptions = {}): Promise<string> {
   await loadGradients();
-  const order: BackendName[] = opts.backend ? [opts.backend] : ['tensorflow', 'wasm', 'cpu'];
+  const order: BackendName[] = opts.backend ? [opts.backend] : (['tensorflow', 'wasm', 'cpu'] as const).filter((b) => !opts.skip?.includes(b));
   const failures: string[] = [];
   for (const name of order) {
     try {
       const got = await start(name, opts);
       if (!opts.quiet && !announced) {
         announced = true;
-        const extra = got === 'wasm' ? ` (${wasmThreads()} thread${wasmThreads() === 1 ? '' : 's'}${nativeNote})` : '';
+        const extra = got === 'wasm' ? ` (${wasmThreads()} thread${wasmThreads() === 1 ? '' : 's'}${nativeNote})` : got === 'cpu' ? cpuNote : '';
         process.stderr.write(`ldmc: tfjs backend ${got}${extra}\n`);
       }
       return got;
@@ -73,6 +76,10 @@ async function start(name: BackendName, opts: InitBackendOptions): Promise<strin
       // tfjs prints a multi-line banner on the cpu backend's first write; ldmc names the backend itself.
       const cpu = tf.backend() as unknown as { firstUse?: boolean };
       if ('firstUse' in cpu) cpu.firstUse = false;
+      // The native kernels work on the cpu backend's own typed arrays, which have no 4 GiB cap.
+      const { installNativeKernels } = await import('./perf/native-kernels.js');
+      const native = installNativeKernels('cpu');
+      cpuNote = native.installed ? ` (native kernels: ${native.library}, ${native.threads} threads)` : ` (no native kernels: ${native.why})`;
       return 'cpu';
     }
   }

@@ -80,6 +80,17 @@ export function checkTrainingFits(estimate: TrainingMemoryEstimate, backend: str
   }
 }
 
+/**
+ * The backends that the default order (tensorflow > wasm > cpu, runtime/backend.ts) should leave
+ * out for a training run of this size: wasm when the run does not fit its heap, so that the cpu
+ * backend (with the native kernels when they load) takes it. A run that fits no backend is still
+ * refused by checkTrainingFits on the backend that starts, before any tensor is made.
+ */
+export function backendsToSkip(estimate: TrainingMemoryEstimate): { skip: Array<'wasm'>; why?: string } {
+  if (estimate.totalBytes <= WASM_HEAP_LIMIT_BYTES) return { skip: [] };
+  return { skip: ['wasm'], why: `training needs about ${fmt(estimate.totalBytes)}, over the wasm backend's ${fmt(WASM_HEAP_LIMIT_BYTES)} heap: using the cpu backend` };
+}
+
 function breakdown(e: TrainingMemoryEstimate): string {
   const parts: string[] = [];
   if (e.weightsBytes) parts.push(`weights ${fmt(e.weightsBytes)}`);

@@ -35,6 +35,23 @@ export interface NativeAddon {
   /** For o < outer: dst[o·dstRow + dstOff ..+len] = src[o·srcRow + srcOff ..+len]. */
   copyRows(src: Float32Array, dst: Float32Array, outer: number, srcRow: number, srcOff: number, dstRow: number, dstOff: number, len: number): void;
   emaStep(shadow: Float32Array, param: Float32Array, out: Float32Array, oneMinusDecay: number): void;
+  // -- general kernels, used on the cpu backend (runtime/perf/native-cpu-kernels.ts)
+  /** out = a ∘ b, broadcast by element strides per output axis (0 = broadcast); op: 0 + 1 − 2 · 3 ÷ 4 (a−b)² 5 max 6 min. */
+  binary(a: Float32Array, b: Float32Array, out: Float32Array, outShape: number[], aStrides: number[], bStrides: number[], op: number): void;
+  /** y = f(x): 0 exp 1 log 2 sqrt 3 rsqrt 4 x² 5 −x 6 |x| 7 σ 8 tanh 9 sign 10 1/x 11 relu 12 leaky relu(alpha) 13 alpha·x 14 step(alpha). */
+  unary(x: Float32Array, y: Float32Array, op: number, alpha: number): void;
+  /** y = x with axes permuted (4-byte elements). */
+  transpose(x: Float32Array | Int32Array, shape: number[], perm: number[], y: Float32Array | Int32Array): void;
+  /** x as [outer, red, inner] reduced over the middle axis: op 0 sum 1 mean 2 max 3 min. */
+  reduce(x: Float32Array, outer: number, red: number, inner: number, out: Float32Array, op: number): void;
+  /** Index of the min (op 0) or max (op 1) along the middle axis of [outer, red, inner]. */
+  argReduce(x: Float32Array, outer: number, red: number, inner: number, out: Int32Array, op: number): void;
+  /** Softmax along the last axis of [rows, cols]. */
+  softmax(x: Float32Array, rows: number, cols: number, y: Float32Array): void;
+  /** Constant padding. */
+  pad(x: Float32Array, shape: number[], before: number[], after: number[], value: number, y: Float32Array): void;
+  /** Asks for 2 MiB pages under a new typed array, before its first touch (the cpu backend's outputs). */
+  adviseHugePages(a: Float32Array | Int32Array): void;
   info(): { library: string; threads: number };
 }
 

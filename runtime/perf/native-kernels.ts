@@ -1,19 +1,101 @@
-// Kernels of the wasm backend run by the native addon (runtime/native, oneDNN + OpenMP) on the wasm
-// heap in place. Wrapped tfjs kernels: Conv2D and its two backprop kernels, BatchMatMul, Sum over
-// leading axes, Add / Multiply of equal shapes or of a vector along the last axis, Concat and
-// SplitV. Kernels of our own names, which the runtime calls when nativeKernelsActive(): GroupNorm
+// Kernels run by the native addon (runtime/native, oneDNN + OpenMP), for two tfjs backends:
+// - wasm: in place on the wasm heap (views of it are handed to the addon). Wrapped tfjs kernels:
+//   Conv2D and its two backprop kernels, BatchMatMul, Sum over leading axes, Add / Multiply of
+//   equal shapes or of a vector along the last axis, Concat and SplitV; the wasm backend's own
+//   C++ kernels keep the rest.
+// - cpu: the cpu backend's tensors are plain JS typed arrays, with no 4 GiB cap; outputs are new
+//   Float32Arrays registered with backend.makeTensorInfo, nothing is copied into the wasm heap.
+//   The same kernels, plus the ones in ./native-cpu-kernels.ts (every elementwise op with general
+//   broadcasting, reductions, transpose, softmax, pad, slice, arg-min/max), since there the
+//   fallback is tfjs's JavaScript loops.
+// Kernels of our own names, which the runtime calls when nativeKernelsActive(): GroupNorm
 // (optionally fused with the SiLU after it; also used for LayerNorm), SiLU, GELU, the Adam step and
-// the LitEma update. Installed by initBackend for 'wasm' when the addon loads; each wrapped kernel
-// hands what it does not cover (other layouts and dtypes, other broadcasts, tiny tensors) to the
+// the LitEma update. installNativeKernels(backend) registers them when the addon loads; each
+// wrapped kernel hands what it does not cover (other layouts and dtypes, tiny tensors) to the
 // kernel registered before, and setNativeKernels(false) sends everything there (tests compare the
 // two paths in one process).
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { loadNative, type NativeAddon } from '../native/index.js';
+import { installCpuKernels } from './native-cpu-kernels.js';
+import { CpuBufferPool } from './cpu-buffer-pool.js';
+import os from 'node:os';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: string): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+interface CpuBackendLike {
+  makeTensorInfo(shape: number[], dtype: string, values?: Float32Array | Int32Array): TensorInfo;
+  data: { get(dataId: object): { values?: unknown } | undefined };
+  readSync(dataId: object): unknown;
+}
+
+/** The backends the native kernels can be installed on. */
+export type NativeBackend = 'wasm' | 'cpu';
+
+/**
+ * A backend's tensor memory as the kernels see it: make an output, read a tensor's elements as a
+ * typed array (a view of the wasm heap, or the cpu backend's own array: writes go to the tensor).
+ */
+export interface TensorStore {
+  out(shape: number[], dtype?: 'float32' | 'int32'): TensorInfo;
+  f32(t: TensorInfo): Float32Array;
+  i32(t: TensorInfo): Int32Array;
+}
+
+const stores = new WeakMap<object, TensorStore>();
+
+const cpuPools = new WeakMap<object, CpuBufferPool>();
+
+/** The cpu backend's output pool (its statistics, for the benchmarks), once a kernel has run there. */
+export function cpuBufferPool(backend: unknown): CpuBufferPool | undefined {
+  return cpuPools.get(backend as object);
+}
+
+/** Unused memory the cpu output pool may keep: an eighth of the machine's memory, at most 8 GiB. */
+function cpuPoolBytes(): number {
+  return Math.min(os.totalmem() / 8, 8 * 1024 ** 3);
+}
+
+/** Outputs of at least this many elements (4 MiB) get huge pages on the cpu backend. */
+const HUGE_PAGE_MIN_ELEMENTS = 1 << 20;
+
+/** The TensorStore of a kernel's backend (wasm or cpu). */
+export function storeOf(backend: unknown): TensorStore {
+  const key = backend as object;
+  let s = stores.get(key);
+  if (s) return s;
+  if (typeof (backend as WasmBackendLike).typedArrayFromHeap === 'function') {
+    const b = backend as WasmBackendLike;
+    // makeOutput may grow the heap, which detaches earlier views: callers make every output first.
+    s = { out: (shape, dtype = 'float32') => b.makeOutput(shape, dtype), f32: (t) => b.typedArrayFromHeap(t) as Float32Array, i32: (t) => b.typedArrayFromHeap(t) as Int32Array };
+  } else if (typeof (backend as CpuBackendLike).makeTensorInfo === 'function' && (backend as CpuBackendLike).data) {
+    const b = backend as CpuBackendLike;
+    const values = (t: TensorInfo) => b.data.get(t.dataId)?.values;
+    // Fresh pages fault in faster as 2 MiB pages (adviseHugePages in the addon); reused ones not at all.
+    const pool = new CpuBufferPool(backend as ConstructorParameters<typeof CpuBufferPool>[0], cpuPoolBytes(), (a) => {
+      if (a.length >= HUGE_PAGE_MIN_ELEMENTS) addon?.adviseHugePages(a);
+    });
+    cpuPools.set(key, pool);
+    s = {
+      out: (shape, dtype = 'float32') => pool.output((v) => b.makeTensorInfo(shape, dtype, v), size(shape), dtype),
+      // A tensor whose values are not (yet) a Float32Array, e.g. one written from a plain array, is
+      // read through readSync: a copy, for inputs only.
+      f32: (t) => {
+        const v = values(t);
+        return v instanceof Float32Array ? v : Float32Array.from(b.readSync(t.dataId) as ArrayLike<number>);
+      },
+      i32: (t) => {
+        const v = values(t);
+        return v instanceof Int32Array ? v : Int32Array.from(b.readSync(t.dataId) as ArrayLike<number>);
+      },
+    };
+  } else {
+    throw new Error('ldmc: the native kernels support the wasm and cpu backends only');
+  }
+  stores.set(key, s);
+  return s;
 }
 type KernelArgs = Parameters<KernelFunc>[0];
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -37,10 +119,16 @@ export const GELU_GRAD = 'LdmcGeluGrad';
 
 let addon: NativeAddon | undefined;
 let enabled = true;
+const installedOn = new Set<string>();
 
-/** True when the native kernels are installed and switched on (and the active backend is wasm). */
+/** True when the native kernels are installed on the active backend and switched on. */
 export function nativeKernelsActive(): boolean {
-  return addon !== undefined && enabled && tf.getBackend() === 'wasm';
+  return addon !== undefined && enabled && installedOn.has(tf.getBackend());
+}
+
+/** The loaded addon, while the native kernels are active (for ./native-cpu-kernels.ts). */
+export function activeAddon(): NativeAddon | undefined {
+  return nativeKernelsActive() ? addon : undefined;
 }
 
 /** Switches the native kernels on or off (they stay registered; off means the previous kernels run). */
@@ -64,7 +152,6 @@ function convInfo(xShape: number[], wShape: number[], a: ConvAttrs) {
   return { outShape: info.outShape, strides: pair(a.strides), dilations: pair(a.dilations), pads: [p.top, p.bottom, p.left, p.right] };
 }
 
-const f32 = (b: WasmBackendLike, t: TensorInfo) => b.typedArrayFromHeap(t) as Float32Array;
 const size = (shape: readonly number[]) => tf.util.sizeFromShape(shape as number[]);
 
 /**
@@ -80,16 +167,16 @@ const conv2d = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] =
   const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
   const a = args.attrs as unknown as ConvAttrs;
   if (!nativeKernelsActive() || !isNhwc(a.dataFormat) || x.dtype !== 'float32' || filter.dtype !== 'float32') return prev(args);
-  const b = args.backend as unknown as WasmBackendLike;
+  const b = storeOf(args.backend);
   const g = convInfo(x.shape, filter.shape, a);
-  const out = b.makeOutput(g.outShape, 'float32'); // may grow the heap: take the views after it
+  const out = b.out(g.outShape, 'float32'); // may grow the heap: take the views after it
   if (out.shape.some((d) => d === 0)) return out;
   if (isPointwise(filter.shape, g)) {
     const [cin, cout] = [filter.shape[2]!, filter.shape[3]!];
-    addon!.matmul(f32(b, x), f32(b, filter), f32(b, out), 1, 1, x.shape[0]! * x.shape[1]! * x.shape[2]!, cin, cout, false, false);
+    addon!.matmul(b.f32(x), b.f32(filter), b.f32(out), 1, 1, x.shape[0]! * x.shape[1]! * x.shape[2]!, cin, cout, false, false);
     return out;
   }
-  addon!.conv2d(f32(b, x), x.shape, f32(b, filter), filter.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads);
+  addon!.conv2d(b.f32(x), x.shape, b.f32(filter), filter.shape, b.f32(out), out.shape, g.strides, g.dilations, g.pads);
   return out;
 };
 
@@ -97,36 +184,39 @@ const conv2dBackpropInput = (args: KernelArgs, prev: KernelFunc | undefined): Te
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
   const a = args.attrs as unknown as ConvAttrs & { inputShape: number[] };
   if (!nativeKernelsActive() || !isNhwc(a.dataFormat) || dy.dtype !== 'float32') {
-    if (!prev) throw new Error('Conv2DBackpropInput: no kernel for this case on wasm');
+    if (!prev) throw new Error('Conv2DBackpropInput: no kernel for this case on this backend');
     return prev(args);
   }
-  const b = args.backend as unknown as WasmBackendLike;
+  const b = storeOf(args.backend);
   const g = convInfo(a.inputShape, filter.shape, a);
-  const out = b.makeOutput(a.inputShape, 'float32');
+  const out = b.out(a.inputShape, 'float32');
   if (isPointwise(filter.shape, g)) {
     const [cin, cout] = [filter.shape[2]!, filter.shape[3]!];
-    addon!.matmul(f32(b, dy), f32(b, filter), f32(b, out), 1, 1, dy.shape[0]! * dy.shape[1]! * dy.shape[2]!, cout, cin, false, true);
+    addon!.matmul(b.f32(dy), b.f32(filter), b.f32(out), 1, 1, dy.shape[0]! * dy.shape[1]! * dy.shape[2]!, cout, cin, false, true);
     return out;
   }
-  addon!.conv2dBackpropInput(f32(b, dy), dy.shape, f32(b, filter), filter.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads);
+  addon!.conv2dBackpropInput(b.f32(dy), dy.shape, b.f32(filter), filter.shape, b.f32(out), out.shape, g.strides, g.dilations, g.pads);
   return out;
 };
 
-const conv2dBackpropFilter = (args: KernelArgs): TensorInfo | TensorInfo[] => {
+const conv2dBackpropFilter = (args: KernelArgs, prev: KernelFunc | undefined): TensorInfo | TensorInfo[] => {
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const a = args.attrs as unknown as ConvAttrs & { filterShape: number[] };
-  // tfjs-backend-wasm has no kernel of its own here; runtime/nn/conv-grad.ts only asks for this
-  // one while the native kernels are active.
-  if (!nativeKernelsActive() || !isNhwc(a.dataFormat) || x.dtype !== 'float32') throw new Error('Conv2DBackpropFilter: the native kernels are off');
-  const b = args.backend as unknown as WasmBackendLike;
+  if (!nativeKernelsActive() || !isNhwc(a.dataFormat) || x.dtype !== 'float32') {
+    // tfjs-backend-wasm has no kernel of its own here; runtime/nn/conv-grad.ts only asks for this
+    // one on wasm while the native kernels are active. The cpu backend has its own.
+    if (!prev) throw new Error('Conv2DBackpropFilter: the native kernels are off');
+    return prev(args);
+  }
+  const b = storeOf(args.backend);
   const g = convInfo(x.shape, a.filterShape, a);
-  const out = b.makeOutput(a.filterShape, 'float32');
+  const out = b.out(a.filterShape, 'float32');
   if (isPointwise(a.filterShape, g)) {
     const [cin, cout] = [a.filterShape[2]!, a.filterShape[3]!];
-    addon!.matmul(f32(b, x), f32(b, dy), f32(b, out), 1, 1, cin, x.shape[0]! * x.shape[1]! * x.shape[2]!, cout, true, false);
+    addon!.matmul(b.f32(x), b.f32(dy), b.f32(out), 1, 1, cin, x.shape[0]! * x.shape[1]! * x.shape[2]!, cout, true, false);
     return out;
   }
-  addon!.conv2dBackpropFilter(f32(b, x), x.shape, f32(b, dy), dy.shape, f32(b, out), out.shape, g.strides, g.dilations, g.pads);
+  addon!.conv2dBackpropFilter(b.f32(x), x.shape, b.f32(dy), dy.shape, b.f32(out), out.shape, g.strides, g.dilations, g.pads);
   return out;
 };
 
@@ -146,14 +236,14 @@ const batchMatMul = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInf
   const single = batchA === 1 ? batchShapeA : batchShapeB, full = batchA === 1 ? batchShapeB : batchShapeA;
   if (!sameBatch && single.length > full.length) return prev(args); // e.g. [1,1,k,n] against [2,m,k]
   const outShape = [...full, m, n];
-  const back = args.backend as unknown as WasmBackendLike;
-  const out = back.makeOutput(outShape, 'float32');
+  const back = storeOf(args.backend);
+  const out = back.out(outShape, 'float32');
   if (m * n === 0) return out;
   if (k === 0) {
-    f32(back, out).fill(0);
+    back.f32(out).fill(0);
     return out;
   }
-  addon!.matmul(f32(back, a), f32(back, bm), f32(back, out), batchA, batchB, m, k, n, transposeA, transposeB);
+  addon!.matmul(back.f32(a), back.f32(bm), back.f32(out), batchA, batchB, m, k, n, transposeA, transposeB);
   return out;
 };
 
@@ -166,22 +256,22 @@ function bsc(shape: number[]): [number, number, number] {
 const groupNorm: KernelFunc = (args: KernelArgs) => {
   const { x, gamma, beta } = args.inputs as { x: TensorInfo; gamma?: TensorInfo; beta?: TensorInfo };
   const { groups, eps, silu } = args.attrs as unknown as { groups: number; eps: number; silu?: number };
-  const b = args.backend as unknown as WasmBackendLike;
+  const b = storeOf(args.backend);
   const [B, S, C] = bsc(x.shape);
-  const y = b.makeOutput(x.shape, 'float32'), mean = b.makeOutput([B, groups], 'float32'), rstd = b.makeOutput([B, groups], 'float32');
-  addon!.groupNormForward(f32(b, x), B, S, C, groups, eps, gamma ? f32(b, gamma) : null, beta ? f32(b, beta) : null, f32(b, y), f32(b, mean), f32(b, rstd), !!silu);
+  const y = b.out(x.shape, 'float32'), mean = b.out([B, groups], 'float32'), rstd = b.out([B, groups], 'float32');
+  addon!.groupNormForward(b.f32(x), B, S, C, groups, eps, gamma ? b.f32(gamma) : null, beta ? b.f32(beta) : null, b.f32(y), b.f32(mean), b.f32(rstd), !!silu);
   return [y, mean, rstd];
 };
 
 const groupNormGrad: KernelFunc = (args: KernelArgs) => {
   const { dy, x, mean, rstd, gamma, beta } = args.inputs as { dy: TensorInfo; x: TensorInfo; mean: TensorInfo; rstd: TensorInfo; gamma?: TensorInfo; beta?: TensorInfo };
   const { groups, silu } = args.attrs as unknown as { groups: number; silu?: number };
-  const b = args.backend as unknown as WasmBackendLike;
+  const b = storeOf(args.backend);
   const [B, S, C] = bsc(x.shape);
-  const dx = b.makeOutput(x.shape, 'float32');
-  const dgamma = gamma ? b.makeOutput([C], 'float32') : undefined, dbeta = gamma ? b.makeOutput([C], 'float32') : undefined;
-  addon!.groupNormBackward(f32(b, dy), f32(b, x), f32(b, mean), f32(b, rstd), B, S, C, groups, gamma ? f32(b, gamma) : null,
-    beta ? f32(b, beta) : null, f32(b, dx), dgamma ? f32(b, dgamma) : null, dbeta ? f32(b, dbeta) : null, !!silu);
+  const dx = b.out(x.shape, 'float32');
+  const dgamma = gamma ? b.out([C], 'float32') : undefined, dbeta = gamma ? b.out([C], 'float32') : undefined;
+  addon!.groupNormBackward(b.f32(dy), b.f32(x), b.f32(mean), b.f32(rstd), B, S, C, groups, gamma ? b.f32(gamma) : null,
+    beta ? b.f32(beta) : null, b.f32(dx), dgamma ? b.f32(dgamma) : null, dbeta ? b.f32(dbeta) : null, !!silu);
   return dgamma && dbeta ? [dx, dgamma, dbeta] : [dx];
 };
 
@@ -199,34 +289,34 @@ const sum = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] => {
   if (axes.length === 0 || axes.some((a, i) => a !== i)) return prev(args);
   const k = axes.length;
   const rows = size(x.shape.slice(0, k)), cols = n / rows;
-  const b = args.backend as unknown as WasmBackendLike;
-  const out = b.makeOutput(keepDims ? [...x.shape.slice(0, k).map(() => 1), ...x.shape.slice(k)] : x.shape.slice(k), 'float32');
-  addon!.sumLeading(f32(b, x), rows, cols, f32(b, out));
+  const b = storeOf(args.backend);
+  const out = b.out(keepDims ? [...x.shape.slice(0, k).map(() => 1), ...x.shape.slice(k)] : x.shape.slice(k), 'float32');
+  addon!.sumLeading(b.f32(x), rows, cols, b.f32(out));
   return out;
 };
 
 const adam: KernelFunc = (args: KernelArgs) => {
   const { p, m, v, g } = args.inputs as { p: TensorInfo; m: TensorInfo; v: TensorInfo; g: TensorInfo };
   const a = args.attrs as unknown as { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; bc1: number; bc2: number };
-  const b = args.backend as unknown as WasmBackendLike;
-  const po = b.makeOutput(p.shape, 'float32'), mo = b.makeOutput(p.shape, 'float32'), vo = b.makeOutput(p.shape, 'float32');
-  addon!.adamStep(f32(b, p), f32(b, m), f32(b, v), f32(b, g), f32(b, po), f32(b, mo), f32(b, vo), a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.bc1, a.bc2);
+  const b = storeOf(args.backend);
+  const po = b.out(p.shape, 'float32'), mo = b.out(p.shape, 'float32'), vo = b.out(p.shape, 'float32');
+  addon!.adamStep(b.f32(p), b.f32(m), b.f32(v), b.f32(g), b.f32(po), b.f32(mo), b.f32(vo), a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.bc1, a.bc2);
   return [po, mo, vo];
 };
 
 const unary = (fn: (x: Float32Array, y: Float32Array) => void): KernelFunc => (args: KernelArgs) => {
   const { x } = args.inputs as { x: TensorInfo };
-  const b = args.backend as unknown as WasmBackendLike;
-  const y = b.makeOutput(x.shape, 'float32');
-  fn(f32(b, x), f32(b, y));
+  const b = storeOf(args.backend);
+  const y = b.out(x.shape, 'float32');
+  fn(b.f32(x), b.f32(y));
   return y;
 };
 
 const unaryGrad = (fn: (dy: Float32Array, x: Float32Array, dx: Float32Array) => void): KernelFunc => (args: KernelArgs) => {
   const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
-  const b = args.backend as unknown as WasmBackendLike;
-  const dx = b.makeOutput(x.shape, 'float32');
-  fn(f32(b, dy), f32(b, x), f32(b, dx));
+  const b = storeOf(args.backend);
+  const dx = b.out(x.shape, 'float32');
+  fn(b.f32(dy), b.f32(x), b.f32(dx));
   return dx;
 };
 
@@ -244,9 +334,9 @@ const rowBroadcast = (op: 0 | 1) => (args: KernelArgs, prev: KernelFunc): Tensor
   if (!x || !v || (!same && x.shape.length < 2)) return prev(args);
   const n = size(x.shape), cols = same ? n : v.shape[0]!;
   if ((!same && x.shape[x.shape.length - 1] !== cols) || n < MIN_NATIVE_ELEMENTS) return prev(args);
-  const back = args.backend as unknown as WasmBackendLike;
-  const out = back.makeOutput(x.shape, 'float32');
-  addon!.rowOp(f32(back, x), f32(back, v), f32(back, out), n / cols, cols, op);
+  const back = storeOf(args.backend);
+  const out = back.out(x.shape, 'float32');
+  addon!.rowOp(back.f32(x), back.f32(v), back.f32(out), n / cols, cols, op);
   return out;
 };
 
@@ -260,14 +350,14 @@ const concat = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] =
   const outShape = xs[0]!.shape.slice();
   outShape[axis] = xs.reduce((p, t) => p + t.shape[axis]!, 0);
   if (size(outShape) < MIN_NATIVE_ELEMENTS || rank === 0) return prev(args);
-  const b = args.backend as unknown as WasmBackendLike;
-  const out = b.makeOutput(outShape, 'float32');
+  const b = storeOf(args.backend);
+  const out = b.out(outShape, 'float32');
   const outer = size(outShape.slice(0, axis)), dstRow = size(outShape.slice(axis));
-  const dst = f32(b, out);
+  const dst = b.f32(out);
   let off = 0;
   for (const t of xs) {
     const len = size(t.shape.slice(axis));
-    if (len > 0) addon!.copyRows(f32(b, t), dst, outer, len, 0, dstRow, off, len);
+    if (len > 0) addon!.copyRows(b.f32(t), dst, outer, len, 0, dstRow, off, len);
     off += len;
   }
   return out;
@@ -280,18 +370,18 @@ const splitV = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] =
   const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
   const ax = tf.util.parseAxisParam(axis, x.shape)[0]!;
   const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
-  const b = args.backend as unknown as WasmBackendLike;
+  const b = storeOf(args.backend);
   const outs = sizes.map((s) => {
     const shape = x.shape.slice();
     shape[ax] = s;
-    return b.makeOutput(shape, 'float32');
+    return b.out(shape, 'float32');
   });
   const outer = size(x.shape.slice(0, ax)), srcRow = size(x.shape.slice(ax));
-  const src = f32(b, x);
+  const src = b.f32(x);
   let off = 0;
   for (const o of outs) {
     const len = size(o.shape.slice(ax));
-    if (len > 0) addon!.copyRows(src, f32(b, o), outer, srcRow, off, len, 0, len);
+    if (len > 0) addon!.copyRows(src, b.f32(o), outer, srcRow, off, len, 0, len);
     off += len;
   }
   return outs;
@@ -300,50 +390,54 @@ const splitV = (args: KernelArgs, prev: KernelFunc): TensorInfo | TensorInfo[] =
 const ema: KernelFunc = (args: KernelArgs) => {
   const { shadow, param } = args.inputs as { shadow: TensorInfo; param: TensorInfo };
   const { oneMinusDecay } = args.attrs as unknown as { oneMinusDecay: number };
-  const b = args.backend as unknown as WasmBackendLike;
-  const out = b.makeOutput(shadow.shape, 'float32');
-  addon!.emaStep(f32(b, shadow), f32(b, param), f32(b, out), oneMinusDecay);
+  const b = storeOf(args.backend);
+  const out = b.out(shadow.shape, 'float32');
+  addon!.emaStep(b.f32(shadow), b.f32(param), b.f32(out), oneMinusDecay);
   return out;
 };
 
-let installed = false;
-
 /**
- * Loads the addon and registers the kernels for 'wasm' (after tfjs-backend-wasm registered its
- * own). Idempotent. Returns what was installed, or why not.
+ * Loads the addon and registers the kernels for `backend` (after that backend registered its
+ * own; 'wasm' by default). Idempotent per backend. Returns what was installed, or why not.
  */
-export function installNativeKernels(): { installed: boolean; why: string; library?: string; threads?: number } {
+export function installNativeKernels(backend: NativeBackend = 'wasm'): { installed: boolean; why: string; library?: string; threads?: number } {
   const { addon: a, why } = loadNative();
   if (!a) return { installed: false, why };
   const info = a.info();
-  if (installed) return { installed: true, why: '', ...info };
-  const wrap = (name: string, fn: (args: KernelArgs, prev: KernelFunc) => TensorInfo | TensorInfo[]) => {
-    const orig = tf.getKernel(name, 'wasm');
-    if (!orig) throw new Error(`ldmc: the wasm backend has no ${name} kernel to wrap (is @tensorflow/tfjs-backend-wasm loaded?)`);
-    tf.unregisterKernel(name, 'wasm');
-    tf.registerKernel({ ...orig, kernelFunc: (args: KernelArgs) => fn(args, orig.kernelFunc) } as KernelConfig);
-  };
+  if (installedOn.has(backend)) return { installed: true, why: '', ...info };
+  const wrap = (name: string, fn: (args: KernelArgs, prev: KernelFunc) => TensorInfo | TensorInfo[]) => wrapKernel(backend, name, fn);
   wrap('Conv2D', conv2d);
   wrap('BatchMatMul', batchMatMul);
-  wrap('Sum', sum);
-  wrap('Add', rowBroadcast(0));
-  wrap('Multiply', rowBroadcast(1));
   wrap('Concat', concat);
-  wrap('SplitV', splitV); // over runtime/perf/wasm-kernels.ts's, which initBackend installed first
-  const origInput = tf.getKernel('Conv2DBackpropInput', 'wasm');
-  if (origInput) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
-  tf.registerKernel({ kernelName: 'Conv2DBackpropInput', backendName: 'wasm', kernelFunc: (args: KernelArgs) => conv2dBackpropInput(args, origInput?.kernelFunc) });
-  if (tf.getKernel('Conv2DBackpropFilter', 'wasm')) tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
-  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilter });
-  tf.registerKernel({ kernelName: GROUP_NORM, backendName: 'wasm', kernelFunc: groupNorm });
-  tf.registerKernel({ kernelName: GROUP_NORM_GRAD, backendName: 'wasm', kernelFunc: groupNormGrad });
-  tf.registerKernel({ kernelName: SILU, backendName: 'wasm', kernelFunc: unary((x, y) => addon!.silu(x, y)) });
-  tf.registerKernel({ kernelName: SILU_GRAD, backendName: 'wasm', kernelFunc: unaryGrad((dy, x, dx) => addon!.siluGrad(dy, x, dx)) });
-  tf.registerKernel({ kernelName: GELU, backendName: 'wasm', kernelFunc: unary((x, y) => addon!.gelu(x, y)) });
-  tf.registerKernel({ kernelName: GELU_GRAD, backendName: 'wasm', kernelFunc: unaryGrad((dy, x, dx) => addon!.geluGrad(dy, x, dx)) });
-  tf.registerKernel({ kernelName: ADAM, backendName: 'wasm', kernelFunc: adam });
-  tf.registerKernel({ kernelName: EMA, backendName: 'wasm', kernelFunc: ema });
+  wrap('SplitV', splitV); // on wasm over runtime/perf/wasm-kernels.ts's, which initBackend installed first
+  if (backend === 'wasm') {
+    wrap('Sum', sum);
+    wrap('Add', rowBroadcast(0));
+    wrap('Multiply', rowBroadcast(1));
+  }
+  const origInput = tf.getKernel('Conv2DBackpropInput', backend);
+  if (origInput) tf.unregisterKernel('Conv2DBackpropInput', backend);
+  tf.registerKernel({ kernelName: 'Conv2DBackpropInput', backendName: backend, kernelFunc: (args: KernelArgs) => conv2dBackpropInput(args, origInput?.kernelFunc) });
+  const origFilter = tf.getKernel('Conv2DBackpropFilter', backend);
+  if (origFilter) tf.unregisterKernel('Conv2DBackpropFilter', backend);
+  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: backend, kernelFunc: (args: KernelArgs) => conv2dBackpropFilter(args, origFilter?.kernelFunc) });
+  const own: Array<[string, KernelFunc]> = [
+    [GROUP_NORM, groupNorm], [GROUP_NORM_GRAD, groupNormGrad],
+    [SILU, unary((x, y) => addon!.silu(x, y))], [SILU_GRAD, unaryGrad((dy, x, dx) => addon!.siluGrad(dy, x, dx))],
+    [GELU, unary((x, y) => addon!.gelu(x, y))], [GELU_GRAD, unaryGrad((dy, x, dx) => addon!.geluGrad(dy, x, dx))],
+    [ADAM, adam], [EMA, ema],
+  ];
+  for (const [kernelName, kernelFunc] of own) tf.registerKernel({ kernelName, backendName: backend, kernelFunc });
+  if (backend === 'cpu') installCpuKernels(wrap);
   addon = a;
-  installed = true;
+  installedOn.add(backend);
   return { installed: true, why: '', ...info };
+}
+
+/** Replaces `name` on `backend` with fn, which receives the kernel registered before as its fallback. */
+export function wrapKernel(backend: string, name: string, fn: (args: KernelArgs, prev: KernelFunc) => TensorInfo | TensorInfo[]): void {
+  const orig = tf.getKernel(name, backend);
+  if (!orig) throw new Error(`ldmc: the ${backend} backend has no ${name} kernel to wrap (is @tensorflow/tfjs-backend-${backend} loaded?)`);
+  tf.unregisterKernel(name, backend);
+  tf.registerKernel({ ...orig, kernelFunc: (args: KernelArgs) => fn(args, orig.kernelFunc) } as KernelConfig);
 }

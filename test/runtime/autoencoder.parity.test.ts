@@ -6,11 +6,11 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
-import { initBackend, type BackendName } from '../../runtime/backend.js';
 import { AutoencoderKL, VQModelInterface, type Tap } from '../../runtime/autoencoder/index.js';
 import type { AutoencoderKLArgs, VQModelArgs } from '../../runtime/autoencoder/args.js';
 import { parseSafetensors, type RawTensor } from '../../runtime/weights/safetensors.js';
 import { loadStateDict, stateDict } from '../../runtime/weights/state-dict.js';
+import { BACKEND_PATHS, onBackendPath } from '../support/backend-paths.js';
 import { referencePath, requireReference } from '../support/reference.js';
 
 const VQ_ARGS: VQModelArgs = {
@@ -68,16 +68,17 @@ function checkStateDictRoundTrip(model: VQModelInterface | AutoencoderKL, weight
   }
 }
 
-for (const backend of ['cpu', 'wasm'] as BackendName[]) {
+for (const path of BACKEND_PATHS) {
+  const backend = path.label;
   describe(`runtime/autoencoder parity with latent-diffusion (${backend})`, function () {
     this.timeout(120000);
     let summary: Summary;
 
-    before(async function () {
+    before(function () {
       requireReference(this, 'parity', 'vq_tiny.weights.safetensors');
       summary = JSON.parse(readFileSync(referencePath('parity', 'summary.json'), 'utf8')) as Summary;
-      await initBackend({ backend, quiet: true });
     });
+    onBackendPath(path);
 
     it('vq_tiny: encoder_out, h, quant, indices, emb_loss, decoded, decoded_no_quantize (+ intermediates)', function () {
       requireReference(this, 'parity', 'vq_tiny.expected.safetensors');

@@ -3,11 +3,11 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor1D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import { initBackend } from '../../runtime/backend.js';
 import { DDIMSampler, DDPM, DiffusionWrapper, makeDdimSchedule, makeDdimTimesteps, registerSchedule, SCHEDULE_BUFFER_NAMES, type ConditioningKey } from '../../runtime/diffusion/index.js';
 import { UNetModel, type UNetModelArgs, type UNetModelRequired } from '../../runtime/unet/index.js';
 import type { RawTensor } from '../../runtime/weights/safetensors.js';
 import { loadStateDict } from '../../runtime/weights/state-dict.js';
+import { BACKEND_PATHS, onBackendPath } from '../support/backend-paths.js';
 import { requireReference } from '../support/reference.js';
 import { get, maxAbsDiff, readSafetensors, readYamlParams, toTf } from './nn.helpers.js';
 
@@ -103,11 +103,10 @@ describe('diffusion schedules vs the reference', function () {
   });
 });
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const path of BACKEND_PATHS) {
+  const backend = path.label;
   describe(`DDPM step and DDIM sampling parity (${backend})`, function () {
-    before(async function () {
-      await initBackend({ backend, quiet: true });
-    });
+    onBackendPath(path);
 
     it('ddpm_step: q_sample, eps, predict_start_from_noise, q_posterior, q_mean_variance', function () {
       requireReference(this, 'parity', 'ddpm_step.expected.safetensors');

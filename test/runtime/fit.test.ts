@@ -2,7 +2,9 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { compile } from '../../compiler/program.js';
-import { CPU_MARGIN_BYTES, WASM_HEAP_LIMIT_BYTES, checkTrainingFits } from '../../runtime/fit.js';
+import { CPU_MARGIN_BYTES, WASM_HEAP_LIMIT_BYTES, backendsToSkip, checkTrainingFits } from '../../runtime/fit.js';
+import { initBackend } from '../../runtime/backend.js';
+import * as tf from '@tensorflow/tfjs-core';
 import { diskHost } from '../support/compile.js';
 import { repoRoot } from '../support/reference.js';
 
@@ -53,5 +55,20 @@ describe('checkTrainingFits', function () {
   it('rejects an unknown backend and a bad estimate', function () {
     expect(() => checkTrainingFits({ totalBytes: 1 }, 'webnn')).to.throw(/unknown backend/);
     expect(() => checkTrainingFits({ totalBytes: NaN }, 'wasm')).to.throw(/totalBytes/);
+  });
+});
+
+describe('backendsToSkip (the default backend for a training run)', function () {
+  it('celeba256 (over the wasm heap) leaves wasm out, and initBackend then starts the cpu backend', async function () {
+    const choice = backendsToSkip(memoryOf('celeba256.yaml'));
+    expect(choice.skip).to.deep.equal(['wasm']);
+    expect(choice.why).to.match(/over the wasm backend's 4\.00 GiB heap: using the cpu backend/);
+    const got = await initBackend({ skip: choice.skip, quiet: true });
+    expect(got).to.be.oneOf(['tensorflow', 'cpu']);
+    expect(tf.getBackend()).to.equal(got);
+  });
+
+  it('fashion-ldm-cond (within the heap) keeps the default order', function () {
+    expect(backendsToSkip(memoryOf('fashion-ldm-cond.yaml'))).to.deep.equal({ skip: [] });
   });
 });

@@ -1,6 +1,7 @@
-// The native kernels (runtime/perf/native-kernels.ts, oneDNN addon) against the wasm backend's own
-// kernels and the runtime's pure-tfjs formulations, in one process: every case runs with the
-// native kernels on and off and the values and gradients are compared.
+// The native kernels (runtime/perf/native-kernels.ts and native-cpu-kernels.ts, oneDNN addon)
+// against the backend's own kernels and the runtime's pure-tfjs formulations, in one process, on
+// the wasm and the cpu backend: every case runs with the native kernels on and off and the values
+// and gradients are compared.
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-core';
@@ -9,7 +10,7 @@ import { Conv2d, GroupNorm32, LayerNorm, Linear, SiLU, conv2dTorch, gelu, silu }
 import { LitEma } from '../../runtime/diffusion/ema.js';
 import { Sequential } from '../../runtime/module.js';
 import { groupNormFused } from '../../runtime/perf/group-norm.js';
-import { installNativeKernels, nativeKernelsActive, setNativeKernels } from '../../runtime/perf/native-kernels.js';
+import { cpuBufferPool, installNativeKernels, nativeKernelsActive, setNativeKernels, type NativeBackend } from '../../runtime/perf/native-kernels.js';
 import { Adam } from '../../runtime/train/optim.js';
 import { maxAbsBetween, seededData } from './nn.helpers.js';
 
@@ -38,10 +39,10 @@ function expectSame(name: string, inputs: () => Tensor[], f: (...xs: Tensor[]) =
   on.forEach((a, i) => expect(maxAbs(a, off[i]!), `${name}: ${i === 0 ? 'value' : `gradient ${i}`}`).to.be.lessThan(tol));
 }
 
-describe('native kernels (oneDNN addon) against the wasm backend\'s own', function () {
+for (const backend of ['wasm', 'cpu'] as NativeBackend[]) describe(`native kernels (oneDNN addon) against the ${backend} backend's own`, function () {
   before(async function () {
-    await initBackend({ backend: 'wasm', quiet: true });
-    const r = installNativeKernels();
+    await initBackend({ backend, quiet: true });
+    const r = installNativeKernels(backend);
     if (!r.installed) {
       // eslint-disable-next-line no-console
       console.log(`      pending: ${r.why}`);
@@ -49,7 +50,7 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
     }
   });
 
-  it('are active on wasm once installed, and switch off', () => {
+  it(`are active on ${backend} once installed, and switch off`, () => {
     expect(nativeKernelsActive()).to.equal(true);
     setNativeKernels(false);
     expect(nativeKernelsActive()).to.equal(false);
@@ -73,7 +74,7 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
     });
   }
 
-  it('conv2d with dilation 2 equals the wasm kernel', () => {
+  it('conv2d with dilation 2 equals the backend\'s kernel', () => {
     setNativeKernels(false);
     const ref = tf.tidy(() => tf.conv2d(T([1, 9, 9, 4], 1) as Tensor4D, T([3, 3, 4, 5], 2) as Tensor4D, 1, 'same', 'NHWC', 2).dataSync());
     setNativeKernels(true);
@@ -136,7 +137,7 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
     ['bias gradient [B,H,W,C] over B,H,W', [4, 9, 9, 32], [0, 1, 2], false],
     ['whole tensor', [64, 100], [0, 1], false],
     ['leading axis, keepDims', [300, 7, 5], [0], true],
-    ['inner axis (left to tfjs)', [50, 100], [1], false],
+    ['inner axis (on wasm left to tfjs)', [50, 100], [1], false],
   ] as const) {
     it(`Sum ${name}: equals the tfjs kernel`, () => {
       const f = () => tf.tidy(() => {
@@ -198,7 +199,7 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
     ['Multiply [200,64] · [64]', [200, 64], [64], 'mul'],
     ['Add of equal shapes [8,16,16,32]', [8, 16, 16, 32], [8, 16, 16, 32], 'add'],
     ['Multiply of equal shapes [300,100]', [300, 100], [300, 100], 'mul'],
-    ['Add, other broadcast (left to tfjs)', [200, 64], [200, 1], 'add'],
+    ['Add, other broadcast (on wasm left to tfjs)', [200, 64], [200, 1], 'add'],
   ] as const) {
     it(`${name}: value and gradients equal the tfjs kernel`, () => {
       // The vector's gradient sums up to 4096 rows (|Σ| ~ 20): float32 summation order shows at ~1e-4.
@@ -246,5 +247,137 @@ describe('native kernels (oneDNN addon) against the wasm backend\'s own', functi
 
   it('SiLU: value and gradient equal x·σ(x) through tfjs', () => {
     expectSame('silu', () => [tf.mul(T([4, 6, 6, 8], 23), 12)], (x) => silu(x!));
+  });
+});
+
+// The kernels only the cpu backend gets (runtime/perf/native-cpu-kernels.ts): there the fallback is
+// tfjs's JavaScript kernels. Every shape here has at least CPU_MIN_NATIVE_ELEMENTS outputs.
+describe('native cpu kernels (elementwise, reductions, layout) against the cpu backend\'s own', function () {
+  before(async function () {
+    await initBackend({ backend: 'cpu', quiet: true });
+    const r = installNativeKernels('cpu');
+    if (!r.installed) {
+      // eslint-disable-next-line no-console
+      console.log(`      pending: ${r.why}`);
+      this.skip();
+    }
+  });
+
+  /** f's value with the native kernels on and off (value only: for ops without gradients, or int outputs). */
+  function valueBoth(f: () => Tensor): { on: { shape: number[]; v: ArrayLike<number> }; off: { shape: number[]; v: ArrayLike<number> } } {
+    const get = (native: boolean) => {
+      setNativeKernels(native);
+      try {
+        return tf.tidy(() => {
+          const y = f();
+          return { shape: y.shape, v: y.dataSync() };
+        });
+      } finally {
+        setNativeKernels(true);
+      }
+    };
+    return { on: get(true), off: get(false) };
+  }
+
+  const binaries: Array<[string, number[], number[], (a: Tensor, b: Tensor) => Tensor]> = [
+    ['sub, per-item scalar [8,8,8,4] − [8,1,1,1]', [8, 8, 8, 4], [8, 1, 1, 1], (a, b) => tf.sub(a, b)],
+    ['div by a positive [4,16,32] ÷ [4,16,1]', [4, 16, 32], [4, 16, 1], (a, b) => tf.div(a, tf.add(tf.abs(b), 0.5))],
+    ['mul, both broadcast [4,1,32] · [1,16,32]', [4, 1, 32], [1, 16, 32], (a, b) => tf.mul(a, b)],
+    ['add, timestep embedding [4,8,8,32] + [4,1,1,32]', [4, 8, 8, 32], [4, 1, 1, 32], (a, b) => tf.add(a, b)],
+    ['squared difference (MSE loss) [16,8,8,4]', [16, 8, 8, 4], [16, 8, 8, 4], (a, b) => tf.squaredDifference(a, b)],
+    ['maximum and minimum of equal shapes [40,64] (tfjs-core does not reduce their broadcast gradients)', [40, 64], [40, 64], (a, b) => tf.add(tf.maximum(a, b), tf.minimum(a, b))],
+    ['sub with a scalar on the left', [], [40, 64], (a, b) => tf.sub(a, b)],
+  ];
+  for (const [name, as, bs, f] of binaries) {
+    it(`${name}: value and gradients equal the tfjs kernels`, () => {
+      expectSame(name, () => [T(as, 101), T(bs, 103)], (a, b) => f(a!, b!), 3e-4);
+    });
+  }
+
+  const unaries: Array<[string, (x: Tensor) => Tensor]> = [
+    ['exp', (x) => tf.exp(x)], ['log', (x) => tf.log(tf.add(tf.abs(x), 0.1))], ['sqrt and rsqrt', (x) => tf.add(tf.sqrt(tf.abs(x)), tf.rsqrt(tf.add(tf.abs(x), 1)))],
+    ['square', (x) => tf.square(x)], ['neg and abs', (x) => tf.add(tf.neg(x), tf.abs(x))], ['sigmoid', (x) => tf.sigmoid(x)],
+    ['tanh', (x) => tf.tanh(x)], ['reciprocal', (x) => tf.reciprocal(tf.add(tf.abs(x), 1))], ['relu', (x) => tf.relu(x)],
+    ['leaky relu 0.2', (x) => tf.leakyRelu(x, 0.2)], ['sign (in an L1 gradient)', (x) => tf.mul(tf.abs(x), tf.sign(x))], ['step', (x) => tf.mul(x, tf.step(x, 0.3))],
+  ];
+  for (const [name, f] of unaries) {
+    it(`${name}: value and gradient equal the tfjs kernels`, () => {
+      expectSame(name, () => [tf.mul(T([4, 8, 8, 8], 107), 3)], (x) => f(x!), 5e-5);
+    });
+  }
+
+  it('addN (gradient accumulation) of four tensors equals the tfjs kernel', () => {
+    const { on, off } = valueBoth(() => tf.addN([T([40, 64], 1), T([40, 64], 2), T([40, 64], 3), T([40, 64], 4)]));
+    expect(maxAbs(on.v, off.v)).to.be.lessThan(1e-6);
+  });
+
+  for (const perm of [[0, 2, 1, 3], [0, 3, 1, 2], [3, 1, 2, 0], [2, 0, 3, 1]]) {
+    it(`transpose [${perm}] of [3,10,12,14]: value and gradient equal the tfjs kernel`, () => {
+      expectSame(`transpose ${perm}`, () => [T([3, 10, 12, 14], 109)], (x) => tf.transpose(x!, perm), 1e-7);
+    });
+  }
+
+  it('transpose of an int32 tensor equals the tfjs kernel', () => {
+    const { on, off } = valueBoth(() => tf.transpose(tf.cast(tf.mul(T([12, 10, 14], 113), 100), 'int32'), [2, 0, 1]));
+    expect(on.shape).to.deep.equal(off.shape);
+    expect(Array.from(on.v)).to.deep.equal(Array.from(off.v));
+  });
+
+  const reductions: Array<[string, (x: Tensor) => Tensor]> = [
+    ['sum over the last axis', (x) => tf.sum(x, -1)],
+    ['sum over the middle axes, keepDims', (x) => tf.sum(x, [1, 2], true)],
+    ['sum over axes 1 and 3 (not contiguous)', (x) => tf.sum(x, [1, 3])],
+    ['mean over all', (x) => tf.mean(x)],
+    ['mean over axes 0 and 2', (x) => tf.mean(x, [0, 2], true)],
+    ['max over the last axis', (x) => tf.max(x, -1)],
+    ['min over axis 1', (x) => tf.min(x, 1)],
+  ];
+  for (const [name, f] of reductions) {
+    it(`${name} of [6,10,12,8]: value and gradient equal the tfjs kernels`, () => {
+      expectSame(name, () => [T([6, 10, 12, 8], 127)], (x) => f(x!), 2e-5);
+    });
+  }
+
+  for (const [axis, isMax] of [[3, false], [1, true], [0, false]] as const) {
+    it(`arg${isMax ? 'Max' : 'Min'} along axis ${axis} (the VQ codebook lookup) equals the tfjs kernel`, () => {
+      const { on, off } = valueBoth(() => (isMax ? tf.argMax : tf.argMin)(T([6, 10, 12, 8], 131), axis));
+      expect(on.shape).to.deep.equal(off.shape);
+      expect(Array.from(on.v)).to.deep.equal(Array.from(off.v));
+    });
+  }
+
+  it('softmax over the last axis (attention weights): value and gradient equal the tfjs kernels', () => {
+    expectSame('softmax', () => [tf.mul(T([4, 16, 40], 137), 4)], (x) => tf.softmax(x!), 1e-6);
+  });
+
+  it('pad with a constant (a first-stage Downsample): value and gradient equal the tfjs kernels', () => {
+    expectSame('pad', () => [T([2, 15, 16, 8], 139)], (x) => tf.pad(x!, [[0, 0], [0, 1], [2, 1], [0, 0]], 0.25), 1e-7);
+  });
+
+  it('strided slice: value and gradient equal the tfjs kernels', () => {
+    expectSame('slice', () => [T([4, 12, 12, 16], 149)], (x) => tf.slice(x!, [1, 2, 0, 3], [3, 9, 12, 10]), 1e-7);
+  });
+
+  it('the output pool reuses a disposed output, and never one that was read or that a view still shows', () => {
+    const big = [512, 1024]; // 2 MiB: pooled
+    const x = T(big, 151), z = T(big, 157);
+    const pool = () => cpuBufferPool(tf.backend())!;
+    tf.dispose(tf.exp(x)); // the pool exists once a native kernel has run
+    const before = pool().stats.reused;
+    tf.dispose(tf.exp(x));
+    expect(pool().stats.reused, 'a disposed output is reused').to.be.greaterThan(before);
+    // Read, then disposed: the array dataSync returned must keep its values.
+    const a = tf.exp(x);
+    const read = a.dataSync(), kept = Float32Array.from(read);
+    a.dispose();
+    const b = tf.exp(z);
+    expect(maxAbs(read, kept)).to.equal(0);
+    // A contiguous slice is a view of its input on the cpu backend: it must outlive the input.
+    const c = tf.exp(x);
+    const view = tf.slice(c, [0, 0], [256, 1024]);
+    c.dispose();
+    const d = tf.exp(z);
+    expect(maxAbs(view.dataSync(), kept.subarray(0, 256 * 1024))).to.equal(0);
+    tf.dispose([x, z, b, view, d]);
   });
 });

@@ -2,9 +2,9 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor1D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import { initBackend } from '../../runtime/backend.js';
 import { UNetModel, type UNetModelArgs, type UNetModelRequired } from '../../runtime/unet/index.js';
 import { loadStateDict, stateDict } from '../../runtime/weights/state-dict.js';
+import { BACKEND_PATHS, onBackendPath } from '../support/backend-paths.js';
 import { requireReference } from '../support/reference.js';
 import { get, maxAbsDiff, readSafetensors, readYamlParams, toTf } from './nn.helpers.js';
 
@@ -19,11 +19,10 @@ const TRACED = ['t_emb', 'time_embed', 'input_blocks.1', 'input_blocks.3', 'midd
 /** Set LDMC_PRINT_ERRORS=1 to print the measured errors. */
 const log = (msg: string) => process.env.LDMC_PRINT_ERRORS && process.stderr.write(`      ${msg}\n`);
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const path of BACKEND_PATHS) {
+  const backend = path.label;
   describe(`UNetModel parity (${backend})`, function () {
-    before(async function () {
-      await initBackend({ backend, quiet: true });
-    });
+    onBackendPath(path);
 
     for (const name of MODELS) {
       it(`${name}: out and intermediates match PyTorch within ${TOL}`, function () {
