@@ -2,6 +2,7 @@
 // as 'model.diffusion_model.'); layouts are converted per ParamLayout.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module, NamedParam, ParamLayout } from '../module.js';
+import { storeOf } from '../perf/native-kernels.js';
 
 /** A PyTorch-layout tensor: what parseSafetensors returns, or what stateDict produces. */
 export interface TorchTensor {
@@ -67,35 +68,48 @@ export function torchShape(shape: readonly number[], layout: ParamLayout): numbe
 export function fromTorch(t: TorchTensor, layout: ParamLayout): tf.Tensor {
   const numel = t.shape.reduce((a, b) => a * b, 1);
   const shape = [...t.shape];
+  const lazy = t.readInto !== undefined && t.floating !== false;
   if (layout === 'plain') {
-    const out = new Float32Array(numel);
-    if (t.readInto && t.floating !== false) t.readInto(out);
-    else out.set(t.data as ArrayLike<number>);
-    return tf.tensor(out, shape, 'float32');
+    return placed(shape, (out) => {
+      if (lazy) t.readInto!(out);
+      else out.set(t.data as ArrayLike<number>);
+    });
   }
   let src: Float32Array;
-  if (t.readInto && t.floating !== false) {
+  if (lazy) {
     src = scratchF32(numel);
-    t.readInto(src);
+    t.readInto!(src);
   } else if (t.data instanceof Float32Array) {
     src = t.data;
   } else {
     src = Float32Array.from(t.data as ArrayLike<number>);
   }
-  const out = new Float32Array(numel);
   switch (layout) {
     case 'linear': // [out, in] → [in, out]
-      transpose2d(src, shape[0]!, shape[1]!, out);
-      return tf.tensor(out, [shape[1]!, shape[0]!], 'float32');
     case 'conv1d': // [out, in, 1] → [in, out]
-      transpose2d(src, shape[0]!, shape[1]!, out);
-      return tf.tensor(out, [shape[1]!, shape[0]!], 'float32');
+      return placed([shape[1]!, shape[0]!], (out) => transpose2d(src, shape[0]!, shape[1]!, out));
     case 'conv2d': { // [O, I, kh, kw] → [kh, kw, I, O]
       const [O, I, kh, kw] = shape as [number, number, number, number];
-      convToHwio(src, O, I, kh * kw, out);
-      return tf.tensor(out, [kh, kw, I, O], 'float32');
+      return placed([kh, kw, I, O], (out) => convToHwio(src, O, I, kh * kw, out));
     }
   }
+}
+
+/**
+ * A new float32 tensor whose values `fill` writes in place: into the wasm heap itself on the wasm
+ * backend (no JS array, no copy into the heap), else into the Float32Array the cpu backend keeps
+ * as the tensor's storage. `fill` must not run tfjs ops (a growing heap would move the view).
+ */
+function placed(shape: number[], fill: (out: Float32Array) => void): tf.Tensor {
+  if (tf.getBackend() === 'wasm') {
+    const store = storeOf(tf.backend());
+    const info = store.out(shape, 'float32');
+    fill(store.f32(info));
+    return tf.engine().makeTensorFromTensorInfo(info);
+  }
+  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  fill(out);
+  return tf.tensor(out, shape, 'float32');
 }
 
 let scratch = new Float32Array(0);
