@@ -18,31 +18,33 @@ import { diskHost } from '../support/compile.js';
 import { repoRoot } from '../support/reference.js';
 
 const bin = join(repoRoot, 'bin', 'ldmc.js');
-const config = join(repoRoot, 'test', 'fixtures', 'train', 'tiny-ldm.yaml');
+const fixture = join(repoRoot, 'test', 'fixtures', 'train', 'tiny-ldm.yaml');
 
 describe('ldmc train: image folder + first stage from a .ckpt, on the cpu backend', function () {
   this.timeout(300000);
   let dir: string;
+  let config: string;
   let sets: string[];
   let vqWeights: Map<string, { shape: number[]; data: Float32Array }>;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ldmc-train-folder-'));
     const images = join(dir, 'images');
-    mkdirSync(images);
+    // Two class folders: the tiny model is class-conditional (class_label from the folder).
     for (let k = 0; k < 10; k++) {
+      const cls = join(images, k % 2 ? 'b' : 'a');
+      mkdirSync(cls, { recursive: true });
       const px = Buffer.alloc(32 * 32 * 3);
       for (let i = 0; i < px.length; i++) px[i] = (i * (k + 3) * 7) & 255;
-      await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(join(images, `im${k}.png`));
+      await sharp(px, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(join(cls, `im${k}.png`));
     }
+    // The tiny LDM of the train tests with its data section replaced by image folders.
+    const model = readFileSync(fixture, 'utf8').split('\ndata:')[0]!;
+    const folder = `{target: ldmc.data.ImageFolder, params: {root: ${JSON.stringify(images)}, size: 32, class_folders: true}}`;
+    config = join(dir, 'tiny-ldm-folder.yaml');
+    writeFileSync(config, `${model}\ndata:\n  target: main.DataModuleFromConfig\n  params:\n    batch_size: 2\n    num_workers: 0\n    train: ${folder}\n    validation: ${folder}\n`);
     const rgb = ['ddconfig.in_channels=3', 'ddconfig.out_ch=3'].map((s) => `model.params.first_stage_config.params.${s}`);
-    sets = [
-      ...rgb,
-      'data.params.batch_size=2',
-      'data.params.train.target=ldmc.data.ImageFolder', `data.params.train.params.root=${images}`, 'data.params.train.params.size=32',
-      'data.params.validation.target=ldmc.data.ImageFolder', `data.params.validation.params.root=${images}`, 'data.params.validation.params.size=32',
-      `model.params.first_stage_config.params.ckpt_path=${join(dir, 'vq.ckpt')}`,
-    ];
+    sets = [...rgb, `model.params.first_stage_config.params.ckpt_path=${join(dir, 'vq.ckpt')}`];
     // The first stage's weights, as a Lightning-style torch.save zip (state_dict under first_stage_model.).
     await initBackend({ backend: 'cpu', quiet: true });
     const r = compile({ files: [config], overrides: rgb }, diskHost);
