@@ -17,7 +17,7 @@ import type { ParsedArgs } from './args.js';
 import { UsageError } from './args.js';
 import { CliError } from './errors.js';
 import { writeAtomic } from './fs-util.js';
-import { readWeightsFile } from './weights-file.js';
+import { openWeightsFile } from './weights-file.js';
 
 export type Component = 'unet' | 'first_stage' | 'cond_stage';
 const COMPONENT_KEYS: Record<Component, string> = { unet: 'unet_config', first_stage: 'first_stage_config', cond_stage: 'cond_stage_config' };
@@ -59,14 +59,16 @@ export interface ForwardOptions {
 
 export async function runForward(sel: { node: IRNode; role: Component }, o: ForwardOptions): Promise<string[]> {
   if (!canBuild(sel.node.target)) throw new CliError(`the runtime cannot build ${sel.node.target} yet`);
-  const weights = readWeightsFile(o.weights);
-  const inputs = readInputs(o.inputs);
-  // Weights over most of the wasm heap: the cpu backend (native kernels there too) unless --backend.
-  const choice = o.backend ? { skip: [] } : backendsToSkipForWeights(float32Bytes(weights.values()));
-  if (choice.why) o.log(choice.why);
-  await initBackend(o.backend ? { backend: o.backend } : { skip: choice.skip });
-  const model = buildComponent(sel.node.target, sel.node.params, { zeroInit: true });
+  const file = openWeightsFile(o.weights);
+  const weights = file.tensors;
+  let model: ReturnType<typeof buildComponent> | undefined;
   try {
+    const inputs = readInputs(o.inputs);
+    // Weights over most of the wasm heap: the cpu backend (native kernels there too) unless --backend.
+    const choice = o.backend ? { skip: [] } : backendsToSkipForWeights(float32Bytes(weights.values()));
+    if (choice.why) o.log(choice.why);
+    await initBackend(o.backend ? { backend: o.backend } : { skip: choice.skip });
+    model = buildComponent(sel.node.target, sel.node.params, { zeroInit: true });
     const prefix = o.prefix ?? guessPrefix(weights, sel.role);
     const ignore = o.ignoreKeys.map((k) => new RegExp(`^${k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     const report = loadStateDict(model, weights, { prefix, ignoreKeys: ignore, strict: false });
@@ -77,17 +79,19 @@ export async function runForward(sel: { node: IRNode; role: Component }, o: Forw
       }
       o.log(`warning: ${text.split('\n').slice(1).join('; ')}`);
     }
+    file.close();
     model.eval();
     const outputs = run(model, inputs);
-    const file = new Map<string, F32Tensor>();
+    const outFile = new Map<string, F32Tensor>();
     for (const [k, t] of outputs) {
-      file.set(k, { shape: t.shape, data: t.dataSync() as Float32Array });
+      outFile.set(k, { shape: t.shape, data: t.dataSync() as Float32Array });
       t.dispose();
     }
-    writeAtomic(o.out, serializeSafetensors(file));
-    return [...file.keys()];
+    writeAtomic(o.out, serializeSafetensors(outFile));
+    return [...outFile.keys()];
   } finally {
-    model.dispose();
+    file.close();
+    model?.dispose();
   }
 }
 

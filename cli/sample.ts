@@ -12,20 +12,21 @@ import { compile } from '../compiler/program.js';
 import { resolvedNode } from '../compiler/resolved.js';
 import { backendsToSkipForWeights, float32Bytes } from '../runtime/fit.js';
 import { initBackend } from '../runtime/backend.js';
+import { emaBufferName } from '../runtime/diffusion/ema.js';
 import { LatentDiffusion, type LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
 import { seededNoise, type NoiseSource } from '../runtime/diffusion/noise.js';
 import { DEFAULT_SAMPLE_STEPS, sampleLatents, sampleStepCount, type SamplerName } from '../runtime/diffusion/sample.js';
 import { makeGrid, toUint8Images, type Uint8Images } from '../runtime/images/grid.js';
 import { writePng } from '../runtime/images/png.js';
 import { Progress } from '../runtime/util/progress.js';
-import type { RawTensor } from '../runtime/weights/safetensors.js';
+import type { LazyTensor, RawTensor } from '../runtime/weights/safetensors.js';
 import { formatReport, loadStateDict } from '../runtime/weights/state-dict.js';
 import { UsageError, type ArgSpec, type ParsedArgs } from './args.js';
 import { CliError } from './errors.js';
 import { parseBackend } from './forward.js';
 import { DiskHost } from './host.js';
 import { printDiagnostics, type Io } from './io.js';
-import { readWeightsFile } from './weights-file.js';
+import { openWeightsFile, withWeightsFile } from './weights-file.js';
 
 /** The options `ldmc sample` takes (main.ts parses argv with this). */
 export const SAMPLE_ARGS: ArgSpec = {
@@ -133,26 +134,37 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
   const T = Number(model.params.timesteps);
   checkSettings(s, cond, T);
 
-  const weights = readWeightsFile(s.ckpt);
-  const hasFirstStage = [...weights.keys()].some((k) => k.startsWith('first_stage_model.'));
-  const firstStage = child(model, 'first_stage_config');
-  const firstStageCkpt = hasFirstStage ? undefined : firstStageCheckpoint(s.ckpt, firstStage);
-
-  // A stalled threaded wasm start is retried, then started single-threaded, by initBackend itself.
-  // Weights over most of the wasm heap: the cpu backend (native kernels there too) unless --backend.
-  const choice = backend ? { skip: [] } : backendsToSkipForWeights(float32Bytes(weights.values()));
-  if (choice.why) io.err(`ldmc: ${choice.why}`);
-  await initBackend({ ...(backend ? { backend } : { skip: choice.skip }), ...(s.threads ? { threads: s.threads } : {}) });
-  const seed = s.seed ?? randomInt(0, 2 ** 31 - 1);
-  const ld = new LatentDiffusion(resolvedNode(model).params as unknown as LatentDiffusionArgs, { zeroInit: true });
+  const file = openWeightsFile(s.ckpt);
+  const weights = file.tensors;
+  let ld: LatentDiffusion | undefined;
   try {
+    const hasFirstStage = [...weights.keys()].some((k) => k.startsWith('first_stage_model.'));
+    const firstStage = child(model, 'first_stage_config');
+    const firstStageCkpt = hasFirstStage ? undefined : firstStageCheckpoint(s.ckpt, firstStage);
+
+    // A stalled threaded wasm start is retried, then started single-threaded, by initBackend itself.
+    // Weights over most of the wasm heap: the cpu backend (native kernels there too) unless --backend.
+    // The model holds one UNet (EMA or raw, never both), so the EMA copies are not counted.
+    const held = [...weights].filter(([k]) => !k.startsWith('model_ema.')).map(([, t]) => t);
+    const choice = backend ? { skip: [] } : backendsToSkipForWeights(float32Bytes(held));
+    if (choice.why) io.err(`ldmc: ${choice.why}`);
+    await initBackend({ ...(backend ? { backend } : { skip: choice.skip }), ...(s.threads ? { threads: s.threads } : {}) });
+    const seed = s.seed ?? randomInt(0, 2 ** 31 - 1);
+    const params = resolvedNode(model).params as unknown as LatentDiffusionArgs;
+    // Sampling never updates an EMA: the model is built without shadows, and when the EMA weights
+    // are used they are read straight into the UNet (the raw ones are then not read at all), so
+    // each used tensor is read once and the UNet is held once.
+    ld = new LatentDiffusion({ ...params, use_ema: false }, { zeroInit: true });
+    const ema = emaChoice(params.use_ema !== false, weights, s);
     try {
-      ld.loadFull(weights, { strict: true, ignoreKeys: [/^first_stage_model\.loss\./, ...(hasFirstStage ? [] : ['first_stage_model.'])] });
+      ld.loadFull(ema.use ? withEmaWeights(ld, weights) : weights, { strict: true, ignoreKeys: [/^first_stage_model\.loss\./, ...(hasFirstStage ? [] : ['first_stage_model.'])] });
     } catch (e) {
+      if (e instanceof CliError) throw e;
       throw new CliError(`'${s.ckpt}' does not fit the config: ${(e as Error).message}`, 'check that the config (and its --set overrides) is the one the checkpoint was trained with');
     }
+    file.close();
     if (firstStageCkpt) loadFirstStage(ld, firstStageCkpt, firstStage!, io);
-    io.err(`ldmc: weights ${emaChoice(ld, weights, s)}`);
+    io.err(`ldmc: weights ${ema.message}`);
     ld.eval();
     const plan = planGrid(s, cond, ld);
     const stepsPerRow = sampleStepCount(ld, s.sampler, s.steps);
@@ -166,7 +178,8 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
     io.out(`wrote ${s.out}: ${grid.shape[1]}×${grid.shape[0]} grid of ${images.shape[0]} samples (${w}×${h}), ${plan.layout}`);
     return 0;
   } finally {
-    ld.dispose();
+    file.close();
+    ld?.dispose();
   }
 }
 
@@ -231,7 +244,10 @@ function firstStageCheckpoint(ckpt: string, fs: IRNode | undefined): string {
 
 /** LatentDiffusion's first stage from its own checkpoint (init_from_ckpt): `loss.*` and the config's ignore_keys are dropped. */
 function loadFirstStage(ld: LatentDiffusion, path: string, fs: IRNode, io: Io): void {
-  const tensors: ReadonlyMap<string, RawTensor> = readWeightsFile(path);
+  withWeightsFile(path, (tensors) => loadFirstStageFrom(ld, tensors, path, fs, io));
+}
+
+function loadFirstStageFrom(ld: LatentDiffusion, tensors: ReadonlyMap<string, LazyTensor>, path: string, fs: IRNode, io: Io): void {
   const prefix = [...tensors.keys()].some((k) => k.startsWith('first_stage_model.')) ? 'first_stage_model.' : '';
   const ignore = [...((fs.params.ignore_keys as readonly string[] | undefined) ?? []), 'loss.'];
   const report = loadStateDict(ld.first_stage_model, tensors, { prefix, strict: false, ignoreKeys: (k) => ignore.some((p) => k.startsWith(p)) });
@@ -242,15 +258,33 @@ function loadFirstStage(ld: LatentDiffusion, path: string, fs: IRNode, io: Io): 
   io.err(`ldmc: first stage from ${path} (${report.loaded} tensors)`);
 }
 
-/** Puts the EMA weights into the UNet when asked and present (the reference's ema_scope); says which weights are used. */
-function emaChoice(ld: LatentDiffusion, weights: ReadonlyMap<string, RawTensor>, s: SampleSettings): string {
-  const shadows = [...weights.keys()].filter((k) => k.startsWith('model_ema.') && k !== 'model_ema.decay' && k !== 'model_ema.num_updates').length;
-  if (!shadows) return `from ${s.ckpt} (no EMA weights in it)`;
-  if (!s.ema) return `from ${s.ckpt}: the raw weights (--no-ema)`;
-  if (!ld.ema) return `from ${s.ckpt}: the raw weights (the config sets use_ema: false)`;
-  // No store/restore around it: the model is used for sampling only and discarded afterwards.
-  ld.ema.copyTo(ld.model);
-  return `from ${s.ckpt}: EMA (model_ema.*, ${ld.ema.numUpdates} updates; --no-ema for the raw ones)`;
+const EMA_COUNTERS = new Set(['model_ema.decay', 'model_ema.num_updates']);
+
+/** Whether the EMA weights are used (asked for, kept by the config, present: the reference's ema_scope), and the line that says which. */
+function emaChoice(configEma: boolean, weights: ReadonlyMap<string, RawTensor>, s: SampleSettings): { use: boolean; message: string } {
+  const shadows = [...weights.keys()].filter((k) => k.startsWith('model_ema.') && !EMA_COUNTERS.has(k)).length;
+  if (!shadows) return { use: false, message: `from ${s.ckpt} (no EMA weights in it)` };
+  if (!s.ema) return { use: false, message: `from ${s.ckpt}: the raw weights (--no-ema)` };
+  if (!configEma) return { use: false, message: `from ${s.ckpt}: the raw weights (the config sets use_ema: false)` };
+  const n = weights.get('model_ema.num_updates');
+  const updates = n ? Number(n.data[0]) : 0;
+  return { use: true, message: `from ${s.ckpt}: EMA (model_ema.*, ${updates} updates; --no-ema for the raw ones)` };
+}
+
+/**
+ * The checkpoint with each UNet parameter `model.X` taken from its EMA shadow `model_ema.X'`
+ * (LitEma's buffer name) where the checkpoint has one, which is what ema_scope swaps in; the
+ * raw tensors are still checked by name and shape, but never read.
+ */
+function withEmaWeights(ld: LatentDiffusion, weights: ReadonlyMap<string, LazyTensor>): Map<string, LazyTensor> {
+  const out = new Map(weights);
+  for (const p of ld.model.paramEntries()) {
+    if (!p.variable.trainable) continue;
+    const raw = weights.get(`model.${p.name}`), shadow = weights.get(`model_ema.${emaBufferName(p.name)}`);
+    // A shadow of another shape is left for the raw tensor's shape check to report.
+    if (raw && shadow && raw.shape.length === shadow.shape.length && raw.shape.every((n, i) => n === shadow.shape[i])) out.set(`model.${p.name}`, shadow);
+  }
+  return out;
 }
 
 function planGrid(s: SampleSettings, cond: CondKind, ld: LatentDiffusion): Plan {

@@ -22,7 +22,8 @@ import type { ProgressSink } from '../runtime/util/progress.js';
 import { loadStateDict, formatReport } from '../runtime/weights/state-dict.js';
 import { CliError } from './errors.js';
 import { EXIT_INTERRUPTED, onInterrupt } from './interrupt.js';
-import { readWeightsFile } from './weights-file.js';
+import { withWeightsFile } from './weights-file.js';
+import type { LazyTensor } from '../runtime/weights/safetensors.js';
 
 export interface TrainCliOptions {
   readonly files: readonly string[];
@@ -70,7 +71,10 @@ async function firstStageLoss(m: IRNode, lpipsWeights: string | undefined) {
  * keep their initialisation, as with load_state_dict(strict=False); a shape mismatch is an error.
  */
 function initFromCkpt(model: Module, loss: Module, path: string, ignoreKeys: readonly string[], log: (s: string) => void): void {
-  const weights = readWeightsFile(path);
+  withWeightsFile(path, (weights) => initFromWeights(model, loss, weights, path, ignoreKeys, log));
+}
+
+function initFromWeights(model: Module, loss: Module, weights: ReadonlyMap<string, LazyTensor>, path: string, ignoreKeys: readonly string[], log: (s: string) => void): void {
   const ignored = (key: string) => ignoreKeys.some((p) => key.startsWith(p));
   const a = loadStateDict(model, weights, { strict: false, ignoreKeys: (k) => k.startsWith('loss.') || ignored(k) });
   const b = loadStateDict(loss, weights, { prefix: 'loss.', strict: false, ignoreKeys: (k) => ignored(`loss.${k}`) });
@@ -121,9 +125,10 @@ export async function runTrain(o: TrainCliOptions): Promise<number> {
       const fs = child(m, 'first_stage_config');
       const path = fs?.params.ckpt_path;
       if (typeof path !== 'string') throw new CliError('the first stage has no ckpt_path: LatentDiffusion trains on a pretrained, frozen autoencoder', `set model.params.first_stage_config.params.ckpt_path`);
-      const weights = readWeightsFile(path);
-      const prefix = [...weights.keys()].some((k) => k.startsWith('first_stage_model.')) ? 'first_stage_model.' : '';
-      const rep = loadStateDict(ld.first_stage_model, weights, { prefix, strict: false, ignoreKeys: [/^loss\./] });
+      const rep = withWeightsFile(path, (weights) => {
+        const prefix = [...weights.keys()].some((k) => k.startsWith('first_stage_model.')) ? 'first_stage_model.' : '';
+        return loadStateDict(ld.first_stage_model, weights, { prefix, strict: false, ignoreKeys: [/^loss\./] });
+      });
       if (rep.missing.length || rep.shapeMismatch.length) throw new CliError(formatReport(`the first stage from ${path}`, rep), 'the first stage config must match the checkpoint');
       o.log(`first stage: ${rep.loaded} tensors from ${path}`);
     }

@@ -1,14 +1,13 @@
 // Reads a weights file by its format: safetensors, or a PyTorch .ckpt/.pt (zip + restricted
 // unpickler; its state_dict is extracted). Loaded only by the commands that run models.
-// Checkpoints are read with positional reads (no size limit but memory); safetensors files are
-// read whole, so up to Node's 2 GiB readFileSync limit.
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+// Both formats are read with positional reads, never as a whole-file buffer, so there is no size
+// limit but memory; `openWeightsFile` reads no tensor until it is loaded, straight into place.
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { CheckpointError, openTorchCheckpoint, readTorchCheckpoint, type LazyTorchCheckpoint } from '../runtime/weights/ckpt.js';
-import { WeightsFaults, quote, type WeightsFaultId } from '../runtime/weights/faults.js';
-import { parseSafetensors, SafetensorsError, type RawTensor } from '../runtime/weights/safetensors.js';
+import { WeightsFaults, WeightsFileError, quote, type WeightsFaultId } from '../runtime/weights/faults.js';
+import { openSafetensors, SafetensorsError, type LazyTensor, type OpenSafetensors, type RawTensor } from '../runtime/weights/safetensors.js';
+import { FileSource } from '../runtime/weights/zip.js';
 import { CliError } from './errors.js';
-
-const MAX_READ = 2 ** 31 - 1; // fs.readFileSync's limit in Node 20
 // Printed lines stay within this (`ldmc: error[LDMC6xx]: ` included): a hostile file or a long
 // path must not produce a screen-wide line.
 const MAX_LINE = 200;
@@ -68,19 +67,86 @@ export function withCheckpointErrors<T>(path: string, read: () => T): T {
   }
 }
 
-export function readWeightsFile(path: string): Map<string, RawTensor> {
-  const { size, isZip } = sniff(path);
-  if (isZip) return withCheckpointErrors(path, () => readTorchCheckpoint(path).tensors);
-  if (size > MAX_READ) {
-    throw weightsError(path, 'too_large', `it is ${(size / 2 ** 30).toFixed(1)} GiB; ldmc reads safetensors files of up to 2 GiB so far`);
-  }
+/** A safetensors file opened by path; its faults as the CLI prints them. */
+function openSafetensorsFile(path: string): OpenSafetensors {
+  const src = FileSource.open(path);
   try {
-    return parseSafetensors(readFileSync(path)).tensors;
+    return openSafetensors(src);
   } catch (e) {
+    src.close();
     if (!(e instanceof SafetensorsError)) throw e;
     throw weightsError(path, e.fault, e.fault === 'not_weights'
       ? `neither a safetensors file nor a PyTorch checkpoint: ${e.message}`
       : e.message);
+  }
+}
+
+/** Runs `f`, turning a weights-file error met while reading a tensor into the CliError for `path`. */
+function withTensorErrors<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof WeightsFileError) throw weightsError(path, e.fault, e.message.replace(/^cannot read PyTorch checkpoint: /, ''));
+    throw e;
+  }
+}
+
+/** Every tensor of a weights file, read into memory (what `ldmc convert` needs for safetensors). */
+export function readWeightsFile(path: string): Map<string, RawTensor> {
+  const { isZip } = sniff(path);
+  if (isZip) return withCheckpointErrors(path, () => readTorchCheckpoint(path).tensors);
+  const st = openSafetensorsFile(path);
+  try {
+    const out = new Map<string, RawTensor>();
+    for (const [name, t] of st.tensors) out.set(name, { dtype: t.dtype, shape: t.shape, data: withTensorErrors(path, () => t.data) });
+    return out;
+  } finally {
+    st.close();
+  }
+}
+
+/** A weights file opened for loading: tensors are read when loaded (`readInto`); `close()` after. */
+export interface OpenWeights {
+  readonly tensors: ReadonlyMap<string, LazyTensor>;
+  close(): void;
+}
+
+/**
+ * Opens a safetensors file or a PyTorch checkpoint for loading: the header (or the pickle) is
+ * read and checked now, each tensor's data only when it is loaded, with one positional read
+ * into the array that becomes the parameter (loadStateDict → fromTorch). A fault met then is
+ * the same CliError (code, file, tensor, hint) as one met on opening.
+ */
+export function openWeightsFile(path: string): OpenWeights {
+  const { isZip } = sniff(path);
+  let tensors: ReadonlyMap<string, LazyTensor>, close: () => void;
+  if (isZip) {
+    const ck = withCheckpointErrors(path, () => openTorchCheckpoint(path));
+    tensors = ck.lazyTensors;
+    close = () => ck.close();
+  } else {
+    const st = openSafetensorsFile(path);
+    tensors = st.tensors;
+    close = () => st.close();
+  }
+  const wrapped = new Map<string, LazyTensor>();
+  for (const [name, t] of tensors) {
+    wrapped.set(name, {
+      dtype: t.dtype, shape: t.shape, numel: t.numel, floating: t.floating,
+      get data() { return withTensorErrors(path, () => t.data); },
+      readInto: (dest) => withTensorErrors(path, () => t.readInto(dest)),
+    });
+  }
+  return { tensors: wrapped, close };
+}
+
+/** Runs `f` with the weights file at `path` open, closing it afterwards. */
+export function withWeightsFile<T>(path: string, f: (tensors: ReadonlyMap<string, LazyTensor>) => T): T {
+  const w = openWeightsFile(path);
+  try {
+    return f(w.tensors);
+  } finally {
+    w.close();
   }
 }
 

@@ -25,6 +25,11 @@ export interface EmaBuffer {
   readonly dtype: 'float32' | 'int32';
 }
 
+/** The buffer LitEma keeps for parameter `paramName` ('.' is not allowed in torch buffer names). */
+export function emaBufferName(paramName: string): string {
+  return paramName.replaceAll('.', '');
+}
+
 export class LitEma {
   /** The decay buffer: a float32 value, as the reference stores it. */
   readonly decay: number;
@@ -41,8 +46,7 @@ export class LitEma {
     this.numUpdates = (opts.useNumUpdates ?? true) ? 0 : -1;
     for (const p of model.paramEntries()) {
       if (!p.variable.trainable) continue;
-      // '.' is not allowed in torch buffer names
-      const s = p.name.replaceAll('.', '');
+      const s = emaBufferName(p.name);
       const clash = [...this.mName2sName].find(([, v]) => v === s);
       // torch would silently let both parameters share one shadow; refuse instead
       if (clash) throw new Error(`LitEma: parameters '${clash[0]}' and '${p.name}' both map to buffer '${s}'`);

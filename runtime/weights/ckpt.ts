@@ -9,7 +9,7 @@
 import {
   PickleError, PickleGlobal, PickleHostValue, PickleObject, type PickleValue, isTuple, unpickle,
 } from './pickle.js';
-import { DTYPE_BYTES, type RawTensor, type SafetensorsDtype } from './safetensors.js';
+import { DTYPE_BYTES, floatBytesInto, isFloatingDtype, type LazyTensor, type RawTensor, type SafetensorsDtype } from './safetensors.js';
 import { FileSource, ZipArchive, ZipError, type RandomAccessSource, type ZipEntry } from './zip.js';
 import { WeightsFileError, quote, type WeightsFaultId } from './faults.js';
 
@@ -56,6 +56,12 @@ export interface LazyTorchCheckpoint {
   readonly placeholderGlobals: string[];
   /** Reads the state-dict tensor `name`. Errors are CheckpointErrors naming the tensor. */
   load(name: string): CkptTensor;
+  /**
+   * The state dict as tensors read on request (`LazyTensor`): `readInto` puts a float tensor's
+   * values straight into the caller's Float32Array, with one positional read of its storage
+   * when it is the whole storage (the usual case); errors are CheckpointErrors naming the tensor.
+   */
+  readonly lazyTensors: ReadonlyMap<string, LazyTensor>;
   /** Closes the file when `openTorchCheckpoint` opened it (a path); otherwise does nothing. */
   close(): void;
 }
@@ -287,6 +293,37 @@ class CheckpointReader {
     return this.lazy ? ref : this.materialize(ref);
   }
 
+  // Reused for F16/BF16/F64 storages read in place before widening: one buffer, grown as needed.
+  private scratch = new ArrayBuffer(0);
+
+  /**
+   * A float tensor's values as float32 into `dest` (length numel). When the tensor is its whole
+   * stored storage, little-endian, the storage is read with one positional read straight into
+   * `dest` (F32) or into a reused scratch buffer that is widened into `dest`, and the CRC is
+   * checked on those bytes; otherwise (views, deflated entries) through `materialize`.
+   */
+  readInto(ref: CkptTensorRef, dest: Float32Array): void {
+    const { dtype, shape, stride: strides, storageOffset: start, pickleOffset: o } = ref;
+    const esize = DTYPE_BYTES[dtype];
+    const numel = ref.numel;
+    if (dest.length !== numel) throw new Error(`readInto: the tensor has ${numel} values, not ${dest.length}`);
+    const entry = this.storageEntry(ref.storageKey, o);
+    const contiguous = shape.every((n, i) => n === 1 || strides[i] === shape.slice(i + 1).reduce((a, b) => a * b, 1));
+    if (isFloatingDtype(dtype) && contiguous && start === 0 && numel * esize === entry.size && !this.bigEndian && this.zip.canReadInto(entry.name)) {
+      if (dtype === 'F32') {
+        this.zip.readInto(entry.name, new Uint8Array(dest.buffer, dest.byteOffset, numel * 4), this.verifyCrc);
+      } else {
+        if (this.scratch.byteLength < entry.size) this.scratch = new ArrayBuffer(entry.size);
+        const b = new Uint8Array(this.scratch, 0, entry.size);
+        this.zip.readInto(entry.name, b, this.verifyCrc);
+        floatBytesInto(dtype, b, dest);
+      }
+      return;
+    }
+    const t = this.materialize(ref);
+    dest.set(t.data as ArrayLike<number>);
+  }
+
   /** Reads a tensor's storage and gathers its elements (contiguous, little-endian, widened). */
   materialize(ref: CkptTensorRef): CkptTensor {
     const { dtype, shape, stride: strides, storageOffset: start, pickleOffset: o } = ref;
@@ -356,7 +393,11 @@ function widen(dtype: RawDType, buf: ArrayBufferLike, o: number): RawTensor['dat
   switch (dtype) {
     case 'F64': return new Float64Array(buf);
     case 'F32': return new Float32Array(buf);
-    case 'F16': return Float32Array.from(new Uint16Array(buf), halfToFloat);
+    case 'F16': {
+      const out = new Float32Array(buf.byteLength / 2);
+      floatBytesInto('F16', new Uint8Array(buf), out);
+      return out;
+    }
     case 'BF16': {
       const h = new Uint16Array(buf), out = new Float32Array(h.length), bits = new Uint32Array(out.buffer);
       for (let i = 0; i < h.length; i++) bits[i] = h[i]! << 16;
@@ -458,17 +499,28 @@ export function openTorchCheckpoint(input: CheckpointInput, options: ReadCheckpo
     const { tensors, nonTensorKeys } = collectStateDict(root, CkptTensorRef);
     const owned = opened.owned;
     let closed = false;
+    const checked = <T>(name: string, f: () => T): T => {
+      if (closed) throw new CheckpointError('cannot_read', `cannot read tensor ${quote(name)}: the checkpoint was closed`);
+      try {
+        return f();
+      } catch (err) {
+        throw asCheckpointError(err, `tensor ${quote(name)}: `);
+      }
+    };
+    const lazyTensors = new Map<string, LazyTensor>();
+    for (const [name, ref] of tensors) {
+      lazyTensors.set(name, {
+        dtype: ref.dtype, shape: ref.shape, numel: ref.numel, floating: isFloatingDtype(ref.dtype),
+        get data(): RawTensor['data'] { return checked(name, () => reader.materialize(ref).data); },
+        readInto: (dest: Float32Array): void => checked(name, () => reader.readInto(ref, dest)),
+      });
+    }
     return {
-      root, tensors, nonTensorKeys, placeholderGlobals: [...reader.placeholders].sort(),
+      root, tensors, nonTensorKeys, placeholderGlobals: [...reader.placeholders].sort(), lazyTensors,
       load(name: string): CkptTensor {
         const ref = tensors.get(name);
         if (!ref) throw new CheckpointError('not_torch_archive', `cannot read PyTorch checkpoint: no tensor ${quote(name)} in its state dict`);
-        if (closed) throw new CheckpointError('cannot_read', `cannot read tensor ${quote(name)}: the checkpoint was closed`);
-        try {
-          return reader.materialize(ref);
-        } catch (err) {
-          throw asCheckpointError(err, `tensor ${quote(name)}: `);
-        }
+        return checked(name, () => reader.materialize(ref));
       },
       close(): void {
         if (closed) return;
@@ -512,11 +564,4 @@ export function selectPrefix<T>(tensors: ReadonlyMap<string, T>, prefix: string)
   const out = new Map<string, T>();
   for (const [k, v] of tensors) if (k.startsWith(prefix)) out.set(k.slice(prefix.length), v);
   return out;
-}
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
 }

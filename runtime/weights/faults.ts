@@ -39,8 +39,10 @@ export const WeightsFaults = {
     hint: 'ldmc keeps integer tensors as doubles; drop that tensor or store it as a smaller integer type',
   },
   too_large: {
-    code: 'LDMC612', title: 'a safetensors file over 2 GiB',
-    hint: 'convert the part you need from the original .ckpt (ldmc convert … --select PREFIX), or split the file',
+    // Until ldmc read safetensors by positional reads this was "a file over 2 GiB"; files of any
+    // size are read now, and the code names the one size that is still a fault.
+    code: 'LDMC612', title: 'safetensors: a header length over the format\'s 100 MB limit',
+    hint: `${RESAVE} (a header that large is a damaged length field)`,
   },
   legacy_ckpt: {
     code: 'LDMC620', title: 'a legacy (torch < 1.6) checkpoint',

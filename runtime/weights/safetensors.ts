@@ -38,22 +38,43 @@ function kindOf(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
+/** Where one tensor's bytes are in a safetensors file (absolute file offsets). */
+interface SafetensorsEntry {
+  readonly name: string;
+  readonly dtype: SafetensorsDtype;
+  readonly shape: number[];
+  /** Absolute byte offset of its data in the file, and its length in bytes. */
+  readonly offset: number;
+  readonly bytes: number;
+  readonly count: number;
+}
+
 /**
- * Parses a safetensors file. Every fault is a SafetensorsError naming it and where it is
- * (the tensor, the byte offset): no JSON parser or typed-array message reaches the caller.
+ * The format's own limit on the JSON header (the reference reader refuses larger ones as
+ * HeaderTooLarge): a larger length field is a damaged or hostile file, and is refused before
+ * anything that large is read.
  */
-export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
-  const size = bytes.byteLength;
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/**
+ * Reads and checks a safetensors header through `at(offset, length)` (reads within the file)
+ * for a file of `size` bytes. Every fault is a SafetensorsError naming it and where it is (the
+ * tensor, the byte offset): no JSON parser or typed-array message reaches the caller.
+ */
+function readHeader(at: (offset: number, length: number) => Uint8Array, size: number): { entries: SafetensorsEntry[]; metadata: Record<string, string> } {
   if (size < 8) throw new SafetensorsError('not_weights', `the ${size}-byte file is shorter than a safetensors header length (8 bytes)`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n64 = view.getBigUint64(0, true);
+  const lenBytes = at(0, 8);
+  const n64 = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true);
   if (8n + n64 > BigInt(size)) {
     // A header that would start with '{' is a damaged safetensors file; anything else is not one.
-    if (size > 8 && bytes[8] === 0x7b) throw new SafetensorsError('header_overrun', `safetensors header of ${n64} bytes overruns the ${size}-byte file`);
+    if (size > 8 && at(8, 1)[0] === 0x7b) throw new SafetensorsError('header_overrun', `safetensors header of ${n64} bytes overruns the ${size}-byte file`);
     throw new SafetensorsError('not_weights', `its header length field (${n64}) overruns the ${size}-byte file`);
   }
   const n = Number(n64);
-  const headerBytes = bytes.subarray(8, 8 + n);
+  if (n > MAX_HEADER_BYTES) {
+    throw new SafetensorsError('too_large', `its header length field says ${n} bytes; the format allows at most ${MAX_HEADER_BYTES}`);
+  }
+  const headerBytes = at(8, n);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
@@ -65,14 +86,14 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
     header = JSON.parse(text);
   } catch {
     const f = jsonFault(text);
-    const at = 8 + new TextEncoder().encode(text.slice(0, f.at)).byteLength;
-    throw new SafetensorsError('header_json', `safetensors header is not valid JSON: ${f.what} at byte ${at}`);
+    const atByte = 8 + new TextEncoder().encode(text.slice(0, f.at)).byteLength;
+    throw new SafetensorsError('header_json', `safetensors header is not valid JSON: ${f.what} at byte ${atByte}`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw new SafetensorsError('header_not_object', `safetensors header is ${kindOf(header)}, not a JSON object`);
   }
   const dataStart = 8 + n, dataLen = size - dataStart;
-  const entries: Array<{ name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number; count: number }> = [];
+  const entries: Array<SafetensorsEntry & { begin: number; end: number }> = [];
   let metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
@@ -108,7 +129,7 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
     if (need !== end - begin) {
       throw new SafetensorsError('shape_size', `${t}: shape [${shape.join(', ')}] of ${dtype} needs ${need} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
     }
-    entries.push({ name, dtype, shape, begin, end, count });
+    entries.push({ name, dtype, shape, begin, end, count, offset: dataStart + begin, bytes: end - begin });
   }
   const byStart = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
   for (let i = 1; i < byStart.length; i++) {
@@ -117,9 +138,132 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
       throw new SafetensorsError('offsets_overlap', `tensor ${quote(b.name)}: data_offsets [${b.begin}, ${b.end}] overlap tensor ${quote(a.name)} [${a.begin}, ${a.end}]`);
     }
   }
+  return { entries, metadata };
+}
+
+/**
+ * Parses a safetensors file held in memory. Every fault is a SafetensorsError naming it and
+ * where it is (the tensor, the byte offset).
+ */
+export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
+  const { entries, metadata } = readHeader((o, n) => bytes.subarray(o, o + n), bytes.byteLength);
   const tensors = new Map<string, RawTensor>();
-  for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: [...e.shape], data: decode(e.dtype, bytes, dataStart + e.begin, e.count, e.name) });
+  for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: [...e.shape], data: decode(e.dtype, bytes, e.offset, e.count, e.name) });
   return { tensors, metadata };
+}
+
+/**
+ * A tensor whose values stay in its file until asked for: `readInto` puts them, as float32 in
+ * PyTorch's C-contiguous layout, straight into the caller's array (one positional read; F16,
+ * BF16 and F64 are converted on the way), and `data` reads them afresh on each access (take it
+ * once). Errors are the reader's WeightsFileErrors, naming the tensor.
+ */
+export interface LazyTensor extends RawTensor {
+  /** Number of elements. */
+  readonly numel: number;
+  /** True for F32/F16/BF16/F64, the dtypes `readInto` accepts. */
+  readonly floating: boolean;
+  /** Writes the values as float32 into `dest` (length `numel`). */
+  readInto(dest: Float32Array): void;
+}
+
+const FLOATING: ReadonlySet<SafetensorsDtype> = new Set(['F32', 'F16', 'BF16', 'F64']);
+export const isFloatingDtype = (d: SafetensorsDtype): boolean => FLOATING.has(d);
+
+/**
+ * Little-endian float bytes of `dtype` (F32, F16, BF16 or F64) as float32 values into `dest`.
+ * `src` must start at an offset aligned to the element size.
+ */
+export function floatBytesInto(dtype: SafetensorsDtype, src: Uint8Array, dest: Float32Array): void {
+  const n = dest.length;
+  switch (dtype) {
+    case 'F32':
+      dest.set(new Float32Array(src.buffer, src.byteOffset, n));
+      return;
+    case 'F64': {
+      const d = new Float64Array(src.buffer, src.byteOffset, n);
+      for (let i = 0; i < n; i++) dest[i] = d[i]!;
+      return;
+    }
+    case 'F16': {
+      const h = new Uint16Array(src.buffer, src.byteOffset, n);
+      const table = halfTable();
+      for (let i = 0; i < n; i++) dest[i] = table[h[i]!]!;
+      return;
+    }
+    case 'BF16': {
+      const h = new Uint16Array(src.buffer, src.byteOffset, n), bits = new Uint32Array(dest.buffer, dest.byteOffset, n);
+      for (let i = 0; i < n; i++) bits[i] = h[i]! << 16;
+      return;
+    }
+    default:
+      throw new Error(`floatBytesInto: ${dtype} is not a float dtype`);
+  }
+}
+
+let halfValues: Float32Array | undefined;
+/** Every float16 bit pattern's value: 256 KiB once, then F16 widening is one load per element. */
+function halfTable(): Float32Array {
+  if (!halfValues) {
+    halfValues = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfValues[h] = halfToFloat(h);
+  }
+  return halfValues;
+}
+
+/** An open safetensors file (`openSafetensors`): header read and checked, data on request. */
+export interface OpenSafetensors {
+  readonly tensors: ReadonlyMap<string, LazyTensor>;
+  readonly metadata: Record<string, string>;
+  close(): void;
+}
+
+/** Positional reads from a file (or bytes in memory), as FileSource/BytesSource in ./zip.ts. */
+export interface PositionalSource {
+  readonly size: number;
+  read(offset: number, length: number): Uint8Array;
+  readInto?(offset: number, dest: Uint8Array): void;
+  close?(): void;
+}
+
+/**
+ * Opens a safetensors file through positional reads: only the header is read now, so files of
+ * any size open at once; each tensor is read when asked for, straight into its destination.
+ * `source` is closed by `close()`.
+ */
+export function openSafetensors(source: PositionalSource): OpenSafetensors {
+  const { entries, metadata } = readHeader((o, n) => source.read(o, n), source.size);
+  let scratch = new ArrayBuffer(0);
+  const bytesAt = (e: SafetensorsEntry, reuse: boolean): Uint8Array => {
+    if (!reuse) return source.read(e.offset, e.bytes);
+    if (scratch.byteLength < e.bytes) scratch = new ArrayBuffer(e.bytes);
+    const b = new Uint8Array(scratch, 0, e.bytes);
+    if (source.readInto) source.readInto(e.offset, b);
+    else b.set(source.read(e.offset, e.bytes));
+    return b;
+  };
+  const tensors = new Map<string, LazyTensor>();
+  for (const e of entries) {
+    tensors.set(e.name, {
+      dtype: e.dtype, shape: [...e.shape], numel: e.count, floating: FLOATING.has(e.dtype),
+      get data(): RawTensor['data'] {
+        const b = bytesAt(e, false);
+        // A positional read is its own buffer; `decode` needs aligned, exact-length bytes.
+        return decode(e.dtype, b.byteOffset === 0 ? b : b.slice(), 0, e.count, e.name);
+      },
+      readInto(dest: Float32Array): void {
+        if (dest.length !== e.count) throw new Error(`readInto: '${e.name}' has ${e.count} values, not ${dest.length}`);
+        if (!FLOATING.has(e.dtype)) {
+          dest.set(decode(e.dtype, bytesAt(e, true), 0, e.count, e.name) as ArrayLike<number>);
+        } else if (e.dtype === 'F32' && source.readInto) {
+          source.readInto(e.offset, new Uint8Array(dest.buffer, dest.byteOffset, e.bytes));
+        } else {
+          floatBytesInto(e.dtype, bytesAt(e, true), dest);
+        }
+      },
+    });
+  }
+  return { tensors, metadata, close: () => source.close?.() };
 }
 
 /**

@@ -2,11 +2,19 @@
 // as 'model.diffusion_model.'); layouts are converted per ParamLayout.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module, NamedParam, ParamLayout } from '../module.js';
+import { storeOf } from '../perf/native-kernels.js';
 
 /** A PyTorch-layout tensor: what parseSafetensors returns, or what stateDict produces. */
 export interface TorchTensor {
   readonly shape: readonly number[];
   readonly data: Float32Array | Float64Array | Int32Array | Uint8Array;
+  /**
+   * Present on tensors still in their file (LazyTensor, ./safetensors.ts): writes the values as
+   * float32 into `dest`, so loading reads each tensor once, into the array the runtime keeps.
+   */
+  readInto?(dest: Float32Array): void;
+  /** With `readInto`: whether the tensor is a float one (only those are read in place). */
+  readonly floating?: boolean;
 }
 
 export interface LoadStateDictOptions {
@@ -50,21 +58,92 @@ export function torchShape(shape: readonly number[], layout: ParamLayout): numbe
 }
 
 /** torch layout → tfjs layout. */
-/** A PyTorch-layout tensor as a tfjs tensor in the runtime layout. */
+/**
+ * A PyTorch-layout tensor as a tfjs tensor in the runtime layout. A tensor still in its file is
+ * read once: straight into the array the new tensor owns (the cpu backend keeps that array as
+ * the tensor's storage; wasm copies it into its heap), or, when the layout differs, into a
+ * reused scratch array that is permuted into it. In-memory tensors are copied (the caller keeps
+ * its arrays).
+ */
 export function fromTorch(t: TorchTensor, layout: ParamLayout): tf.Tensor {
-  return tf.tidy(() => {
-    const x = tf.tensor(Float32Array.from(t.data), [...t.shape], 'float32');
-    switch (layout) {
-      case 'plain':
-        return x;
-      case 'linear':
-        return tf.transpose(x, [1, 0]);
-      case 'conv1d':
-        return tf.transpose(tf.reshape(x, [t.shape[0]!, t.shape[1]!]), [1, 0]);
-      case 'conv2d':
-        return tf.transpose(x, [2, 3, 1, 0]);
+  const numel = t.shape.reduce((a, b) => a * b, 1);
+  const shape = [...t.shape];
+  const lazy = t.readInto !== undefined && t.floating !== false;
+  if (layout === 'plain') {
+    return placed(shape, (out) => {
+      if (lazy) t.readInto!(out);
+      else out.set(t.data as ArrayLike<number>);
+    });
+  }
+  let src: Float32Array;
+  if (lazy) {
+    src = scratchF32(numel);
+    t.readInto!(src);
+  } else if (t.data instanceof Float32Array) {
+    src = t.data;
+  } else {
+    src = Float32Array.from(t.data as ArrayLike<number>);
+  }
+  switch (layout) {
+    case 'linear': // [out, in] → [in, out]
+    case 'conv1d': // [out, in, 1] → [in, out]
+      return placed([shape[1]!, shape[0]!], (out) => transpose2d(src, shape[0]!, shape[1]!, out));
+    case 'conv2d': { // [O, I, kh, kw] → [kh, kw, I, O]
+      const [O, I, kh, kw] = shape as [number, number, number, number];
+      return placed([kh, kw, I, O], (out) => convToHwio(src, O, I, kh * kw, out));
     }
-  });
+  }
+}
+
+/**
+ * A new float32 tensor whose values `fill` writes in place: into the wasm heap itself on the wasm
+ * backend (no JS array, no copy into the heap), else into the Float32Array the cpu backend keeps
+ * as the tensor's storage. `fill` must not run tfjs ops (a growing heap would move the view).
+ */
+function placed(shape: number[], fill: (out: Float32Array) => void): tf.Tensor {
+  if (tf.getBackend() === 'wasm') {
+    const store = storeOf(tf.backend());
+    const info = store.out(shape, 'float32');
+    fill(store.f32(info));
+    return tf.engine().makeTensorFromTensorInfo(info);
+  }
+  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  fill(out);
+  return tf.tensor(out, shape, 'float32');
+}
+
+let scratch = new Float32Array(0);
+/** A reused array of at least `n` floats (a view of exactly `n`): the read-then-permute buffer. */
+function scratchF32(n: number): Float32Array {
+  if (scratch.length < n) scratch = new Float32Array(n);
+  return scratch.subarray(0, n);
+}
+
+/** `src` [rows, cols] row-major → `dst` [cols, rows], in cache-sized tiles. */
+function transpose2d(src: Float32Array, rows: number, cols: number, dst: Float32Array): void {
+  const T = 32;
+  for (let r0 = 0; r0 < rows; r0 += T) {
+    const r1 = Math.min(rows, r0 + T);
+    for (let c0 = 0; c0 < cols; c0 += T) {
+      const c1 = Math.min(cols, c0 + T);
+      for (let r = r0; r < r1; r++) {
+        const base = r * cols;
+        for (let c = c0; c < c1; c++) dst[c * rows + r] = src[base + c]!;
+      }
+    }
+  }
+}
+
+/** `src` [O, I, K] (K = kh·kw) → `dst` [K, I, O]: for each kernel tap, an [O, I] → [I, O] transpose. */
+function convToHwio(src: Float32Array, O: number, I: number, K: number, dst: Float32Array): void {
+  const IO = I * O;
+  for (let o = 0; o < O; o++) {
+    for (let i = 0; i < I; i++) {
+      const s = (o * I + i) * K;
+      const d = i * O + o;
+      for (let k = 0; k < K; k++) dst[k * IO + d] = src[s + k]!;
+    }
+  }
 }
 
 /** tfjs layout → torch layout. */

@@ -32,6 +32,11 @@ export interface RandomAccessSource {
    * into shared memory: treat it as read-only.
    */
   read(offset: number, length: number): Uint8Array;
+  /**
+   * Fills `dest` with the bytes at `offset` (the caller has checked the range): a positional read
+   * straight into the caller's memory, for tensor data that must not be copied twice.
+   */
+  readInto?(offset: number, dest: Uint8Array): void;
   /** Releases the source (closes the file); further reads fail. */
   close?(): void;
 }
@@ -42,6 +47,9 @@ export class BytesSource implements RandomAccessSource {
   get size(): number { return this.bytes.length; }
   read(offset: number, length: number): Uint8Array {
     return this.bytes.subarray(offset, offset + length);
+  }
+  readInto(offset: number, dest: Uint8Array): void {
+    dest.set(this.bytes.subarray(offset, offset + dest.length));
   }
 }
 
@@ -79,13 +87,20 @@ export class FileSource implements RandomAccessSource {
     } catch {
       throw new ZipError(`cannot allocate ${length} bytes to read from '${this.path}'`);
     }
+    this.readInto(offset, out);
+    return out;
+  }
+
+  readInto(offset: number, dest: Uint8Array): void {
+    if (this.fd === undefined) throw new ZipError(`'${this.path}' was closed`);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new ZipError(`bad read of ${dest.length} bytes at ${offset}`);
+    const length = dest.length;
     let done = 0;
     while (done < length) {
-      const n = readSync(this.fd, out, done, Math.min(READ_CHUNK, length - done), offset + done);
+      const n = readSync(this.fd, dest, done, Math.min(READ_CHUNK, length - done), offset + done);
       if (n === 0) throw new ZipError(`truncated zip: '${this.path}' ends at byte ${offset + done}, expected ${offset + length}`, 'zip_truncated');
       done += n;
     }
-    return out;
   }
 
   close(): void {
@@ -206,6 +221,34 @@ export class ZipArchive {
     }
     if (verify && crc32(out) !== e.crc32) throw new ZipError(`CRC-32 mismatch in '${name}': the file is corrupted or truncated`, 'zip_crc');
     return out;
+  }
+
+  /**
+   * Whether `readInto` can fill a destination from this entry directly: it is stored (torch never
+   * compresses storages) and the source supports positional reads into caller memory.
+   */
+  canReadInto(name: string): boolean {
+    const e = this.entries.get(name);
+    return !!e && e.method === 0 && e.compressedSize === e.size && typeof this.source.readInto === 'function';
+  }
+
+  /**
+   * Reads the stored entry `name` straight into `dest` (exactly `size` bytes): one positional read,
+   * no intermediate buffer. `verify` checks the CRC-32 over `dest` afterwards. Only for entries
+   * where `canReadInto` holds.
+   */
+  readInto(name: string, dest: Uint8Array, verify = true): void {
+    const e = this.entries.get(name);
+    if (!e) throw new ZipError(`zip entry '${name}' not found`);
+    if (!this.canReadInto(name)) throw new ZipError(`entry '${name}' cannot be read in place (compressed, or not a file source)`);
+    if (dest.length !== e.size) throw new ZipError(`entry '${name}' has ${e.size} bytes, not ${dest.length}`, 'zip_entry');
+    const start = this.dataStart(e);
+    const size = this.source.size;
+    if (!Number.isSafeInteger(start) || start + e.size > size) {
+      throw new ZipError(`truncated zip: data of ${quote(name)} needs bytes ${start}..${start + e.size} but the file has ${size}`, 'zip_entry');
+    }
+    this.source.readInto!(start, dest);
+    if (verify && crc32(dest) !== e.crc32) throw new ZipError(`CRC-32 mismatch in '${name}': the file is corrupted or truncated`, 'zip_crc');
   }
 
   /** `length` bytes at `offset`, after a bounds check against the archive's size. */
