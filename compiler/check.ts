@@ -1,6 +1,7 @@
 // Phase 4, check: rules across modules — the mistakes PyTorch only finds hours into a run, or
 // never. Params were already validated per target by resolve; this reads the IR and the facts.
 import { admInChannelsIssues, admInputWidth, maxPatchGanLayers, noiseLevelIssues, patchGanOutputSide, type CondStageFacts, type FactCode, type FactIssue } from '../schema/facts/index.js';
+import { assertNever } from '../schema/family.js';
 import { ConditioningInputs, DDConfig, Sentinel } from '../schema/index.js';
 import { diag, type Reporter, type Span } from './diagnostics.js';
 import type { Inference } from './infer.js';
@@ -275,7 +276,8 @@ function checkDiscriminatorDepth(m: IRNode, inf: Inference, ctx: Reporter): void
   const fs = inf.firstStage;
   if (!fs || fs.node !== m) return;
   const loss = child(m, 'lossconfig');
-  if (!loss?.valid || !['VQLPIPSWithDiscriminator', 'LPIPSWithDiscriminator'].includes(className(loss))) return;
+  const ls = loss?.spec.statics;
+  if (!loss?.valid || ls?.family !== 'loss' || !ls.patchGan) return;
   const layers = loss.params.disc_num_layers;
   if (typeof layers !== 'number') return;
   // The discriminator sees the data's images; batch_resize_range (VQModel) makes them as small as its lower bound.
@@ -454,11 +456,11 @@ function checkCkptPath(n: IRNode, host: CheckHost, ctx: Reporter): void {
  * validation_step), which are also what ldmc's training tasks log (runtime/train/*-task.ts).
  */
 export function loggedMetrics(n: IRNode): string[] {
-  const cls = className(n);
+  const st = n.spec.statics;
   const out: string[] = [];
   // Every latent-diffusion wrapper (LatentDiffusion and sd2's subclasses) logs through
   // DDPM.p_losses and validation_step.
-  if (n.spec.statics?.family === 'diffusion') {
+  if (st?.family === 'diffusion') {
     const base = ['loss_simple', 'loss_vlb', 'loss', ...(n.params.learn_logvar ? ['loss_gamma'] : [])];
     for (const split of ['train', 'val']) {
       for (const b of base) out.push(`${split}/${b}`);
@@ -467,27 +469,29 @@ export function loggedMetrics(n: IRNode): string[] {
     }
     return out;
   }
-  const loss = child(n, 'lossconfig');
-  // Both loss dicts (optimizer_idx 0, then 1), as the losses name them.
-  const lossKeys =
-    loss && className(loss) === 'LPIPSWithDiscriminator'
-      ? ['total_loss', 'logvar', 'kl_loss', 'nll_loss', 'rec_loss', 'd_weight', 'disc_factor', 'g_loss', 'disc_loss', 'logits_real', 'logits_fake']
-      : loss && className(loss) === 'VQLPIPSWithDiscriminator'
-        ? ['total_loss', 'quant_loss', 'nll_loss', 'rec_loss', 'p_loss', 'd_weight', 'disc_factor', 'g_loss', 'disc_loss', 'logits_real', 'logits_fake']
-        : [];
-  if (cls === 'AutoencoderKL') {
-    // training_step: self.log("aeloss") / self.log("discloss") without a split, and both dicts;
-    // validation_step: val/rec_loss and both dicts.
-    out.push('aeloss', 'discloss');
-    for (const split of ['train', 'val']) for (const k of new Set(['rec_loss', ...lossKeys])) out.push(`${split}/${k}`);
-    return out;
+  const loss = child(n, 'lossconfig')?.spec.statics;
+  // Both loss dicts (optimizer_idx 0, then 1), as the loss names them (its statics).
+  const lossKeys = loss?.family === 'loss' ? loss.logged : [];
+  // The autoencoder's training and validation steps decide the layout; a model of another kind
+  // with a monitor param (a plugin's) is read like VQModel, as before.
+  const regularizer = st?.family === 'first_stage' ? st.regularizer : 'vq';
+  switch (regularizer) {
+    case 'kl':
+      // AutoencoderKL training_step: self.log("aeloss") / self.log("discloss") without a split, and
+      // both dicts; validation_step: val/rec_loss and both dicts.
+      out.push('aeloss', 'discloss');
+      for (const split of ['train', 'val']) for (const k of new Set(['rec_loss', ...lossKeys])) out.push(`${split}/${k}`);
+      return out;
+    case 'vq':
+      // VQModel: training_step logs both dicts; validation_step runs _validation_step twice, as 'val'
+      // and (inside ema_scope, whether or not use_ema is on) as 'val_ema', each logging
+      // val{suffix}/rec_loss, val{suffix}/aeloss and both dicts.
+      for (const k of lossKeys) out.push(`train/${k}`);
+      for (const split of ['val', 'val_ema']) for (const k of new Set(['rec_loss', 'aeloss', ...lossKeys])) out.push(`${split}/${k}`);
+      return out;
+    default:
+      return assertNever(regularizer, 'regularizer');
   }
-  // VQModel: training_step logs both dicts; validation_step runs _validation_step twice, as 'val'
-  // and (inside ema_scope, whether or not use_ema is on) as 'val_ema', each logging
-  // val{suffix}/rec_loss, val{suffix}/aeloss and both dicts.
-  for (const k of lossKeys) out.push(`train/${k}`);
-  for (const split of ['val', 'val_ema']) for (const k of new Set(['rec_loss', 'aeloss', ...lossKeys])) out.push(`${split}/${k}`);
-  return out;
 }
 
 function checkMonitor(m: IRNode, ctx: Reporter): void {

@@ -102,6 +102,10 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
         }
         break;
       }
+      case 'loss':
+      case 'lr_scheduler':
+      case 'callback':
+        break; // not a model: resolve refuses them in the model slot
       default:
         assertNever(st, 'family');
     }

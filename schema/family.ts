@@ -39,10 +39,18 @@ export interface UNetStatics {
   facts(p: FilledParams, o: UNetFactsOptions): UNetFacts;
 }
 
+/**
+ * How an autoencoder regularises its latent, which decides how it is trained: 'vq' (VQModel's
+ * training_step: codebook loss, val and val_ema validation) or 'kl' (AutoencoderKL's: posterior
+ * KL, aeloss/discloss logs). Its loss must train the same regulariser (LossStatics.trains).
+ */
+export type Regularizer = 'vq' | 'kl';
+
 /** Autoencoders (first stages; also a config's model when it trains one). */
 export interface FirstStageStatics {
   readonly family: 'first_stage';
   facts(p: FilledParams): AutoencoderFacts;
+  readonly regularizer: Regularizer;
   /**
    * The encode/decode signature generated code declares: 'vq' and 'kl' decode a latent;
    * 'vq-interface' (VQModelInterface) encodes to pre-quantization h and decodes with forceNotQuantize.
@@ -68,9 +76,26 @@ export interface CondStageStatics {
   readonly input: { readonly type: TensorType; readonly doc: string };
   /** The param that sets the output width (context_dim's counterpart), for related spans. */
   readonly widthParam?: string;
-  /** torch.nn.Identity: nothing is built; conditioning passes through unchanged. */
+  /**
+   * torch.nn.Identity: nothing is built; conditioning passes through unchanged (and, in a
+   * `lossconfig` slot, there is no loss). Read it with isPassthrough().
+   */
   readonly passthrough?: boolean;
+  /** What the stage conditions on, where a command needs to know (ldmc sample feeds class labels). Absent: not stated. */
+  readonly conditioning?: CondInput;
 }
+
+/**
+ * What a cond stage reads. 'class': one class id per sample, `countParam` naming the number of
+ * classes; 'text': token ids; 'image': images; 'map': a spatial map (segmentation, depth);
+ * 'embedding': a vector made by another stage. Switches over `kind` end in assertNever.
+ */
+export type CondInput =
+  | { readonly kind: 'class'; readonly countParam: string }
+  | { readonly kind: 'text' }
+  | { readonly kind: 'image' }
+  | { readonly kind: 'map' }
+  | { readonly kind: 'embedding' };
 
 /** The child slots of a latent-diffusion model, by role. */
 export interface DiffusionSlots {
@@ -100,7 +125,40 @@ export interface DiffusionStatics {
   rules?(view: DiffusionView): FactIssue[];
 }
 
+/** Autoencoder losses (lossconfig). */
+export interface LossStatics {
+  readonly family: 'loss';
+  /** The regulariser whose training step calls this loss (the call signatures differ); null: it trains nothing (DummyLoss). */
+  readonly trains: Regularizer | null;
+  /** Keys of the loss dicts it returns (generator, then discriminator); the training step logs them under train/, val/. */
+  readonly logged: readonly string[];
+  /** Runs a PatchGAN discriminator of `disc_num_layers` stride-2 layers on the images. */
+  readonly patchGan: boolean;
+}
+
+/** Learning-rate schedules (scheduler_config): which LambdaLR multiplier runtime/train/schedulers.ts computes. */
+export interface SchedulerStatics {
+  readonly family: 'lr_scheduler';
+  /** 'warm-up-cosine': LambdaWarmUpCosineScheduler; 'linear-cycles': LambdaLinearScheduler. */
+  readonly schedule: 'warm-up-cosine' | 'linear-cycles';
+}
+
+/** Lightning callbacks, where ldmc train does what they configure. */
+export interface CallbackStatics {
+  readonly family: 'callback';
+  /** Writes image grids: every `everyParam` steps, at most `maxImagesParam` images per grid (main.ImageLogger). */
+  readonly imageLogging?: { readonly everyParam: string; readonly maxImagesParam: string };
+}
+
 /** A family's static descriptor. Switches over `family` end in a `never` check (assertNever). */
-export type FamilyStatics = UNetStatics | FirstStageStatics | CondStageStatics | DiffusionStatics;
+export type FamilyStatics = UNetStatics | FirstStageStatics | CondStageStatics | DiffusionStatics | LossStatics | SchedulerStatics | CallbackStatics;
+
+/**
+ * torch.nn.Identity and its kind: nothing to build. In a cond_stage slot the conditioning passes
+ * through; in a lossconfig slot there is no loss (an inference-only first stage).
+ */
+export function isPassthrough(spec: { readonly statics?: FamilyStatics } | undefined): boolean {
+  return spec?.statics?.family === 'cond_stage' && spec.statics.passthrough === true;
+}
 
 export { assertNever } from './assert-never.js';

@@ -31,6 +31,13 @@ export const LPIPSWithDiscriminator = defineTarget({
   summary: 'KL autoencoder loss: L1 + LPIPS reconstruction with a learned variance, KL term and PatchGAN discriminator.',
   source: 'ldm/modules/losses/contperceptual.py:7',
   params: LPIPSWithDiscriminatorParams,
+  statics: {
+    family: 'loss',
+    trains: 'kl',
+    // contperceptual.py forward: the generator dict (optimizer_idx 0), then the discriminator's.
+    logged: ['total_loss', 'logvar', 'kl_loss', 'nll_loss', 'rec_loss', 'd_weight', 'disc_factor', 'g_loss', 'disc_loss', 'logits_real', 'logits_fake'],
+    patchGan: true,
+  },
 });
 
 export const VQLPIPSWithDiscriminatorParams = params({
@@ -47,6 +54,13 @@ export const VQLPIPSWithDiscriminator = defineTarget({
   summary: 'VQ autoencoder loss (taming-transformers): L1 + LPIPS, codebook loss and PatchGAN discriminator.',
   source: 'taming/modules/losses/vqperceptual.py (taming-transformers)',
   params: VQLPIPSWithDiscriminatorParams,
+  statics: {
+    family: 'loss',
+    trains: 'vq',
+    // vqperceptual.py forward: the generator dict (optimizer_idx 0), then the discriminator's.
+    logged: ['total_loss', 'quant_loss', 'nll_loss', 'rec_loss', 'p_loss', 'd_weight', 'disc_factor', 'g_loss', 'disc_loss', 'logits_real', 'logits_fake'],
+    patchGan: true,
+  },
 });
 
 export const DummyLoss = defineTarget({
@@ -57,6 +71,7 @@ export const DummyLoss = defineTarget({
   source: 'taming/modules/losses/vqperceptual.py (taming-transformers)',
   note: 'ldm.modules.losses.contperceptual.DummyLoss only resolves through a star import of taming in the reference.',
   params: params({}),
+  statics: { family: 'loss', trains: null, logged: [], patchGan: false },
 });
 
 export const lossTargets = [LPIPSWithDiscriminator, VQLPIPSWithDiscriminator, DummyLoss];

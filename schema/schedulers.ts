@@ -19,6 +19,7 @@ export const LambdaWarmUpCosineScheduler = defineTarget({
   summary: 'Linear warm-up, then cosine decay of the learning-rate multiplier.',
   source: 'ldm/lr_scheduler.py:4',
   params: LambdaWarmUpCosineSchedulerParams,
+  statics: { family: 'lr_scheduler', schedule: 'warm-up-cosine' },
 });
 
 const cycles = (d: string) => Type.Array(Type.Number(), { minItems: 1, description: d });
@@ -40,6 +41,7 @@ export const LambdaLinearScheduler = defineTarget({
   summary: 'Per cycle: linear warm-up from f_start to f_max, then linear decay to f_min.',
   source: 'ldm/lr_scheduler.py:81',
   params: LambdaLinearSchedulerParams,
+  statics: { family: 'lr_scheduler', schedule: 'linear-cycles' },
 });
 
 export const schedulerTargets = [LambdaWarmUpCosineScheduler, LambdaLinearScheduler];

@@ -48,6 +48,7 @@ export const FrozenCLIPEmbedder = defineTarget({
     facts: (p) => frozenCLIPEmbedderFacts(p as unknown as ClipTextFacts),
     inputShape: (p) => [p.max_length as number],
     input: { type: 'Tensor2D', doc: 'CLIP token ids [B, max_length] (int32)' },
+    conditioning: { kind: 'text' },
   },
   runtime: { module: 'runtime/encoders/index.js', export: 'FrozenCLIPEmbedder' },
 });
@@ -75,6 +76,7 @@ export const FrozenOpenCLIPEmbedder = defineTarget({
     facts: (p) => frozenOpenCLIPEmbedderFacts(p as unknown as OpenClipTextFacts),
     inputShape: () => [77],
     input: { type: 'Tensor2D', doc: 'open_clip token ids [B, 77] (int32)' },
+    conditioning: { kind: 'text' },
   },
   runtime: { module: 'runtime/encoders/index.js', export: 'FrozenOpenCLIPEmbedder' },
 });
@@ -104,6 +106,7 @@ export const FrozenOpenCLIPImageEmbedder = defineTarget({
     facts: (p) => frozenOpenCLIPImageEmbedderFacts(p as unknown as OpenClipImageFacts),
     inputShape: () => [3, 224, 224],
     input: { type: 'Tensor4D', doc: 'images [B, H, W, 3] in [-1, 1] (resized to 224×224)' },
+    conditioning: { kind: 'image' },
   },
 });
 
@@ -129,6 +132,7 @@ export const ClipImageEmbedder = defineTarget({
     facts: (p) => clipImageEmbedderFacts(p as unknown as ClipImageFacts),
     inputShape: () => [3, 224, 224],
     input: { type: 'Tensor4D', doc: 'images [B, H, W, 3] in [-1, 1] (resized to 224×224)' },
+    conditioning: { kind: 'image' },
   },
 });
 
@@ -167,6 +171,7 @@ export const ImageConcatWithNoiseAugmentation = defineTarget({
     facts: (p) => imageConcatWithNoiseAugmentationFacts({ max_noise_level: p.max_noise_level as number }, null),
     inputShape: () => [3, 0, 0],
     input: { type: 'Tensor4D', doc: 'low-resolution images [B, h, w, 3]' },
+    conditioning: { kind: 'image' },
   },
 });
 
@@ -190,6 +195,7 @@ export const CLIPEmbeddingNoiseAugmentation = defineTarget({
     facts: (p, env) => clipEmbeddingNoiseAugmentationFacts(p as unknown as NoiseAugFacts, env.vectorInput ?? null),
     inputShape: (p) => [p.timestep_dim as number],
     input: { type: 'Tensor2D', doc: 'image embeddings [B, D]' },
+    conditioning: { kind: 'embedding' },
     widthParam: 'timestep_dim',
   },
 });
@@ -212,6 +218,7 @@ export const MiDaSInference = defineTarget({
     facts: (p, env) => midasInferenceFacts({ model_type: p.model_type as MidasModelType }, env.imageSide ? ([3, env.imageSide, env.imageSide] as Shape3) : null),
     inputShape: () => [3, 384, 384],
     input: { type: 'Tensor4D', doc: 'MiDaS-transformed images [B, H, W, 3]' },
+    conditioning: { kind: 'image' },
   },
 });
 

@@ -24,6 +24,7 @@ export const ImageLogger = defineTarget({
   summary: 'Writes image grids (inputs, reconstructions, samples) every batch_frequency steps.',
   source: 'main.py:289',
   params: ImageLoggerParams,
+  statics: { family: 'callback', imageLogging: { everyParam: 'batch_frequency', maxImagesParam: 'max_images' } },
 });
 
 export const SetupCallback = defineTarget({

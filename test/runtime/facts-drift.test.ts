@@ -9,6 +9,7 @@ import type { Tensor, Tensor1D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core
 import { initBackend } from '../../runtime/backend.js';
 import { buildComponent } from '../../runtime/build.js';
 import type { Module } from '../../runtime/module.js';
+import { assertNever } from '../../schema/family.js';
 import { allTargets, type TargetSpec } from '../../schema/index.js';
 import { compileText } from '../support/compile.js';
 import { driftGrid, type DriftCase } from '../support/drift-grid.js';
@@ -75,6 +76,12 @@ function factsOf(spec: TargetSpec, p: Record<string, unknown>, c: DriftCase): Ch
     }
     case 'diffusion':
       throw new Error('diffusion wrappers are not networks');
+    case 'loss':
+    case 'lr_scheduler':
+    case 'callback':
+      throw new Error(`${st.family} targets are not networks`);
+    default:
+      return assertNever(st, 'family');
   }
 }
 
