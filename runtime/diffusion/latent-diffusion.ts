@@ -4,7 +4,8 @@
 // `cond_stage_model.*`, `model_ema.*`, the schedule buffers), so checkpoints move both ways.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor, Tensor1D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import type { ChildConfig, LatentDiffusionParams, ReadonlyParams, SentinelValue } from '../../schema/index.js';
+import { isPassthrough } from '../../schema/family.js';
+import { lookupTarget, type ChildConfig, type LatentDiffusionParams, type ReadonlyParams, type SentinelValue } from '../../schema/index.js';
 import { AutoencoderKL, VQModel, VQModelInterface } from '../autoencoder/index.js';
 import { buildComponent, type RuntimeComponent } from '../build.js';
 import { buildWithZeroInit } from '../nn/init.js';
@@ -83,7 +84,8 @@ export class LatentDiffusion extends Module {
     if (!(fs instanceof VQModelInterface || fs instanceof VQModel || fs instanceof AutoencoderKL)) throw new Error(`LatentDiffusion: first_stage_config must be an autoencoder, got ${args.first_stage_config.target}`);
     this.first_stage_model = this.add('first_stage_model', fs);
     let cond: CondStage | null = null;
-    if (typeof cs !== 'string' && cs.target !== 'torch.nn.Identity') {
+    // A passthrough cond stage (torch.nn.Identity: the registry says so) builds nothing.
+    if (typeof cs !== 'string' && !isPassthrough(lookupTarget(cs.target))) {
       const c = build(cs, given.condStage);
       if (!(c instanceof ClassEmbedder || c instanceof SpatialRescaler || c instanceof BERTEmbedder)) throw new Error(`LatentDiffusion: cond_stage_config ${cs.target} is not a conditioning stage`);
       cond = this.add('cond_stage_model', c);

@@ -1,5 +1,6 @@
 // ldm/lr_scheduler.py: LambdaLR multipliers of the base learning rate, by optimizer step.
-import type { LambdaLinearSchedulerParams, LambdaWarmUpCosineSchedulerParams } from '../../schema/index.js';
+import { assertNever } from '../../schema/family.js';
+import { lookupTarget, type LambdaLinearSchedulerParams, type LambdaWarmUpCosineSchedulerParams } from '../../schema/index.js';
 
 export type LrMultiplier = (step: number) => number;
 
@@ -27,9 +28,17 @@ export function lambdaLinear(p: LambdaLinearSchedulerParams): LrMultiplier {
   };
 }
 
+/** The multiplier of a `scheduler_config` target; its registry statics say which schedule it computes. */
 export function makeScheduler(target: string | undefined, params: Record<string, unknown> | undefined): LrMultiplier {
   if (!target) return () => 1;
-  if (target.endsWith('LambdaWarmUpCosineScheduler')) return warmUpCosine(params as unknown as LambdaWarmUpCosineSchedulerParams);
-  if (target.endsWith('LambdaLinearScheduler')) return lambdaLinear(params as unknown as LambdaLinearSchedulerParams);
-  throw new Error(`no learning-rate schedule for ${target}`);
+  const st = lookupTarget(target)?.statics;
+  if (st?.family !== 'lr_scheduler') throw new Error(`no learning-rate schedule for ${target}`);
+  switch (st.schedule) {
+    case 'warm-up-cosine':
+      return warmUpCosine(params as unknown as LambdaWarmUpCosineSchedulerParams);
+    case 'linear-cycles':
+      return lambdaLinear(params as unknown as LambdaLinearSchedulerParams);
+    default:
+      return assertNever(st.schedule, 'schedule');
+  }
 }
