@@ -13,7 +13,10 @@ import { resolvedNode } from '../compiler/resolved.js';
 import { backendsToSkipForWeights, float32Bytes } from '../runtime/fit.js';
 import { initBackend } from '../runtime/backend.js';
 import { emaBufferName } from '../runtime/diffusion/ema.js';
-import { LatentDiffusion, type LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
+import { buildableWrapperIds, wrapperClass } from '../runtime/diffusion/build.js';
+import type { LatentDiffusion, LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
+import { assertNever } from '../schema/family.js';
+import { Sentinel } from '../schema/index.js';
 import { seededNoise, type NoiseSource } from '../runtime/diffusion/noise.js';
 import { DEFAULT_SAMPLE_STEPS, sampleLatents, sampleStepCount, type SamplerName } from '../runtime/diffusion/sample.js';
 import { makeGrid, toUint8Images, type Uint8Images } from '../runtime/images/grid.js';
@@ -55,7 +58,6 @@ export interface SampleSettings {
   readonly threads: number | undefined;
 }
 
-const LATENT_DIFFUSION = 'LatentDiffusion';
 const CKPT_PATH_SET = 'model.params.first_stage_config.params.ckpt_path';
 
 export function parseSampleSettings(a: ParsedArgs): SampleSettings {
@@ -120,15 +122,19 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
   const result = compile({ files: a.positionals, overrides: a.values.set ?? [] }, host);
   if (result.hasErrors || !result.graph?.model) {
     printDiagnostics(result, a, io, io.out);
-    if (!result.hasErrors) io.err('ldmc: error: the config has no model: to sample, it needs model.target: ldm.models.diffusion.ddpm.LatentDiffusion');
+    if (!result.hasErrors) io.err(`ldmc: error: the config has no model: to sample, it needs model.target: ${buildableWrapperIds().join(' or ')}`);
     return 1;
   }
   // LDMC510 (a missing ckpt_path) is decided below, where we know what the checkpoint holds.
   printDiagnostics({ ...result, diagnostics: result.diagnostics.filter((d) => d.code !== 'LDMC510') }, a, io, io.err);
 
   const model = result.graph.model;
-  if (className(model) !== LATENT_DIFFUSION) {
-    throw new CliError(`the config's model is a ${className(model)}; ldmc sample draws from a LatentDiffusion`, 'run an autoencoder or a single component with ldmc forward');
+  // The registry names the wrapper's runtime class; a model without one (an autoencoder, sd2's
+  // wrapper subclasses for now) is refused.
+  const Wrapper = wrapperClass(model.target);
+  if (!Wrapper) {
+    const can = buildableWrapperIds().map((id) => id.split('.').pop()!).join(' or ');
+    throw new CliError(`the config's model is a ${className(model)}; ldmc sample draws from a ${can}`, 'run an autoencoder or a single component with ldmc forward');
   }
   const cond = condKind(model);
   const T = Number(model.params.timesteps);
@@ -154,7 +160,7 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
     // Sampling never updates an EMA: the model is built without shadows, and when the EMA weights
     // are used they are read straight into the UNet (the raw ones are then not read at all), so
     // each used tensor is read once and the UNet is held once.
-    ld = new LatentDiffusion({ ...params, use_ema: false }, { zeroInit: true });
+    ld = new Wrapper({ ...params, use_ema: false }, { zeroInit: true });
     const ema = emaChoice(params.use_ema !== false, weights, s);
     try {
       ld.loadFull(ema.use ? withEmaWeights(ld, weights) : weights, { strict: true, ignoreKeys: [/^first_stage_model\.loss\./, ...(hasFirstStage ? [] : ['first_stage_model.'])] });
@@ -185,12 +191,26 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
 
 type CondKind = { kind: 'unconditional' } | { kind: 'class'; nClasses: number } | { kind: 'other'; what: string };
 
+/** What the cond stage conditions on, as its statics say (CondStageStatics.conditioning). */
 function condKind(model: IRNode): CondKind {
-  const c = model.children.get('cond_stage_config');
-  if (c === '__is_unconditional__') return { kind: 'unconditional' };
+  const st = model.spec.statics;
+  const c = model.children.get(st?.family === 'diffusion' ? st.slots.condStage : 'cond_stage_config');
+  if (c === Sentinel.Unconditional) return { kind: 'unconditional' };
   if (c && typeof c === 'object') {
-    if (className(c) === 'ClassEmbedder') return { kind: 'class', nClasses: Number(c.params.n_classes ?? 1000) };
-    return { kind: 'other', what: className(c) };
+    const cs = c.spec.statics;
+    const input = cs?.family === 'cond_stage' ? cs.conditioning : undefined;
+    if (!input) return { kind: 'other', what: className(c) };
+    switch (input.kind) {
+      case 'class':
+        return { kind: 'class', nClasses: Number(c.params[input.countParam] ?? 1000) };
+      case 'text':
+      case 'image':
+      case 'map':
+      case 'embedding':
+        return { kind: 'other', what: className(c) };
+      default:
+        return assertNever(input, 'conditioning');
+    }
   }
   return { kind: 'other', what: typeof c === 'string' ? c : 'an identity cond stage' };
 }

@@ -14,12 +14,14 @@ import type { AutoencoderKL, VQModel } from '../runtime/autoencoder/index.js';
 import type { Module } from '../runtime/module.js';
 import { seedInit } from '../runtime/nn/init.js';
 import { DataModule, type DataModuleParams } from '../runtime/data/index.js';
-import { LatentDiffusion, type LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
+import type { LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
 import { makeScheduler } from '../runtime/train/schedulers.js';
 import { LdmTask } from '../runtime/train/ldm-task.js';
 import { train, type TrainTask } from '../runtime/train/trainer.js';
 import type { ProgressSink } from '../runtime/util/progress.js';
 import { loadStateDict, formatReport } from '../runtime/weights/state-dict.js';
+import { assertNever, type Regularizer } from '../schema/family.js';
+import { allTargets } from '../schema/index.js';
 import { CliError } from './errors.js';
 import { EXIT_INTERRUPTED, onInterrupt } from './interrupt.js';
 import { withWeightsFile } from './weights-file.js';
@@ -84,6 +86,107 @@ function initFromWeights(model: Module, loss: Module, weights: ReadonlyMap<strin
   log(`Restored from ${path}: ${a.loaded + b.loaded} tensors${missing.length ? `; ${missing.length} keep their initialisation (${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ', …' : ''})` : ''}`);
 }
 
+/** What the model's family trains it with: the registry's statics decide, never its class name. */
+async function trainTask(m: IRNode, o: TrainCliOptions, lr: number): Promise<{ task: TrainTask; dispose: () => void }> {
+  const st = m.spec.statics;
+  if (!st) throw await notTrainable(m);
+  switch (st.family) {
+    case 'diffusion':
+      return diffusionTask(m, o, lr);
+    case 'first_stage':
+      return autoencoderTask(m, st.regularizer, o, lr);
+    case 'unet':
+    case 'cond_stage':
+    case 'loss':
+    case 'lr_scheduler':
+    case 'callback':
+      throw await notTrainable(m);
+    default:
+      return assertNever(st, 'family');
+  }
+}
+
+async function notTrainable(m: IRNode): Promise<CliError> {
+  const { buildableWrapperIds } = await import('../runtime/diffusion/build.js');
+  const { canBuild } = await import('../runtime/build.js');
+  const autoencoders = allTargets.filter((t) => t.statics?.family === 'first_stage' && canBuild(t.id)).map((t) => shortName(t.id));
+  const wrappers = buildableWrapperIds().map(shortName);
+  return new CliError(`ldmc train does not train ${className(m)} yet`, `it trains ${wrappers.join(', ')} and VQ and KL first stages (${autoencoders.join(', ')})`);
+}
+
+const shortName = (id: string) => id.split('.').pop()!;
+
+/** A latent-diffusion wrapper on its pretrained, frozen first stage (first_stage_config.ckpt_path). */
+async function diffusionTask(m: IRNode, o: TrainCliOptions, lr: number): Promise<{ task: TrainTask; dispose: () => void }> {
+  const { wrapperClass } = await import('../runtime/diffusion/build.js');
+  const Wrapper = wrapperClass(m.target);
+  if (!Wrapper) throw await notTrainable(m);
+  const ld = new Wrapper(resolvedNode(m).params as unknown as LatentDiffusionArgs);
+  const dispose = () => ld.dispose();
+  try {
+    if (!o.resume) {
+      const fs = child(m, 'first_stage_config');
+      const path = fs?.params.ckpt_path;
+      if (typeof path !== 'string') throw new CliError(`the first stage has no ckpt_path: ${className(m)} trains on a pretrained, frozen autoencoder`, `set model.params.first_stage_config.params.ckpt_path`);
+      const rep = withWeightsFile(path, (weights) => {
+        const prefix = [...weights.keys()].some((k) => k.startsWith('first_stage_model.')) ? 'first_stage_model.' : '';
+        return loadStateDict(ld.first_stage_model, weights, { prefix, strict: false, ignoreKeys: [/^loss\./] });
+      });
+      if (rep.missing.length || rep.shapeMismatch.length) throw new CliError(formatReport(`the first stage from ${path}`, rep), 'the first stage config must match the checkpoint');
+      o.log(`first stage: ${rep.loaded} tensors from ${path}`);
+    }
+  } catch (e) {
+    dispose();
+    throw e;
+  }
+  return { task: new LdmTask(ld, lr), dispose };
+}
+
+/**
+ * An autoencoder with its lossconfig. The first stage's regulariser (its statics) decides the
+ * training step, and the loss must train the same one: the reference's VQModel and AutoencoderKL
+ * call their losses with different signatures.
+ */
+async function autoencoderTask(m: IRNode, regularizer: Regularizer, o: TrainCliOptions, lr: number): Promise<{ task: TrainTask; dispose: () => void }> {
+  const { buildComponent } = await import('../runtime/build.js');
+  const { LPIPSWithDiscriminator, VQLPIPSWithDiscriminator } = await import('../runtime/losses/index.js');
+  const ae = buildComponent(m.target, m.params) as VQModel | AutoencoderKL;
+  let loss: Awaited<ReturnType<typeof firstStageLoss>> = null;
+  const dispose = () => {
+    ae.dispose();
+    loss?.dispose();
+  };
+  try {
+    loss = await firstStageLoss(m, o.lpipsWeights);
+    const lc = child(m, 'lossconfig');
+    const ls = lc?.spec.statics;
+    if (!loss || ls?.family !== 'loss' || ls.trains !== regularizer) {
+      const want = allTargets.filter((t) => t.statics?.family === 'loss' && t.statics.trains === regularizer).map((t) => shortName(t.id));
+      throw new CliError(`training ${className(m)} needs a ${want.join(' or ')} loss (lossconfig), not ${lc?.target ?? 'none'}`);
+    }
+    if (!o.resume && typeof m.params.ckpt_path === 'string') initFromCkpt(ae, loss, m.params.ckpt_path, (m.params.ignore_keys as readonly string[] | undefined) ?? [], o.log);
+    // The runtime loss class is the one the registry's loss target builds (runtime/losses/factory.ts);
+    // the instanceof checks narrow its type for the task.
+    switch (regularizer) {
+      case 'kl': {
+        if (!(loss instanceof LPIPSWithDiscriminator)) throw new Error(`internal: ${lc!.target} built no LPIPSWithDiscriminator`);
+        const { KlTask } = await import('../runtime/train/kl-task.js');
+        return { task: new KlTask(ae as AutoencoderKL, loss, lr), dispose };
+      }
+      case 'vq': {
+        if (!(loss instanceof VQLPIPSWithDiscriminator)) throw new Error(`internal: ${lc!.target} built no VQLPIPSWithDiscriminator`);
+        const { VqTask } = await import('../runtime/train/vq-task.js');
+        return { task: new VqTask(ae as VQModel, loss, lr, (m.params.lr_g_factor as number | undefined) ?? 1), dispose };
+      }
+      default:
+        return assertNever(regularizer, 'regularizer');
+    }
+  } catch (e) {
+    dispose();
+    throw e;
+  }
+}
+
 export async function runTrain(o: TrainCliOptions): Promise<number> {
   const r = o.result;
   const g = r.graph!;
@@ -116,52 +219,7 @@ export async function runTrain(o: TrainCliOptions): Promise<number> {
   }
   // The same seed gives the same initial weights (and so the same run).
   seedInit(o.seed);
-  let task: TrainTask;
-  let dispose: () => void;
-  if (className(m) === 'LatentDiffusion') {
-    const ld = new LatentDiffusion(resolvedNode(m).params as unknown as LatentDiffusionArgs);
-    dispose = () => ld.dispose();
-    if (!o.resume) {
-      const fs = child(m, 'first_stage_config');
-      const path = fs?.params.ckpt_path;
-      if (typeof path !== 'string') throw new CliError('the first stage has no ckpt_path: LatentDiffusion trains on a pretrained, frozen autoencoder', `set model.params.first_stage_config.params.ckpt_path`);
-      const rep = withWeightsFile(path, (weights) => {
-        const prefix = [...weights.keys()].some((k) => k.startsWith('first_stage_model.')) ? 'first_stage_model.' : '';
-        return loadStateDict(ld.first_stage_model, weights, { prefix, strict: false, ignoreKeys: [/^loss\./] });
-      });
-      if (rep.missing.length || rep.shapeMismatch.length) throw new CliError(formatReport(`the first stage from ${path}`, rep), 'the first stage config must match the checkpoint');
-      o.log(`first stage: ${rep.loaded} tensors from ${path}`);
-    }
-    task = new LdmTask(ld, lr.value);
-  } else if (className(m) === 'VQModel' || className(m) === 'VQModelInterface' || className(m) === 'AutoencoderKL') {
-    const { buildComponent } = await import('../runtime/build.js');
-    const { LPIPSWithDiscriminator, VQLPIPSWithDiscriminator } = await import('../runtime/losses/index.js');
-    const ae = buildComponent(m.target, m.params) as VQModel | AutoencoderKL;
-    let loss: Awaited<ReturnType<typeof firstStageLoss>> = null;
-    dispose = () => {
-      ae.dispose();
-      loss?.dispose();
-    };
-    try {
-      loss = await firstStageLoss(m, o.lpipsWeights);
-      // The reference's VQModel and AutoencoderKL call their losses with different signatures.
-      const want = className(m) === 'AutoencoderKL' ? LPIPSWithDiscriminator : VQLPIPSWithDiscriminator;
-      if (!(loss instanceof want)) throw new CliError(`training ${className(m)} needs a ${want.className} loss (lossconfig), not ${child(m, 'lossconfig')?.target ?? 'none'}`);
-      if (!o.resume && typeof m.params.ckpt_path === 'string') initFromCkpt(ae, loss, m.params.ckpt_path, (m.params.ignore_keys as readonly string[] | undefined) ?? [], o.log);
-      if (loss instanceof LPIPSWithDiscriminator) {
-        const { KlTask } = await import('../runtime/train/kl-task.js');
-        task = new KlTask(ae as AutoencoderKL, loss, lr.value);
-      } else {
-        const { VqTask } = await import('../runtime/train/vq-task.js');
-        task = new VqTask(ae as VQModel, loss as InstanceType<typeof VQLPIPSWithDiscriminator>, lr.value, (m.params.lr_g_factor as number | undefined) ?? 1);
-      }
-    } catch (e) {
-      dispose();
-      throw e;
-    }
-  } else {
-    throw new CliError(`ldmc train does not train ${className(m)} yet`, 'it trains LatentDiffusion and VQ and KL first stages (VQModel, VQModelInterface, AutoencoderKL)');
-  }
+  const { task, dispose } = await trainTask(m, o, lr.value);
 
   const trainer = g.trainer;
   const maxSteps = o.maxSteps ?? (typeof trainer.max_steps === 'number' ? trainer.max_steps : undefined);
@@ -174,7 +232,9 @@ export async function runTrain(o: TrainCliOptions): Promise<number> {
   const steps = maxSteps ?? (typeof trainer.max_epochs === 'number' ? Math.ceil((trainer.max_epochs * perEpoch) / lr.accumulateGradBatches) : undefined);
   if (steps === undefined) throw new CliError('how long to train? pass --max-steps N, or set lightning.trainer.max_steps or max_epochs');
   const sched = m.params.scheduler_config && typeof m.params.scheduler_config === 'object' ? resolvedNode(child(m, 'scheduler_config')!) : undefined;
-  const logger = g.callbacks.find((c) => c.target === 'main.ImageLogger');
+  // The image-logging callback (main.ImageLogger), as its statics say, and the params it reads.
+  const logger = g.callbacks.map((c) => ({ c, st: c.spec.statics })).find((x) => x.st?.family === 'callback' && x.st.imageLogging);
+  const imageLogging = logger?.st?.family === 'callback' ? logger.st.imageLogging : undefined;
   const monitor = typeof m.params.monitor === 'string' ? m.params.monitor : undefined;
   const every = (x: unknown) => (typeof x === 'number' && x >= 1 ? Math.floor(x) : undefined);
   o.log(`training ${className(m)} for ${steps} steps on ${backend}; run folder ${runDir}`);
@@ -192,8 +252,8 @@ export async function runTrain(o: TrainCliOptions): Promise<number> {
       checkpointEvery: o.checkpointEvery ?? every((g.callbacks.find((c) => c.path === 'lightning.modelcheckpoint')?.params.every_n_train_steps)) ?? 500,
       validateEvery: o.validateEvery ?? every(trainer.val_check_interval) ?? Math.max(1, Math.min(perEpoch, 1000)),
       valBatches: o.valBatches ?? (typeof trainer.limit_val_batches === 'number' && trainer.limit_val_batches >= 1 ? trainer.limit_val_batches : 20),
-      imageEvery: logger ? (logger.params.batch_frequency as number) : undefined,
-      maxImages: logger ? (logger.params.max_images as number) : 8,
+      imageEvery: logger && imageLogging ? (logger.c.params[imageLogging.everyParam] as number) : undefined,
+      maxImages: logger && imageLogging ? (logger.c.params[imageLogging.maxImagesParam] as number) : 8,
       monitor,
       resume: o.resume !== undefined,
       log: o.log,
