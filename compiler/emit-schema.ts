@@ -18,6 +18,7 @@ import type { TSchema } from '@sinclair/typebox';
 import {
   builtinRegistry,
   DefaultCallbackTargets,
+  DefaultLoggerTarget,
   familyName,
   TrainerOptions,
   type ChildSlot,
@@ -40,7 +41,7 @@ export const SCHEMA_PATH = 'schema/ldmc.schema.json';
 
 /** What a config's top-level model may be (mirrors compiler/resolve.ts). */
 const MODEL_FAMILIES: readonly Family[] = ['model', 'unet', 'first_stage', 'cond_stage', 'eval'];
-const LOGGER_DEFAULT = 'pytorch_lightning.loggers.TestTubeLogger';
+const LOGGER_DEFAULT = DefaultLoggerTarget;
 
 const ref = (name: string): JsonSchemaObject => ({ $ref: `#/definitions/${name}` });
 const paramsDefName = (t: TargetSpec) => `params:${t.id}`;

@@ -5,6 +5,7 @@ import {
   childSlot,
   closest,
   DefaultCallbackTargets,
+  DefaultLoggerTarget,
   familyName,
   builtinRegistry,
   LightningScalarKeys,
@@ -248,7 +249,7 @@ class Resolver {
         const c = this.node(e.value, 'lightning.modelcheckpoint', { families: ['callback'], sentinels: [], defaultTarget: DefaultCallbackTargets.checkpoint_callback! });
         if (c && typeof c === 'object') this.g.callbacks.push(c);
       } else if (key === 'logger') {
-        this.node(e.value, 'lightning.logger', { families: ['logger'], sentinels: [], defaultTarget: 'pytorch_lightning.loggers.TestTubeLogger' });
+        this.node(e.value, 'lightning.logger', { families: ['logger'], sentinels: [], defaultTarget: DefaultLoggerTarget });
       } else if (Object.prototype.hasOwnProperty.call(LightningScalarKeys, key)) {
         const v = e.value;
         if (v.kind !== 'scalar' || typeof v.value !== LightningScalarKeys[key]) this.ctx.report(diag(v.span, 'Lightning_key_0_must_be_1', [`lightning.${key}`, `a ${LightningScalarKeys[key]}`], { hint: `write lightning.${key}: true or false` }));

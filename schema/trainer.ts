@@ -121,6 +121,9 @@ export const DefaultCallbackTargets: Readonly<Record<string, string>> = {
   metrics_over_trainsteps_checkpoint: ModelCheckpoint.id,
 };
 
+/** The logger main.py uses when `lightning.logger` gives no target. */
+export const DefaultLoggerTarget: string = TestTubeLogger.id;
+
 /**
  * Top-level `lightning:` keys that are plain values, not sections: Stability-AI's main.py reads
  * `find_unused_parameters` (bool, for its DDP strategy).
