@@ -2,79 +2,20 @@
 // types of the compiler. A `.ts` config is parsed by `ldmc`, never run: `export default
 // defineConfig({...})` with literal values only (compiler/ts-config.ts).
 import type { Static, TObject } from '@sinclair/typebox';
-import {
-  allTargets,
-  AutoencoderKL,
-  BERTEmbedder,
-  ClassEmbedder,
-  ClipImageEmbedder,
-  CLIPEmbeddingNoiseAugmentation,
-  FrozenCLIPEmbedder,
-  FrozenOpenCLIPEmbedder,
-  FrozenOpenCLIPImageEmbedder,
-  ImageConcatWithNoiseAugmentation,
-  MiDaSInference,
-  CUDACallback,
-  DataModuleFromConfig,
-  DummyLoss,
-  Identity,
-  ImageFolder,
-  ImageLogger,
-  LambdaLinearScheduler,
-  LambdaWarmUpCosineScheduler,
-  LatentDiffusion,
-  LearningRateMonitor,
-  LPIPSWithDiscriminator,
-  ModelCheckpoint,
-  SetupCallback,
-  SpatialRescaler,
-  TestTubeLogger,
-  UNetModel,
-  VQLPIPSWithDiscriminator,
-  VQModel,
-  VQModelInterface,
-  WandbLogger,
-  type ChildConfig,
-  type SentinelValue,
-  type TargetSpec,
-} from './schema/index.js';
+import { allTargets, typedTargetList, type ChildConfig, type SentinelValue, type TargetSpec } from './schema/index.js';
+
+type TypedSpec = (typeof typedTargetList)[number];
+/** A spec's id when it is one literal string (a pattern or plain `string` id gives never). */
+type LiteralId<S> = S extends { readonly id: infer I extends string } ? ({} extends Record<I, true> ? never : I) : never;
+/** Canonical id → spec of every target in schema/registry.ts `typedTargetList`. */
+export type TypedTargets = { readonly [S in TypedSpec as LiteralId<S>]: S };
 
 /**
- * The targets whose params are typed in `defineConfig`, keyed by their canonical id. A test checks
- * that every key is the id of its spec and that every other registry id matches `OtherTarget`.
+ * The targets whose params are typed in `defineConfig`, keyed by their canonical id: derived from
+ * the registry's family lists, so adding a target needs no edit here. A test checks that every key
+ * is the id of its spec and that every other registry id matches `OtherTarget`.
  */
-export const typedTargets = {
-  'ldm.models.diffusion.ddpm.LatentDiffusion': LatentDiffusion,
-  'ldm.modules.diffusionmodules.openaimodel.UNetModel': UNetModel,
-  'ldm.models.autoencoder.VQModel': VQModel,
-  'ldm.models.autoencoder.VQModelInterface': VQModelInterface,
-  'ldm.models.autoencoder.AutoencoderKL': AutoencoderKL,
-  'ldm.modules.encoders.modules.ClassEmbedder': ClassEmbedder,
-  'ldm.modules.encoders.modules.BERTEmbedder': BERTEmbedder,
-  'ldm.modules.encoders.modules.SpatialRescaler': SpatialRescaler,
-  'torch.nn.Identity': Identity,
-  'ldm.modules.encoders.modules.FrozenCLIPEmbedder': FrozenCLIPEmbedder,
-  'ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder': FrozenOpenCLIPEmbedder,
-  'ldm.modules.encoders.modules.FrozenOpenCLIPImageEmbedder': FrozenOpenCLIPImageEmbedder,
-  'ldm.modules.encoders.modules.ClipImageEmbedder': ClipImageEmbedder,
-  'ldm.modules.encoders.modules.CLIPEmbeddingNoiseAugmentation': CLIPEmbeddingNoiseAugmentation,
-  'ldm.modules.diffusionmodules.upscaling.ImageConcatWithNoiseAugmentation': ImageConcatWithNoiseAugmentation,
-  'ldm.modules.midas.api.MiDaSInference': MiDaSInference,
-  'ldm.modules.losses.LPIPSWithDiscriminator': LPIPSWithDiscriminator,
-  'taming.modules.losses.vqperceptual.VQLPIPSWithDiscriminator': VQLPIPSWithDiscriminator,
-  'taming.modules.losses.vqperceptual.DummyLoss': DummyLoss,
-  'ldm.lr_scheduler.LambdaWarmUpCosineScheduler': LambdaWarmUpCosineScheduler,
-  'ldm.lr_scheduler.LambdaLinearScheduler': LambdaLinearScheduler,
-  'main.DataModuleFromConfig': DataModuleFromConfig,
-  'ldmc.data.ImageFolder': ImageFolder,
-  'main.ImageLogger': ImageLogger,
-  'main.SetupCallback': SetupCallback,
-  'main.CUDACallback': CUDACallback,
-  'pytorch_lightning.callbacks.LearningRateMonitor': LearningRateMonitor,
-  'pytorch_lightning.callbacks.ModelCheckpoint': ModelCheckpoint,
-  'pytorch_lightning.loggers.TestTubeLogger': TestTubeLogger,
-  'pytorch_lightning.loggers.WandbLogger': WandbLogger,
-} as const;
+export const typedTargets: TypedTargets = Object.fromEntries(typedTargetList.map((t) => [t.id, t])) as unknown as TypedTargets;
 
 export type TypedTargetId = keyof typeof typedTargets;
 

@@ -24,7 +24,7 @@ export interface DatasetTarget<P extends TObject = TObject> extends TargetSpec<P
   datasetFacts(p: Filled<P>): DatasetFacts;
 }
 
-function defineDataset<P extends TObject>(spec: DatasetTarget<P>): DatasetTarget<P> {
+function defineDataset<const I extends string, P extends TObject>(spec: DatasetTarget<P> & { readonly id: I }): DatasetTarget<P> & { readonly id: I } {
   return spec;
 }
 
@@ -236,6 +236,9 @@ export const WebDataModuleFromConfig = defineTarget({
   note: 'Stability-AI/stablediffusion names this class in its configs but does not ship ldm/data/laion.py; ldmc checks its params and cannot load it.',
   params: WebDataModuleFromConfigParams,
 });
+
+/** The data targets `defineConfig` types exactly (index.ts); the others are typed by id pattern (OtherTarget). */
+export const typedDataTargets = [DataModuleFromConfig, ImageFolder];
 
 export const dataTargets: TargetSpec[] = [
   WebDataModuleFromConfig,

@@ -120,7 +120,11 @@ export interface PluginOrigin {
   readonly facts?: (params: Record<string, unknown>) => PluginFacts;
 }
 
-export function defineTarget<P extends TObject>(spec: TargetSpec<P>): TargetSpec<P> {
+/**
+ * A target spec. Its id keeps its literal type, so that index.ts derives the map from id to spec
+ * that types `defineConfig` from the family lists (schema/registry.ts `typedTargetList`).
+ */
+export function defineTarget<const I extends string, P extends TObject>(spec: TargetSpec<P> & { readonly id: I }): TargetSpec<P> & { readonly id: I } {
   return spec;
 }
 
