@@ -5,12 +5,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
 import { child, className, type IRNode } from '../compiler/ir.js';
-import { AutoencoderKL, VQModel, VQModelInterface } from '../runtime/autoencoder/index.js';
+import type { AutoencoderKL, VQModel } from '../runtime/autoencoder/index.js';
 import { backendsToSkipForWeights, float32Bytes } from '../runtime/fit.js';
 import { initBackend, type BackendName } from '../runtime/backend.js';
 import { buildComponent, canBuild, type RuntimeComponent } from '../runtime/build.js';
-import { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../runtime/encoders/index.js';
-import { UNetModel } from '../runtime/unet/index.js';
+import type { UNetModel } from '../runtime/unet/index.js';
+import { assertNever, type CondInput, type DiffusionSlots } from '../schema/family.js';
+import type { TargetSpec } from '../schema/index.js';
 import { parseSafetensors, SafetensorsError, serializeSafetensors, type F32Tensor, type RawTensor } from '../runtime/weights/safetensors.js';
 import { formatReport, loadStateDict } from '../runtime/weights/state-dict.js';
 import type { ParsedArgs } from './args.js';
@@ -21,6 +22,7 @@ import { openWeightsFile } from './weights-file.js';
 
 export type Component = 'unet' | 'first_stage' | 'cond_stage';
 const COMPONENT_KEYS: Record<Component, string> = { unet: 'unet_config', first_stage: 'first_stage_config', cond_stage: 'cond_stage_config' };
+const SLOT_OF_ROLE: Record<Component, keyof DiffusionSlots> = { unet: 'unet', first_stage: 'firstStage', cond_stage: 'condStage' };
 /** Where LatentDiffusion keeps each part in its state_dict (ldm/models/diffusion/ddpm.py). */
 export const CHECKPOINT_PREFIX: Record<Component, string> = { unet: 'model.diffusion_model.', first_stage: 'first_stage_model.', cond_stage: 'cond_stage_model.' };
 
@@ -41,9 +43,12 @@ export function selectComponent(model: IRNode, component: string | undefined): {
   }
   if (!component) throw new CliError(`the config's model is a ${className(model)}; say which part to run`, 'add --component unet, first_stage or cond_stage');
   const role = component as Component;
-  const c = model.children.get(COMPONENT_KEYS[role]);
+  // A diffusion wrapper names its slots in its statics; a model without them (a plugin's) uses LatentDiffusion's.
+  const st = model.spec.statics;
+  const key = st?.family === 'diffusion' ? st.slots[SLOT_OF_ROLE[role]] : COMPONENT_KEYS[role];
+  const c = model.children.get(key);
   if (!c || typeof c !== 'object') throw new CliError(`the ${className(model)} has no ${role}${typeof c === 'string' ? ` (it is ${c})` : ''}`);
-  return { node: child(model, COMPONENT_KEYS[role])!, role };
+  return { node: child(model, key)!, role };
 }
 
 export interface ForwardOptions {
@@ -81,7 +86,7 @@ export async function runForward(sel: { node: IRNode; role: Component }, o: Forw
     }
     file.close();
     model.eval();
-    const outputs = run(model, inputs);
+    const outputs = run(sel.node.spec, model, inputs);
     const outFile = new Map<string, F32Tensor>();
     for (const [k, t] of outputs) {
       outFile.set(k, { shape: t.shape, data: t.dataSync() as Float32Array });
@@ -129,57 +134,120 @@ const image = (t: RawTensor) => tf.tidy(() => tf.transpose(toFloat(t), [0, 2, 3,
 /** NHWC → NCHW. */
 const torchImage = (t: Tensor) => tf.tidy(() => tf.transpose(t, [0, 3, 1, 2]));
 
-function run(model: RuntimeComponent, inputs: ReadonlyMap<string, RawTensor>): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  if (model instanceof UNetModel) {
-    const x = image(need(inputs, 'x', 4, 'the noisy latent, NCHW'));
-    const t = toFloat(need(inputs, 'timesteps', 1, 'one timestep per sample')) as Tensor1D;
-    const ctx = inputs.has('context') ? (toFloat(need(inputs, 'context', 3, '[batch, tokens, dim]')) as Tensor3D) : undefined;
-    const y = inputs.has('y') ? (tf.cast(toFloat(need(inputs, 'y', 1, 'class labels')), 'int32') as Tensor1D) : undefined;
-    const o = model.forward(x, t, ctx, y);
-    out.set('out', torchImage(o));
-    tf.dispose([x, t, ctx, y, o]);
-  } else if (model instanceof VQModelInterface || model instanceof VQModel) {
-    const x = image(need(inputs, 'x', 4, 'images in [-1, 1], NCHW'));
-    const enc = model.encoder.forward(x);
-    const h = model.encodeToPrequant(x);
-    const q = model.quantize.forward(h);
-    const decoded = model.decodeQuant(q.zq);
-    const decodedNoQ = model.decodeQuant(h);
-    out.set('encoder_out', torchImage(enc)).set('h', torchImage(h)).set('quant', torchImage(q.zq));
-    out.set('indices', tf.cast(tf.reshape(q.indices, [-1]), 'float32')).set('emb_loss', tf.reshape(q.loss, [1]));
-    out.set('decoded', torchImage(decoded)).set('decoded_no_quantize', torchImage(decodedNoQ));
-    tf.dispose([x, enc, h, q.zq, q.loss, q.indices, decoded, decodedNoQ]);
-  } else if (model instanceof AutoencoderKL) {
-    const x = image(need(inputs, 'x', 4, 'images in [-1, 1], NCHW'));
-    const enc = model.encoder.forward(x);
-    const post = model.encode(x);
-    const mode = model.decode(post.mean);
-    out.set('encoder_out', torchImage(enc)).set('moments', torchImage(post.parameters));
-    out.set('mean', torchImage(post.mean)).set('logvar', torchImage(post.logvar)).set('std', torchImage(post.std));
-    out.set('decoded_mode', torchImage(mode)).set('kl', post.kl());
-    if (inputs.has('eps')) {
-      const eps = image(need(inputs, 'eps', 4, 'the normal draw of the posterior sample, NCHW'));
-      const z = post.sample(eps);
-      const dec = model.decode(z);
-      out.set('z_sample', torchImage(z)).set('decoded_sample', torchImage(dec));
-      tf.dispose([eps, z, dec]);
-    }
-    tf.dispose([x, enc, mode]);
-    post.dispose();
-  } else if (model instanceof ClassEmbedder) {
-    const y = need(inputs, inputs.has('y') ? 'y' : model.key, 1, 'class labels');
-    const ids = tf.cast(toFloat(y), 'int32');
-    out.set('out', model.embedClasses(ids));
-    ids.dispose();
-  } else if (model instanceof SpatialRescaler) {
-    const x = image(need(inputs, 'x', 4, 'the conditioning map, NCHW'));
-    out.set('out', torchImage(model.forward(x)));
-    x.dispose();
-  } else if (model instanceof BERTEmbedder) {
-    const tokens = tf.cast(toFloat(need(inputs, 'tokens', 2, 'token ids [batch, length]')), 'int32') as Tensor2D;
-    out.set('out', model.forward(tokens));
-    tokens.dispose();
+/** The runtime shapes run() drives, per family (the registry's statics say which one a class has). */
+type UNetLike = Pick<UNetModel, 'forward'>;
+type VQLike = Pick<VQModel, 'encoder' | 'encodeToPrequant' | 'quantize' | 'decodeQuant'>;
+type KLLike = Pick<AutoencoderKL, 'encoder' | 'encode' | 'decode'>;
+
+/**
+ * One forward pass, chosen by the target's family statics (never its class): a UNet, an
+ * autoencoder by its regulariser, a cond stage by what it conditions on.
+ */
+function run(spec: TargetSpec, model: RuntimeComponent, inputs: ReadonlyMap<string, RawTensor>): Map<string, Tensor> {
+  const st = spec.statics;
+  const what = spec.id.split('.').pop()!;
+  if (!st) throw new CliError(`ldmc forward does not run ${what} (the registry gives it no family descriptor)`);
+  switch (st.family) {
+    case 'unet':
+      return runUNet(model as unknown as UNetLike, inputs);
+    case 'first_stage':
+      switch (st.regularizer) {
+        case 'vq':
+          return runVQ(model as unknown as VQLike, inputs);
+        case 'kl':
+          return runKL(model as unknown as KLLike, inputs);
+        default:
+          return assertNever(st.regularizer, 'regularizer');
+      }
+    case 'cond_stage':
+      return runCondStage(st.conditioning, what, model, inputs);
+    case 'diffusion':
+    case 'loss':
+    case 'lr_scheduler':
+    case 'callback':
+      throw new CliError(`ldmc forward does not run ${what} (a ${st.family} target); run one component of a model`);
+    default:
+      return assertNever(st, 'family');
   }
+}
+
+function runUNet(model: UNetLike, inputs: ReadonlyMap<string, RawTensor>): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  const x = image(need(inputs, 'x', 4, 'the noisy latent, NCHW'));
+  const t = toFloat(need(inputs, 'timesteps', 1, 'one timestep per sample')) as Tensor1D;
+  const ctx = inputs.has('context') ? (toFloat(need(inputs, 'context', 3, '[batch, tokens, dim]')) as Tensor3D) : undefined;
+  const y = inputs.has('y') ? (tf.cast(toFloat(need(inputs, 'y', 1, 'class labels')), 'int32') as Tensor1D) : undefined;
+  const o = model.forward(x, t, ctx, y);
+  out.set('out', torchImage(o));
+  tf.dispose([x, t, ctx, y, o]);
   return out;
+}
+
+function runVQ(model: VQLike, inputs: ReadonlyMap<string, RawTensor>): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  const x = image(need(inputs, 'x', 4, 'images in [-1, 1], NCHW'));
+  const enc = model.encoder.forward(x);
+  const h = model.encodeToPrequant(x);
+  const q = model.quantize.forward(h);
+  const decoded = model.decodeQuant(q.zq);
+  const decodedNoQ = model.decodeQuant(h);
+  out.set('encoder_out', torchImage(enc)).set('h', torchImage(h)).set('quant', torchImage(q.zq));
+  out.set('indices', tf.cast(tf.reshape(q.indices, [-1]), 'float32')).set('emb_loss', tf.reshape(q.loss, [1]));
+  out.set('decoded', torchImage(decoded)).set('decoded_no_quantize', torchImage(decodedNoQ));
+  tf.dispose([x, enc, h, q.zq, q.loss, q.indices, decoded, decodedNoQ]);
+  return out;
+}
+
+function runKL(model: KLLike, inputs: ReadonlyMap<string, RawTensor>): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  const x = image(need(inputs, 'x', 4, 'images in [-1, 1], NCHW'));
+  const enc = model.encoder.forward(x);
+  const post = model.encode(x);
+  const mode = model.decode(post.mean);
+  out.set('encoder_out', torchImage(enc)).set('moments', torchImage(post.parameters));
+  out.set('mean', torchImage(post.mean)).set('logvar', torchImage(post.logvar)).set('std', torchImage(post.std));
+  out.set('decoded_mode', torchImage(mode)).set('kl', post.kl());
+  if (inputs.has('eps')) {
+    const eps = image(need(inputs, 'eps', 4, 'the normal draw of the posterior sample, NCHW'));
+    const z = post.sample(eps);
+    const dec = model.decode(z);
+    out.set('z_sample', torchImage(z)).set('decoded_sample', torchImage(dec));
+    tf.dispose([eps, z, dec]);
+  }
+  tf.dispose([x, enc, mode]);
+  post.dispose();
+  return out;
+}
+
+/** A cond stage's forward, by what it conditions on (CondStageStatics.conditioning). */
+function runCondStage(input: CondInput | undefined, what: string, model: RuntimeComponent, inputs: ReadonlyMap<string, RawTensor>): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  if (!input) throw new CliError(`ldmc forward does not run ${what} yet (its registry entry does not say what it conditions on)`);
+  switch (input.kind) {
+    case 'class': {
+      const m = model as unknown as { readonly key: string; embedClasses(ids: Tensor): Tensor };
+      const y = need(inputs, inputs.has('y') ? 'y' : m.key, 1, 'class labels');
+      const ids = tf.cast(toFloat(y), 'int32');
+      out.set('out', m.embedClasses(ids));
+      ids.dispose();
+      return out;
+    }
+    case 'map': {
+      const x = image(need(inputs, 'x', 4, 'the conditioning map, NCHW'));
+      out.set('out', torchImage((model as unknown as { forward(x: Tensor4D): Tensor4D }).forward(x)));
+      x.dispose();
+      return out;
+    }
+    case 'text': {
+      const tokens = tf.cast(toFloat(need(inputs, 'tokens', 2, 'token ids [batch, length]')), 'int32') as Tensor2D;
+      out.set('out', (model as unknown as { forward(t: Tensor2D): Tensor }).forward(tokens));
+      tokens.dispose();
+      return out;
+    }
+    case 'image':
+    case 'embedding':
+      throw new CliError(`ldmc forward does not run ${what} yet (a cond stage of ${input.kind} inputs)`);
+    default:
+      return assertNever(input, 'conditioning');
+  }
 }
