@@ -4,12 +4,12 @@
 // `cond_stage_model.*`, `model_ema.*`, the schedule buffers), so checkpoints move both ways.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Scalar, Tensor, Tensor1D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import { isPassthrough } from '../../schema/family.js';
+import { assertNever, isPassthrough, type CondInput, type FirstStageStatics } from '../../schema/family.js';
 import { lookupTarget, type ChildConfig, type LatentDiffusionParams, type ReadonlyParams, type SentinelValue } from '../../schema/index.js';
-import { AutoencoderKL, VQModel, VQModelInterface } from '../autoencoder/index.js';
+import type { AutoencoderKL, VQModel, VQModelInterface } from '../autoencoder/index.js';
 import { buildComponent, type RuntimeComponent } from '../build.js';
 import { buildWithZeroInit } from '../nn/init.js';
-import { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../encoders/index.js';
+import type { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../encoders/index.js';
 import { Module } from '../module.js';
 import type { UNetModel } from '../unet/index.js';
 import { formatReport, fromTorch, loadStateDict, stateDict, toTorch, type LoadReport, type TorchTensor } from '../weights/state-dict.js';
@@ -64,6 +64,10 @@ export class LatentDiffusion extends Module {
   readonly ema: LitEma | null;
   readonly conditioningKey: ConditioningKey | null;
   readonly condSentinel: SentinelValue | undefined;
+  /** How the first stage encodes (its registry statics: 'vq' quantizes, 'vq-interface' stops before, 'kl' samples the posterior). */
+  readonly firstStageKind: FirstStageStatics['codegen'];
+  /** What the cond stage reads (its registry statics), which decides how it is called; undefined without one. */
+  readonly condInput: CondInput | undefined;
   /** Latents are multiplied by this before diffusion (a buffer once scale_by_std has set it). */
   scaleFactor: number;
   /** Whether scale_by_std still has to measure the first batch. */
@@ -80,17 +84,23 @@ export class LatentDiffusion extends Module {
     this.conditioningKey = this.condSentinel === '__is_unconditional__' ? null : ((args.conditioning_key as ConditioningKey | null) ?? (args.concat_mode ? 'concat' : 'crossattn'));
     // Attribute order of the reference: model (DDPM.__init__), then first_stage_model, cond_stage_model.
     this.model = this.add('model', new DiffusionWrapper(build(args.unet_config, given.unet) as UNetModel, this.conditioningKey));
-    const fs = build(args.first_stage_config, given.firstStage);
-    if (!(fs instanceof VQModelInterface || fs instanceof VQModel || fs instanceof AutoencoderKL)) throw new Error(`LatentDiffusion: first_stage_config must be an autoencoder, got ${args.first_stage_config.target}`);
-    this.first_stage_model = this.add('first_stage_model', fs);
+    // The registry's statics say what each child is and how it is called, never its class.
+    const fsStatics = lookupTarget(args.first_stage_config.target)?.statics;
+    if (fsStatics?.family !== 'first_stage') throw new Error(`LatentDiffusion: first_stage_config must be an autoencoder, got ${args.first_stage_config.target}`);
+    this.firstStageKind = fsStatics.codegen;
+    this.first_stage_model = this.add('first_stage_model', build(args.first_stage_config, given.firstStage) as FirstStage);
     let cond: CondStage | null = null;
+    let condInput: CondInput | undefined;
+    const csSpec = typeof cs === 'string' ? undefined : lookupTarget(cs.target);
     // A passthrough cond stage (torch.nn.Identity: the registry says so) builds nothing.
-    if (typeof cs !== 'string' && !isPassthrough(lookupTarget(cs.target))) {
-      const c = build(cs, given.condStage);
-      if (!(c instanceof ClassEmbedder || c instanceof SpatialRescaler || c instanceof BERTEmbedder)) throw new Error(`LatentDiffusion: cond_stage_config ${cs.target} is not a conditioning stage`);
-      cond = this.add('cond_stage_model', c);
+    if (typeof cs !== 'string' && !isPassthrough(csSpec)) {
+      const st = csSpec?.statics;
+      if (st?.family !== 'cond_stage') throw new Error(`LatentDiffusion: cond_stage_config ${cs.target} is not a conditioning stage`);
+      condInput = st.conditioning;
+      cond = this.add('cond_stage_model', build(cs, given.condStage) as CondStage);
     }
     this.cond_stage_model = cond;
+    this.condInput = condInput;
     this.ddpm = new DDPM(this.model.asEpsModel(), {
       timesteps: args.timesteps,
       betaSchedule: args.beta_schedule,
@@ -139,24 +149,35 @@ export class LatentDiffusion extends Module {
   /** encode_first_stage + get_first_stage_encoding: a latent sample, times scale_factor. */
   encodeFirstStage(x: Tensor4D, eps?: Tensor4D): Tensor4D {
     return tf.tidy(() => {
-      const fs = this.first_stage_model;
-      let z: Tensor4D;
-      if (fs instanceof AutoencoderKL) {
-        const post = fs.encode(x);
-        z = post.sample(eps);
-        post.dispose();
-      } else if (fs instanceof VQModelInterface) z = fs.encode(x);
-      else z = fs.encode(x).quant;
+      const z = this.encodeUnscaled(x, eps);
       return tf.mul(z, this.scaleFactor) as Tensor4D;
     });
+  }
+
+  /** The first stage's encode, as its kind (registry statics) defines it. */
+  private encodeUnscaled(x: Tensor4D, eps?: Tensor4D): Tensor4D {
+    const kind = this.firstStageKind;
+    switch (kind) {
+      case 'kl': {
+        const post = (this.first_stage_model as AutoencoderKL).encode(x);
+        const z = post.sample(eps);
+        post.dispose();
+        return z;
+      }
+      case 'vq-interface':
+        return (this.first_stage_model as VQModelInterface).encode(x);
+      case 'vq':
+        return (this.first_stage_model as VQModel).encode(x).quant;
+      default:
+        return assertNever(kind, 'first stage kind');
+    }
   }
 
   /** decode_first_stage: latents / scale_factor, then the decoder (VQModelInterface quantizes first). */
   decodeFirstStage(z: Tensor4D): Tensor4D {
     return tf.tidy(() => {
       const h = tf.div(z, this.scaleFactor) as Tensor4D;
-      const fs = this.first_stage_model;
-      return fs instanceof VQModelInterface ? fs.decode(h) : fs.decode(h);
+      return this.first_stage_model.decode(h);
     });
   }
 
@@ -165,9 +186,20 @@ export class LatentDiffusion extends Module {
     if (this.condSentinel === '__is_first_stage__') return this.encodeFirstStage(c as Tensor4D);
     const m = this.cond_stage_model;
     if (!m) return c; // torch.nn.Identity
-    if (m instanceof ClassEmbedder) return m.embedClasses(c);
-    if (m instanceof SpatialRescaler) return m.forward(c as Tensor4D);
-    return m.forward(c as tf.Tensor2D);
+    const input = this.condInput;
+    if (!input) return (m as { forward(c: Tensor): Tensor }).forward(c);
+    switch (input.kind) {
+      case 'class':
+        return (m as ClassEmbedder).embedClasses(c);
+      case 'map':
+      case 'image':
+        return (m as { forward(c: Tensor4D): Tensor }).forward(c as Tensor4D);
+      case 'text':
+      case 'embedding':
+        return (m as { forward(c: tf.Tensor2D): Tensor }).forward(c as tf.Tensor2D);
+      default:
+        return assertNever(input, 'conditioning');
+    }
   }
 
   /** The conditioning of a batch, or undefined for an unconditional model. */
