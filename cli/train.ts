@@ -169,12 +169,12 @@ async function autoencoderTask(m: IRNode, regularizer: Regularizer, o: TrainCliO
     // the instanceof checks narrow its type for the task.
     switch (regularizer) {
       case 'kl': {
-        if (!(loss instanceof LPIPSWithDiscriminator)) throw new Error(`internal: ${lc!.target} built no LPIPSWithDiscriminator`);
+        if (!(loss instanceof LPIPSWithDiscriminator)) throw new CliError(`internal: ${lc!.target} built no LPIPSWithDiscriminator (schema/losses.ts and runtime/losses/factory.ts disagree)`);
         const { KlTask } = await import('../runtime/train/kl-task.js');
         return { task: new KlTask(ae as AutoencoderKL, loss, lr), dispose };
       }
       case 'vq': {
-        if (!(loss instanceof VQLPIPSWithDiscriminator)) throw new Error(`internal: ${lc!.target} built no VQLPIPSWithDiscriminator`);
+        if (!(loss instanceof VQLPIPSWithDiscriminator)) throw new CliError(`internal: ${lc!.target} built no VQLPIPSWithDiscriminator (schema/losses.ts and runtime/losses/factory.ts disagree)`);
         const { VqTask } = await import('../runtime/train/vq-task.js');
         return { task: new VqTask(ae as VQModel, loss, lr, (m.params.lr_g_factor as number | undefined) ?? 1), dispose };
       }
