@@ -1,7 +1,7 @@
 // Phase 4, check: rules across modules — the mistakes PyTorch only finds hours into a run, or
 // never. Params were already validated per target by resolve; this reads the IR and the facts.
 import { admInChannelsIssues, admInputWidth, maxPatchGanLayers, noiseLevelIssues, patchGanOutputSide, type CondStageFacts, type FactCode, type FactIssue } from '../schema/facts/index.js';
-import { assertNever } from '../schema/family.js';
+import { assertNever, type DiffusionSlots } from '../schema/family.js';
 import { ConditioningInputs, DDConfig, Sentinel } from '../schema/index.js';
 import { diag, type Reporter, type Span } from './diagnostics.js';
 import type { Inference } from './infer.js';
@@ -297,9 +297,16 @@ function checkDiscriminatorDepth(m: IRNode, inf: Inference, ctx: Reporter): void
 
 // ------------------------------------------------------------------ latent agreement
 
+/** A diffusion wrapper's child slots, as its statics name them (the latent rules run only for wrappers). */
+function slotsOf(m: IRNode): DiffusionSlots {
+  const st = m.spec.statics;
+  if (st?.family !== 'diffusion') throw new Error(`internal: ${m.target} is not a diffusion wrapper`);
+  return st.slots;
+}
+
 function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
   const fs = inf.firstStage;
-  const u = child(m, 'unet_config');
+  const u = child(m, slotsOf(m).unet);
   if (!fs) return;
   const latentC = fs.facts.latentShape[0];
   const latentSide = fs.facts.latentShape[1];
@@ -390,11 +397,11 @@ export function concatChannels(inf: Inference, m?: IRNode, latentChannels?: numb
 // ------------------------------------------------------------------ conditioning
 
 function checkConditioning(m: IRNode, inf: Inference, ctx: Reporter): void {
-  const u = child(m, 'unet_config');
+  const u = child(m, slotsOf(m).unet);
   const cs = inf.condStage;
   const key = inf.conditioningKey;
   const keySpan = m.paramsNode?.entries.has('conditioning_key') ? paramSpan(m, 'conditioning_key') : m.paramsNode?.entries.has('concat_mode') ? paramSpan(m, 'concat_mode') : m.targetSpan;
-  const csSpan = m.paramsNode?.entries.get('cond_stage_config')?.value.span ?? m.targetSpan;
+  const csSpan = m.paramsNode?.entries.get(slotsOf(m).condStage)?.value.span ?? m.targetSpan;
   if (cs?.sentinel === Sentinel.Unconditional && m.params.conditioning_key) {
     ctx.report(diag(paramSpan(m, 'conditioning_key'), 'Conditioning_key_0_overridden_1', [m.params.conditioning_key, 'the cond stage is __is_unconditional__, so LatentDiffusion sets it to None'], { hint: 'remove conditioning_key' }));
   }
@@ -495,7 +502,9 @@ export function loggedMetrics(n: IRNode): string[] {
 }
 
 function checkMonitor(m: IRNode, ctx: Reporter): void {
-  for (const n of [m, child(m, 'first_stage_config')]) {
+  // The model, and a diffusion wrapper's first stage (the slot its statics name).
+  const st = m.spec.statics;
+  for (const n of [m, child(m, st?.family === 'diffusion' ? st.slots.firstStage : 'first_stage_config')]) {
     if (!n) continue;
     const mon = n.params.monitor;
     if (typeof mon !== 'string') continue;
