@@ -14,6 +14,8 @@ import { className, type IRNode } from './ir.js';
 export interface RuntimeClass {
   readonly module: string;
   readonly base: string;
+  /** The base's static method that maps the params to its constructor's argument (RuntimeRef.args). */
+  readonly args?: string;
 }
 
 interface Parts {
