@@ -49,7 +49,7 @@ export const FrozenCLIPEmbedder = defineTarget({
     inputShape: (p) => [p.max_length as number],
     input: { type: 'Tensor2D', doc: 'CLIP token ids [B, max_length] (int32)' },
   },
-  runtime: { module: 'runtime/encoders/index.js', export: 'FrozenCLIPEmbedder' },
+  runtime: { module: 'runtime/encoders/index.js', export: 'FrozenCLIPEmbedder', args: 'argsFromParams' },
 });
 
 export const FrozenOpenCLIPEmbedderParams = params({
@@ -76,7 +76,7 @@ export const FrozenOpenCLIPEmbedder = defineTarget({
     inputShape: () => [77],
     input: { type: 'Tensor2D', doc: 'open_clip token ids [B, 77] (int32)' },
   },
-  runtime: { module: 'runtime/encoders/index.js', export: 'FrozenOpenCLIPEmbedder' },
+  runtime: { module: 'runtime/encoders/index.js', export: 'FrozenOpenCLIPEmbedder', args: 'argsFromParams' },
 });
 
 export const FrozenOpenCLIPImageEmbedderParams = params({

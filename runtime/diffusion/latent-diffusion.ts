@@ -8,7 +8,7 @@ import type { ChildConfig, LatentDiffusionParams, ReadonlyParams, SentinelValue 
 import { AutoencoderKL, VQModel, VQModelInterface } from '../autoencoder/index.js';
 import { buildComponent, type RuntimeComponent } from '../build.js';
 import { buildWithZeroInit } from '../nn/init.js';
-import { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../encoders/index.js';
+import { BERTEmbedder, ClassEmbedder, FrozenCLIPEmbedder, FrozenOpenCLIPEmbedder, SpatialRescaler } from '../encoders/index.js';
 import { Module } from '../module.js';
 import type { UNetModel } from '../unet/index.js';
 import { formatReport, fromTorch, loadStateDict, stateDict, toTorch, type LoadReport, type TorchTensor } from '../weights/state-dict.js';
@@ -31,7 +31,7 @@ export interface ResolvedChild extends ChildConfig {
 }
 
 export type FirstStage = VQModelInterface | VQModel | AutoencoderKL;
-export type CondStage = ClassEmbedder | SpatialRescaler | BERTEmbedder;
+export type CondStage = ClassEmbedder | SpatialRescaler | BERTEmbedder | FrozenCLIPEmbedder | FrozenOpenCLIPEmbedder;
 
 export interface LatentDiffusionOptions {
   /** Zero-initialise (weights are loaded next). */
@@ -85,7 +85,7 @@ export class LatentDiffusion extends Module {
     let cond: CondStage | null = null;
     if (typeof cs !== 'string' && cs.target !== 'torch.nn.Identity') {
       const c = build(cs, given.condStage);
-      if (!(c instanceof ClassEmbedder || c instanceof SpatialRescaler || c instanceof BERTEmbedder)) throw new Error(`LatentDiffusion: cond_stage_config ${cs.target} is not a conditioning stage`);
+      if (!(c instanceof ClassEmbedder || c instanceof SpatialRescaler || c instanceof BERTEmbedder || c instanceof FrozenCLIPEmbedder || c instanceof FrozenOpenCLIPEmbedder)) throw new Error(`LatentDiffusion: cond_stage_config ${cs.target} is not a conditioning stage`);
       cond = this.add('cond_stage_model', c);
     }
     this.cond_stage_model = cond;
