@@ -34,7 +34,7 @@ export interface EmitTsOptions {
 /** The runtime class generated code extends: the target's own `runtime` (schema/family.ts). */
 function runtimeOf(n: IRNode): RuntimeClass | undefined {
   const r = n.spec.runtime;
-  return r ? { module: r.module, base: r.export } : undefined;
+  return r ? { module: r.module, base: r.export, ...(r.args !== undefined ? { args: r.args } : {}) } : undefined;
 }
 
 export function pascalCase(name: string): string {
@@ -96,7 +96,8 @@ export function emitTypeScript(r: CompileResult, o: EmitTsOptions): FileMap {
     c.addProperty({ isStatic: true, isReadonly: true, name: 'paramCount', initializer: String(facts.paramCount) });
     c.addProperty({ isStatic: true, isReadonly: true, name: 'inputShape', type: tuple(facts.inputShape), initializer: `[${facts.inputShape.join(', ')}]`, docs: ['Shape of one sample\'s input, PyTorch order without the batch axis (the runtime works in NHWC).'] });
     c.addProperty({ isStatic: true, isReadonly: true, name: 'outputShape', type: tuple(facts.outputShape), initializer: `[${facts.outputShape.join(', ')}]`, docs: ['Shape of one sample\'s output, PyTorch order without the batch axis.'] });
-    c.addConstructor({ statements: [`super(${paramsExpr(n)});`] });
+    // A class whose constructor takes an architecture rather than the params maps them first.
+    c.addConstructor({ statements: [rt.args !== undefined ? `super(${rt.base}.${rt.args}(${paramsExpr(n)}));` : `super(${paramsExpr(n)});`] });
     methods(f);
     files.push(f);
     emitted.push({ role, cls, base: rt.base, file });

@@ -14,6 +14,8 @@ import { className, type IRNode } from './ir.js';
 export interface RuntimeClass {
   readonly module: string;
   readonly base: string;
+  /** The base's static method that maps the params to its constructor's argument (RuntimeRef.args). */
+  readonly args?: string;
 }
 
 interface Parts {
@@ -72,7 +74,14 @@ function diffusionWrapper(ctx: EmitContext, model: IRNode, inf: Inference, parts
   const cls = `${ctx.Name}${className(model)}`;
   const fs = inf.firstStage!;
   const p = model.params;
-  const latent = hwc(fs.facts.latentShape), img = hwc(fs.facts.outputShape), input = hwc(fs.facts.inputShape);
+  // The model diffuses image_size × image_size latents (what sampling draws), whatever resolution
+  // the first stage's own config records: SD's VAE says 256 while SD samples 64×64 latents, i.e.
+  // 512×512 images. The autoencoder is convolutional, so the images are the latents × its factor.
+  const side = typeof p.image_size === 'number' ? p.image_size : fs.facts.latentShape[1];
+  const px = side * fs.facts.downsamplingFactor;
+  const latentShape = [fs.facts.latentShape[0], side, side] as const;
+  const imageShape = [fs.facts.outputShape[0], px, px] as const;
+  const latent = hwc(latentShape), img = hwc(imageShape), input = hwc([fs.facts.inputShape[0], px, px]);
   const Latents = `${ctx.Name}Latents`, Images = `${ctx.Name}Images`, Cond = `${ctx.Name}Conditioning`, SampleOpts = `${ctx.Name}SampleOptions`;
   const key = inf.conditioningKey;
   const cs = inf.condStage;
@@ -127,7 +136,7 @@ function diffusionWrapper(ctx: EmitContext, model: IRNode, inf: Inference, parts
     name: cls,
     extends: rt.base,
     docs: [
-      `The ${className(model)} of ${ctx.name}: ${parts.unet!.cls} on the [${fs.facts.latentShape.join(', ')}] latents of ${parts.firstStage!.cls}` +
+      `The ${className(model)} of ${ctx.name}: ${parts.unet!.cls} on the [${latentShape.join(', ')}] latents of ${parts.firstStage!.cls}` +
         `${parts.condStage ? `, conditioned by ${parts.condStage.cls} (${key})` : key === null ? ', unconditional' : ` (${key})`}.\n\n\`${model.target}\`, defined at ${ctx.where(model)}${inf.totalParams !== undefined ? ` — ${inf.totalParams.toLocaleString('en-US')} parameters` : ''}.`,
     ],
   });
@@ -141,8 +150,8 @@ function diffusionWrapper(ctx: EmitContext, model: IRNode, inf: Inference, parts
   c.addProperty({ isStatic: true, isReadonly: true, name: 'scaleFactor', initializer: lit(p.scale_factor), docs: [`Latents are multiplied by this${p.scale_by_std ? ' (until scale_by_std measures the first batch: see the instance\'s scaleFactor)' : ''}.`] });
   c.addProperty({ isStatic: true, isReadonly: true, name: 'parameterization', initializer: lit(p.parameterization), docs: ['What the UNet predicts.'] });
   c.addProperty({ isStatic: true, isReadonly: true, name: 'conditioningKey', initializer: key === null ? 'null' : lit(key) });
-  c.addProperty({ isStatic: true, isReadonly: true, name: 'latentShape', type: tuple(fs.facts.latentShape), initializer: `[${fs.facts.latentShape.join(', ')}]`, docs: ['[C, H, W] of the latents.'] });
-  c.addProperty({ isStatic: true, isReadonly: true, name: 'imageShape', type: tuple(fs.facts.outputShape), initializer: `[${fs.facts.outputShape.join(', ')}]`, docs: ['[C, H, W] of the decoded images.'] });
+  c.addProperty({ isStatic: true, isReadonly: true, name: 'latentShape', type: tuple(latentShape), initializer: `[${latentShape.join(', ')}]`, docs: ['[C, H, W] of the latents (image_size × image_size).'] });
+  c.addProperty({ isStatic: true, isReadonly: true, name: 'imageShape', type: tuple(imageShape), initializer: `[${imageShape.join(', ')}]`, docs: ['[C, H, W] of the decoded images.'] });
   c.addProperty({ hasDeclareKeyword: true, isReadonly: true, name: 'first_stage_model', type: parts.firstStage!.cls });
   if (parts.condStage) c.addProperty({ hasDeclareKeyword: true, isReadonly: true, name: 'cond_stage_model', type: parts.condStage.cls });
   const components = [

@@ -22,8 +22,8 @@ export type RuntimeComponent = Module;
 
 export class UnsupportedTargetError extends Error {}
 
-/** A class the runtime builds: `new C(params)`, or `C.fromParams(params)` when it defines one. */
-type Buildable = (new (p: Record<string, unknown>) => Module) & { fromParams?: (p: Record<string, unknown>) => Module };
+/** A class the runtime builds: `new C(params)`, `new C(C[ref.args](params))`, or `C.fromParams(params)` when it defines one. */
+type Buildable = (new (p: unknown) => Module) & { fromParams?: (p: Record<string, unknown>) => Module } & Readonly<Record<string, unknown>>;
 
 function resolve(ref: RuntimeRef): Buildable {
   if (!(ref.module in modules)) throw new UnsupportedTargetError(`${ref.module} holds no buildable components`);
@@ -59,7 +59,9 @@ export function buildComponent(target: string, params: Record<string, unknown>, 
   if (!spec?.runtime || !canBuild(target)) throw new UnsupportedTargetError(`the runtime has no module for '${target}' yet`);
   const C = resolve(spec.runtime);
   const p = ownParams(spec, params);
-  const b = () => (C.fromParams ? C.fromParams(p) : new C(p));
+  const args = spec.runtime.args === undefined ? undefined : C[spec.runtime.args];
+  if (spec.runtime.args !== undefined && typeof args !== 'function') throw new UnsupportedTargetError(`${spec.runtime.export} has no static ${spec.runtime.args}()`);
+  const b = () => (typeof args === 'function' ? new C((args as (q: Record<string, unknown>) => unknown).call(C, p)) : C.fromParams ? C.fromParams(p) : new C(p));
   return opts.zeroInit ? buildWithZeroInit(b) : b();
 }
 

@@ -21,8 +21,15 @@ export type RuntimeModulePath = ComponentModulePath | WrapperModulePath;
 export interface RuntimeRef {
   /** Path from the package root, e.g. `runtime/encoders/index.js`. */
   readonly module: RuntimeModulePath;
-  /** The exported class. It is built as `new Class(params)` (or `Class.fromParams(params)` when defined). */
+  /** The exported class. It is built as `new Class(params)`, or as `new Class(Class[args](params))` with `args`. */
   readonly export: string;
+  /**
+   * A static method of the class that turns the validated params into its constructor's argument,
+   * for a class whose constructor takes something else (e.g. an architecture the params only name).
+   * Both the runtime builder and the generated subclass's constructor call it, so neither needs to
+   * know the class.
+   */
+  readonly args?: string;
 }
 
 /** Validated params, every default filled (what the IR holds). */

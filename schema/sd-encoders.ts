@@ -50,7 +50,7 @@ export const FrozenCLIPEmbedder = defineTarget({
     input: { type: 'Tensor2D', doc: 'CLIP token ids [B, max_length] (int32)' },
     conditioning: { kind: 'text' },
   },
-  runtime: { module: 'runtime/encoders/index.js', export: 'FrozenCLIPEmbedder' },
+  runtime: { module: 'runtime/encoders/index.js', export: 'FrozenCLIPEmbedder', args: 'argsFromParams' },
 });
 
 export const FrozenOpenCLIPEmbedderParams = params({
@@ -78,7 +78,7 @@ export const FrozenOpenCLIPEmbedder = defineTarget({
     input: { type: 'Tensor2D', doc: 'open_clip token ids [B, 77] (int32)' },
     conditioning: { kind: 'text' },
   },
-  runtime: { module: 'runtime/encoders/index.js', export: 'FrozenOpenCLIPEmbedder' },
+  runtime: { module: 'runtime/encoders/index.js', export: 'FrozenOpenCLIPEmbedder', args: 'argsFromParams' },
 });
 
 export const FrozenOpenCLIPImageEmbedderParams = params({

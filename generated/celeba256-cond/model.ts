@@ -41,7 +41,7 @@ export class Celeba256CondLatentDiffusion extends LatentDiffusion {
   /** What the UNet predicts. */
   static readonly parameterization = 'eps';
   static readonly conditioningKey = 'crossattn';
-  /** [C, H, W] of the latents. */
+  /** [C, H, W] of the latents (image_size × image_size). */
   static readonly latentShape: readonly [3, 64, 64] = [3, 64, 64];
   /** [C, H, W] of the decoded images. */
   static readonly imageShape: readonly [3, 256, 256] = [3, 256, 256];

@@ -32,7 +32,7 @@ export class Celeba256SmallLatentDiffusion extends LatentDiffusion {
   /** What the UNet predicts. */
   static readonly parameterization = 'eps';
   static readonly conditioningKey = null;
-  /** [C, H, W] of the latents. */
+  /** [C, H, W] of the latents (image_size × image_size). */
   static readonly latentShape: readonly [3, 64, 64] = [3, 64, 64];
   /** [C, H, W] of the decoded images. */
   static readonly imageShape: readonly [3, 256, 256] = [3, 256, 256];

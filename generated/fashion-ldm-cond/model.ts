@@ -41,7 +41,7 @@ export class FashionLdmCondLatentDiffusion extends LatentDiffusion {
   /** What the UNet predicts. */
   static readonly parameterization = 'eps';
   static readonly conditioningKey = 'crossattn';
-  /** [C, H, W] of the latents. */
+  /** [C, H, W] of the latents (image_size × image_size). */
   static readonly latentShape: readonly [3, 8, 8] = [3, 8, 8];
   /** [C, H, W] of the decoded images. */
   static readonly imageShape: readonly [1, 32, 32] = [1, 32, 32];

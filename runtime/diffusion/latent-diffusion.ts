@@ -9,7 +9,7 @@ import { lookupTarget, type ChildConfig, type LatentDiffusionParams, type Readon
 import type { AutoencoderKL, VQModel, VQModelInterface } from '../autoencoder/index.js';
 import { buildComponent, type RuntimeComponent } from '../build.js';
 import { buildWithZeroInit } from '../nn/init.js';
-import type { BERTEmbedder, ClassEmbedder, SpatialRescaler } from '../encoders/index.js';
+import type { BERTEmbedder, ClassEmbedder, FrozenCLIPEmbedder, FrozenOpenCLIPEmbedder, SpatialRescaler } from '../encoders/index.js';
 import { Module } from '../module.js';
 import type { UNetModel } from '../unet/index.js';
 import { formatReport, fromTorch, loadStateDict, stateDict, toTorch, type LoadReport, type TorchTensor } from '../weights/state-dict.js';
@@ -32,7 +32,7 @@ export interface ResolvedChild extends ChildConfig {
 }
 
 export type FirstStage = VQModelInterface | VQModel | AutoencoderKL;
-export type CondStage = ClassEmbedder | SpatialRescaler | BERTEmbedder;
+export type CondStage = ClassEmbedder | SpatialRescaler | BERTEmbedder | FrozenCLIPEmbedder | FrozenOpenCLIPEmbedder;
 
 export interface LatentDiffusionOptions {
   /** Zero-initialise (weights are loaded next). */

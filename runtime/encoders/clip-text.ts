@@ -218,13 +218,17 @@ export class FrozenCLIPEmbedder extends Module {
     this.transformer = this.add('transformer', new CLIPTextModel(args.arch));
   }
 
-  /** From the config's params: `version` names the architecture (HF_CLIP_TEXT_MODELS). */
-  static fromParams(p: Readonly<Record<string, unknown>>): FrozenCLIPEmbedder {
+  /** The constructor's args from the config's params: `version` names the architecture (HF_CLIP_TEXT_MODELS). */
+  static argsFromParams(p: Readonly<Record<string, unknown>>): FrozenCLIPEmbedderArgs {
     const version = typeof p.version === 'string' ? p.version : 'openai/clip-vit-large-patch14';
     const arch = HF_CLIP_TEXT_MODELS[version];
     if (!arch) throw new Error(`FrozenCLIPEmbedder: ldmc knows no architecture for version '${version}' (known: ${Object.keys(HF_CLIP_TEXT_MODELS).join(', ')})`);
     const layer = (p.layer ?? 'last') as FrozenCLIPEmbedderArgs['layer'];
-    return new FrozenCLIPEmbedder({ arch, layer, layer_idx: (p.layer_idx ?? null) as number | null });
+    return { arch, layer, layer_idx: (p.layer_idx ?? null) as number | null };
+  }
+
+  static fromParams(p: Readonly<Record<string, unknown>>): FrozenCLIPEmbedder {
+    return new FrozenCLIPEmbedder(FrozenCLIPEmbedder.argsFromParams(p));
   }
 
   /** ids `[B, T]` → `[B, T, D]` ('last', 'hidden') or `[B, 1, D]` ('pooled'). */
@@ -374,12 +378,16 @@ export class FrozenOpenCLIPEmbedder extends Module {
     this.model = this.add('model', new OpenClipTextModel(args.arch));
   }
 
-  /** From the config's params: `arch` names the open_clip model (OPENCLIP_MODELS). */
-  static fromParams(p: Readonly<Record<string, unknown>>): FrozenOpenCLIPEmbedder {
+  /** The constructor's args from the config's params: `arch` names the open_clip model (OPENCLIP_MODELS). */
+  static argsFromParams(p: Readonly<Record<string, unknown>>): FrozenOpenCLIPEmbedderArgs {
     const name = typeof p.arch === 'string' ? p.arch : 'ViT-H-14';
     const arch = OPENCLIP_MODELS[name];
     if (!arch) throw new Error(`FrozenOpenCLIPEmbedder: ldmc knows no open_clip arch '${name}' (known: ${Object.keys(OPENCLIP_MODELS).join(', ')})`);
-    return new FrozenOpenCLIPEmbedder({ arch, layer: (p.layer ?? 'last') as 'last' | 'penultimate' });
+    return { arch, layer: (p.layer ?? 'last') as 'last' | 'penultimate' };
+  }
+
+  static fromParams(p: Readonly<Record<string, unknown>>): FrozenOpenCLIPEmbedder {
+    return new FrozenOpenCLIPEmbedder(FrozenOpenCLIPEmbedder.argsFromParams(p));
   }
 
   /** How many resblocks the forward runs: all ('last') or all but the last ('penultimate'). */

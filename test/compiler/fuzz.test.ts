@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 import fc from 'fast-check';
 import { compile, type CompilerHost } from '../../compiler/program.js';
 import { DEFAULT_LIMITS } from '../../compiler/limits.js';
-import { referencePath, repoRoot } from '../support/reference.js';
+import { hasReference, referencePath, repoRoot, requireReference } from '../support/reference.js';
 import { yamlFiles } from '../support/files.js';
 
 const SEED = Number(process.env.LDMC_FUZZ_SEED ?? 20261126);
@@ -21,8 +21,15 @@ const BUDGET_MS = 2000;
 const STACK_TRACE = /\n\s+at .+:\d+:\d+\)?/;
 
 
-const seedFiles = [join(repoRoot, 'examples', 'celeba256.yaml'), ...yamlFiles(referencePath('ldm-configs'))];
+const seedFiles = [join(repoRoot, 'examples', 'celeba256.yaml'), ...(hasReference('ldm-configs') ? yamlFiles(referencePath('ldm-configs')) : [])];
 const seeds = seedFiles.map((p) => ({ name: relative(repoRoot, p), text: readFileSync(p, 'utf8') }));
+/** Stable Diffusion: the two examples always, the reference's SD configs (v1, v2, v-, inpainting, x4, depth, unCLIP) when present. */
+const sdSeedFiles = [
+  join(repoRoot, 'examples', 'sd-v1-inference.yaml'),
+  join(repoRoot, 'examples', 'sd-v2-inference-v.yaml'),
+  ...(hasReference('sd-configs') ? yamlFiles(referencePath('sd-configs')) : []),
+];
+const sdSeeds = sdSeedFiles.map((p) => ({ name: relative(repoRoot, p), text: readFileSync(p, 'utf8') }));
 
 // ------------------------------------------------------------------ mutations
 
@@ -46,14 +53,28 @@ type Mutation =
   | { k: 'bytes'; at: number; s: string }
   | { k: 'truncate'; at: number };
 
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ k: fc.constant('delete' as const), i: fc.nat() }),
-  fc.record({ k: fc.constant('duplicate' as const), i: fc.nat() }),
-  fc.record({ k: fc.constant('swap' as const), i: fc.nat(), j: fc.nat() }),
-  fc.record({ k: fc.constant('indent' as const), i: fc.nat(), d: fc.integer({ min: -4, max: 4 }) }),
-  { arbitrary: fc.record({ k: fc.constant('scalar' as const), i: fc.nat(), v: scalarValue }), weight: 4 },
-  fc.record({ k: fc.constant('bytes' as const), at: fc.nat(), s: fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 6 }), fc.constantFrom('\t', '\0', '\r', '\uFEFF', ':', '- ', '? ', '{', ']', '&a ', '*a', '---\n', '%YAML 1.1\n', '#', "'", '"')) }),
-  fc.record({ k: fc.constant('truncate' as const), at: fc.nat() }),
+const mutationOf = (scalar: fc.Arbitrary<string>): fc.Arbitrary<Mutation> =>
+  fc.oneof(
+    fc.record({ k: fc.constant('delete' as const), i: fc.nat() }),
+    fc.record({ k: fc.constant('duplicate' as const), i: fc.nat() }),
+    fc.record({ k: fc.constant('swap' as const), i: fc.nat(), j: fc.nat() }),
+    fc.record({ k: fc.constant('indent' as const), i: fc.nat(), d: fc.integer({ min: -4, max: 4 }) }),
+    { arbitrary: fc.record({ k: fc.constant('scalar' as const), i: fc.nat(), v: scalar }), weight: 4 },
+    fc.record({ k: fc.constant('bytes' as const), at: fc.nat(), s: fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 6 }), fc.constantFrom('\t', '\0', '\r', '\uFEFF', ':', '- ', '? ', '{', ']', '&a ', '*a', '---\n', '%YAML 1.1\n', '#', "'", '"')) }),
+    fc.record({ k: fc.constant('truncate' as const), at: fc.nat() }),
+  );
+const mutation = mutationOf(scalarValue);
+
+/** What the SD configs add: their enum values, encoder names and archs, the SD-only targets, sizes that break head splits. */
+const sdScalarValue = fc.oneof(
+  { arbitrary: scalarValue, weight: 2 },
+  fc.constantFrom('v', 'eps', 'x0', 'penultimate', 'last', 'pooled', 'hidden', '-2', '-13', '12', '1024', '768', '320', '64', '77', '78', '5', '[4, 2, 1]', '[1, 2, 4, 4]', '[1, 1, 0, 2]', '[True, False]', 'hybrid-adm', 'hybrid', 'concat', 'adm', 'squaredcos_cap_v2', 'sqrt_linear'),
+  fc.constantFrom(
+    'ldm.modules.encoders.modules.FrozenCLIPEmbedder', 'ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder', 'ldm.modules.encoders.modules.FrozenOpenCLIPImageEmbedder',
+    'ldm.models.diffusion.ddpm.LatentUpscaleDiffusion', 'ldm.models.diffusion.ddpm.LatentInpaintDiffusion', 'ldm.models.diffusion.ddpm.LatentDepth2ImageDiffusion',
+    'ldm.models.diffusion.ddpm.ImageEmbeddingConditionedLatentDiffusion', 'ldm.modules.diffusionmodules.upscaling.ImageConcatWithNoiseAugmentation',
+    'openai/clip-vit-large-patch14', 'openai/clip-vit-base-patch32', 'sdparity/clip-text-tiny', 'ViT-H-14', 'ViT-L-14', 'SDParity-TinyText', 'laion2b_s32b_b79k', 'no/such-model',
+  ),
 );
 
 export function mutate(text: string, muts: readonly Mutation[]): string {
@@ -387,6 +408,92 @@ describe('fuzz: hostile and huge inputs', function () {
       expect(out.split('\n').filter((l) => l.length > 200)).to.deep.equal([]);
       // A generous bound (the check takes well under a second; see the note for the measured time): it catches the quadratic did-you-mean.
       expect(ms).to.be.below(5000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ------------------------------------------------------------------ Stable Diffusion configs
+//
+// The same properties on the SD configs, with SD's own values mixed into the mutations: the CLIP
+// and OpenCLIP encoders (archs, layers, layer_idx), v-prediction, the sd2 UNet options and the
+// diffusion subclasses (inpainting, upscaling, depth, unCLIP). A few seconds in all.
+describe('fuzz: mutated Stable Diffusion configs', function () {
+  this.timeout(60_000);
+  const RUNS = Number(process.env.LDMC_FUZZ_SD_RUNS ?? 250);
+
+  it('the reference\'s SD configs are in the corpus, next to examples/sd-*.yaml', function () {
+    requireReference(this, 'sd-configs');
+    expect(sdSeeds.length).to.be.at.least(2 + 7);
+    expect(sdSeeds.map((s) => s.name).join(' ')).to.match(/v2-inpainting-inference\.yaml/).and.match(/x4-upscaling\.yaml/);
+  });
+
+  it('every SD seed compiles without errors, so the mutants start from valid configs', function () {
+    for (const s of sdSeeds) {
+      const r = compile({ files: ['fuzz.yaml'] }, memoryHost(s.text));
+      expect(r.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.code} ${d.message}`), s.name).to.deep.equal([]);
+    }
+  });
+
+  it(`compile() in process: never throws, < 2 s per input, well-formed diagnostics (${RUNS} runs)`, function () {
+    const stats = newStats();
+    const sdInput = fc.record({ seed: fc.nat({ max: sdSeeds.length - 1 }), muts: fc.array(mutationOf(sdScalarValue), { minLength: 1, maxLength: 4 }) });
+    fc.assert(
+      fc.property(sdInput, ({ seed, muts }) => {
+        compileChecked(mutate(sdSeeds[seed]!.text, muts), [], stats);
+      }),
+      { seed: SEED, numRuns: RUNS, endOnFailure: true },
+    );
+    report(`mutated SD text (${sdSeeds.length} seeds)`, stats);
+  });
+
+  it(`compile() in process with random --set overrides of SD params (${RUNS / 2} runs)`, function () {
+    const stats = newStats();
+    const key = fc.constantFrom(
+      'model.params.parameterization', 'model.params.conditioning_key', 'model.params.image_size', 'model.params.channels', 'model.params.beta_schedule', 'model.params.noise_level_key',
+      'model.params.unet_config.params.context_dim', 'model.params.unet_config.params.num_head_channels', 'model.params.unet_config.params.num_heads', 'model.params.unet_config.params.use_linear_in_transformer',
+      'model.params.unet_config.params.num_attention_blocks', 'model.params.unet_config.params.disable_self_attentions', 'model.params.unet_config.params.adm_in_channels', 'model.params.unet_config.params.in_channels',
+      'model.params.unet_config.params.num_classes', 'model.params.unet_config.params.transformer_depth', 'model.params.unet_config.params.channel_mult',
+      'model.params.cond_stage_config', 'model.params.cond_stage_config.target', 'model.params.cond_stage_config.params.layer', 'model.params.cond_stage_config.params.layer_idx',
+      'model.params.cond_stage_config.params.version', 'model.params.cond_stage_config.params.arch', 'model.params.cond_stage_config.params.max_length',
+      'model.params.first_stage_config.params.embed_dim', 'model.params.first_stage_config.params.ddconfig.ch_mult', 'model.params.low_scale_config.params.max_noise_level', 'model.params.depth_stage_config',
+    );
+    const override = fc.oneof({ arbitrary: fc.tuple(key, sdScalarValue).map(([k, v]) => `${k}=${v}`), weight: 5 }, fc.string({ maxLength: 16 }));
+    fc.assert(
+      fc.property(fc.nat({ max: sdSeeds.length - 1 }), fc.array(override, { minLength: 1, maxLength: 3 }), (seed, overrides) => {
+        compileChecked(sdSeeds[seed]!.text, overrides, stats);
+      }),
+      { seed: SEED, numRuns: RUNS / 2, endOnFailure: true },
+    );
+    report(`SD overrides (${sdSeeds.length} seeds)`, stats);
+  });
+
+  it('the CLI never prints a stack trace or an internal error on mutated SD configs (6 runs)', async function () {
+    const dir = mkdtempSync(join(tmpdir(), 'ldmc-fuzz-sd-'));
+    try {
+      const sdInput = fc.record({ seed: fc.nat({ max: sdSeeds.length - 1 }), muts: fc.array(mutationOf(sdScalarValue), { minLength: 1, maxLength: 4 }) });
+      const files = fc.sample(sdInput, { seed: SEED, numRuns: 6 }).map(({ seed, muts }, i) => {
+        const p = join(dir, `sd-${i}.yaml`);
+        writeFileSync(p, mutate(sdSeeds[seed]!.text, muts));
+        return p;
+      });
+      const bin = join(repoRoot, 'bin', 'ldmc.js');
+      const run = (file: string, args: string[]) =>
+        new Promise<{ file: string; code: number | null; out: string }>((res) => {
+          execFile(process.execPath, [bin, 'check', ...args, file], { cwd: repoRoot, timeout: 20_000, killSignal: 'SIGKILL', env: { ...process.env, LDMC_DEBUG: '' } }, (err, stdout, stderr) => {
+            const e = err as { code?: number | string } | null;
+            res({ file, code: e ? (typeof e.code === 'number' ? e.code : null) : 0, out: `\n${stdout}\n${stderr}` });
+          });
+        });
+      const results: { file: string; code: number | null; out: string }[] = [];
+      for (let i = 0; i < files.length; i += 2) results.push(...(await Promise.all(files.slice(i, i + 2).map((f, k) => run(f, (i + k) % 2 ? ['--format', 'json'] : [])))));
+      for (const r of results) {
+        const why = `${r.file} (exit ${r.code}):\n${readFileSync(r.file, 'utf8')}\n--- output ---${r.out}`;
+        expect(STACK_TRACE.test(r.out), `stack trace: ${why}`).to.equal(false);
+        expect(/internal error/i.test(r.out), `internal error: ${why}`).to.equal(false);
+        expect([0, 1], `exit status: ${why}`).to.include(r.code);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -4,8 +4,9 @@
 // an autoencoder config's model class reconstructs, and the declared types reject wrong shapes.
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'chai';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import {
   FashionLdmCondCondStage,
@@ -18,12 +19,15 @@ import {
 } from '../../generated/fashion-ldm-cond/index.js';
 import { Celeba256DataModule, Celeba256LatentDiffusion } from '../../generated/celeba256/index.js';
 import { FashionVqF4FirstStage, FashionVqF4VQModel } from '../../generated/fashion-vq-f4/index.js';
+import { SdV1InferenceCondStage, SdV1InferenceFirstStage, SdV1InferenceLatentDiffusion, SdV1InferenceUNet } from '../../generated/sd-v1-inference/index.js';
+import { SdV2InferenceVCondStage, SdV2InferenceVLatentDiffusion, SdV2InferenceVUNet } from '../../generated/sd-v2-inference-v/index.js';
 import { initBackend } from '../../runtime/backend.js';
 import { disposeBatch } from '../../runtime/data/index.js';
 import { DDIMSampler, LatentDiffusion, PLMSSampler, sampleLatents, seededNoise, type LatentDiffusionArgs } from '../../runtime/diffusion/index.js';
 import { shaped } from '../../runtime/shaped.js';
 import { emitTypeScript } from '../../compiler/emit-ts.js';
 import { compileText } from '../support/compile.js';
+import { FrozenCLIPEmbedder, FrozenOpenCLIPEmbedder } from '../../runtime/encoders/index.js';
 import { repoRoot } from '../support/reference.js';
 import { strictProgram } from '../support/typecheck.js';
 
@@ -245,4 +249,108 @@ describe('generated types reject wrong shapes (test/compiler/generated-types.ts)
     // Every marked line fails, and nothing else does.
     expect([...at.keys()].sort((a, b) => a - b)).to.deep.equal(expected);
   });
+});
+
+// The Stable Diffusion examples are 1.07B / 1.30B parameters: their committed classes are only
+// type-checked (tsc over generated/, and strictly by test/compiler/emit-ts.test.ts) and their
+// statics read here. What runs is the same two configs emitted with tiny --set widths (and the
+// oracle's tiny CLIP text models), transpiled next to dist/runtime and imported.
+describe('generated Stable Diffusion classes (examples/sd-*.yaml)', function () {
+  this.timeout(120000);
+  before(async () => {
+    await initBackend({ backend: 'cpu', quiet: true });
+  });
+
+  it('declare the published counts, SD\'s 64×64 latents / 512×512 images, and v-prediction for v2', () => {
+    expect(SdV1InferenceUNet.paramCount).to.equal(859520964);
+    expect(SdV2InferenceVUNet.paramCount).to.equal(865910724);
+    expect(SdV1InferenceFirstStage.paramCount).to.equal(83653863);
+    expect(SdV1InferenceCondStage.paramCount).to.equal(123060480);
+    expect(SdV1InferenceCondStage.target).to.equal('ldm.modules.encoders.modules.FrozenCLIPEmbedder');
+    expect(SdV2InferenceVCondStage.target).to.equal('ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder');
+    expect(Object.getPrototypeOf(SdV1InferenceCondStage)).to.equal(FrozenCLIPEmbedder);
+    expect(Object.getPrototypeOf(SdV2InferenceVCondStage)).to.equal(FrozenOpenCLIPEmbedder);
+    expect([SdV1InferenceCondStage.inputShape, SdV1InferenceCondStage.outputShape]).to.deep.equal([[77], [77, 768]]);
+    expect([SdV2InferenceVCondStage.inputShape, SdV2InferenceVCondStage.outputShape]).to.deep.equal([[77], [77, 1024]]);
+    for (const M of [SdV1InferenceLatentDiffusion, SdV2InferenceVLatentDiffusion]) {
+      expect(M.latentShape).to.deep.equal([4, 64, 64]);
+      expect(M.imageShape).to.deep.equal([3, 512, 512]);
+      expect(M.conditioningKey).to.equal('crossattn');
+    }
+    expect(SdV1InferenceLatentDiffusion.paramCount).to.equal(859520964 + 83653863 + 123060480);
+    expect(SdV1InferenceLatentDiffusion.parameterization).to.equal('eps');
+    expect(SdV2InferenceVLatentDiffusion.parameterization).to.equal('v');
+  });
+
+  const U = 'model.params.unet_config.params', F = 'model.params.first_stage_config.params.ddconfig', C = 'model.params.cond_stage_config.params';
+  // Tiny widths; ddconfig.resolution stays 256, so the images come from image_size × the VAE's factor.
+  const tiny = [
+    'model.params.image_size=8',
+    `${U}.model_channels=32`, `${U}.channel_mult=[1,2]`, `${U}.attention_resolutions=[1]`, `${U}.num_res_blocks=1`, `${U}.context_dim=32`,
+    `${F}.ch=32`, `${F}.ch_mult=[1,2]`, `${F}.num_res_blocks=1`,
+  ];
+  const cases = [
+    { file: 'sd-v1-inference.yaml', name: 'sd-v1-tiny', set: [...tiny, `${U}.num_heads=2`, `${C}.version=sdparity/clip-text-tiny`], parameterization: 'eps' },
+    { file: 'sd-v2-inference-v.yaml', name: 'sd-v2-tiny', set: [...tiny, `${U}.num_head_channels=16`, `${C}.arch=SDParity-TinyText`, `${C}.version=null`], parameterization: 'v' },
+  ] as const;
+  // dist/test/.sd-tiny/<name>/*.js: '../../..' is dist/, where the runtime's .js files are.
+  const out = join(repoRoot, 'dist', 'test', '.sd-tiny');
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  interface TinyModel {
+    readonly unet: { paramCount(): number };
+    readonly cond_stage_model: unknown;
+    paramCount(): number;
+    eval(): void;
+    dispose(): void;
+    getLearnedConditioning(c: tf.Tensor2D): tf.Tensor3D;
+    sample(o: { batchSize: number; cond: tf.Tensor2D; steps: number; seed: number }): tf.Tensor4D;
+  }
+  interface TinyModelClass {
+    new (): TinyModel;
+    readonly paramCount: number;
+    readonly parameterization: string;
+    readonly latentShape: readonly number[];
+    readonly imageShape: readonly number[];
+  }
+
+  for (const k of cases) {
+    it(`${k.file} with tiny --set widths: its generated tree builds, counts what its statics say and samples one DDIM step`, async () => {
+      const text = readFileSync(join(repoRoot, 'examples', k.file), 'utf8');
+      const r = compileText(text, [...k.set], `examples/${k.file}`);
+      expect(r.hasErrors, r.diagnostics.map((d) => `${d.code} ${d.message}`).join('\n')).to.equal(false);
+      const files = emitTypeScript(r, { name: k.name, files: [`examples/${k.file}`], texts: [text], overrides: [...k.set], runtimeBase: '../../..' });
+      for (const [rel, src] of files) {
+        if (!rel.endsWith('.ts')) continue;
+        const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } }).outputText;
+        const p = join(out, rel.replace(/\.ts$/, '.js'));
+        mkdirSync(dirname(p), { recursive: true });
+        writeFileSync(p, js);
+      }
+      const Name = k.name === 'sd-v1-tiny' ? 'SdV1Tiny' : 'SdV2Tiny';
+      const mod = (await import(pathToFileURL(join(out, k.name, 'index.js')).href)) as Record<string, unknown>;
+      const M = mod[`${Name}LatentDiffusion`] as TinyModelClass;
+      expect(M.parameterization).to.equal(k.parameterization);
+      expect(M.latentShape).to.deep.equal([4, 8, 8]);
+      expect(M.imageShape).to.deep.equal([3, 16, 16]);
+      const ld = new M();
+      const ids = tf.tensor2d([Array.from({ length: 77 }, (_, i) => (i * 7) % 1000)], [1, 77], 'int32');
+      try {
+        expect(ld.cond_stage_model).to.be.instanceOf(mod[`${Name}CondStage`] as new () => unknown);
+        // The runtime tree has exactly the parameters the static facts counted.
+        expect(ld.paramCount()).to.equal(M.paramCount);
+        ld.eval();
+        const c = ld.getLearnedConditioning(ids);
+        expect(c.shape).to.deep.equal([1, 77, 32]);
+        c.dispose();
+        const x = ld.sample({ batchSize: 1, cond: ids, steps: 1, seed: 3 });
+        expect(x.shape).to.deep.equal([1, 16, 16, 3]);
+        expect(Array.from(x.dataSync()).every(Number.isFinite)).to.equal(true);
+        x.dispose();
+      } finally {
+        ids.dispose();
+        ld.dispose();
+      }
+    });
+  }
 });

@@ -81,7 +81,7 @@ describe('JSON Schema for editors', function () {
     expect(at(unet, 'num_head_channels').markdownDescription).to.include('Default: `-1`').and.include('openaimodel.py:413');
     const ld = at(defs, 'params:ldm.models.diffusion.ddpm.LatentDiffusion', 'properties');
     expect(at(ld, 'beta_schedule').enum).to.deep.equal(['linear', 'cosine', 'sqrt_linear', 'sqrt', 'squaredcos_cap_v2']);
-    expect(at(ld, 'conditioning_key').enum).to.deep.equal(['concat', 'crossattn', 'hybrid', 'adm', null]);
+    expect(at(ld, 'conditioning_key').enum).to.deep.equal(['concat', 'crossattn', 'hybrid', 'adm', 'hybrid-adm', 'crossattn-adm', null]);
     expect(JSON.stringify(ld.cond_stage_config)).to.include('__is_unconditional__');
   });
 

@@ -6,17 +6,19 @@
 // leave no cached parse or result behind.
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node.js';
 import { yamlFiles } from '../support/files.js';
-import { referencePath, repoRoot, requireReference } from '../support/reference.js';
+import { hasReference, referencePath, repoRoot, requireReference } from '../support/reference.js';
 
 const SEED = Number(process.env.LDMC_FUZZ_SEED ?? 20261205);
 const RUNS = Number(process.env.LDMC_LSP_FUZZ_RUNS ?? 300);
+/** Sequences on the Stable Diffusion configs (the two examples, and ../shared's SD configs when present). */
+const SD_RUNS = Number(process.env.LDMC_LSP_FUZZ_SD_RUNS ?? 40);
 /**
  * Depth of the `[[[…` and `{{{…` bombs (at most one per sequence): far past the front end's limit
  * of 256 (LDMC115, checked before the YAML parser, which would overflow its stack from about 2000).
@@ -76,6 +78,8 @@ const hostileText = fc.oneof(
   fc.constantFrom('\u0000', '\u0000\u0000\u0000', '\uD800', '\uDFFF', 'a\uD83Dz', '\uFFFD\uFFFD', '\u202E', '\u0007\b\f\v', '\r', '\r\n', '\t', '\uFEFF', '\u2028'),
   fc.constantFrom(': ', '- ', '-', ':', '"', "'", '#', '&a ', '*a', '!!binary ', '? ', '|', '>-', '---\n', '...\n', '%YAML 1.2\n', '${', '}', '[', ']', '{', '}', ','),
   fc.constantFrom('target: ', 'params:\n', '  target: ldm.modules.diffusionmodules.openaimodel.UNetModel\n', 'model_channels: 224', 'num_res_blocks: 1000000', 'image_size: ${model.params.image_size}'),
+  // Stable Diffusion's own params and values.
+  fc.constantFrom('parameterization: v', 'layer: hidden', 'layer_idx: -13', 'layer: penultimate', 'use_linear_in_transformer: true', 'num_head_channels: 7', 'context_dim: 1023', 'arch: ViT-X', 'version: sdparity/clip-text-tiny', 'num_attention_blocks: [1, 1]', 'target: ldm.modules.encoders.modules.FrozenOpenCLIPEmbedder', 'target: ldm.models.diffusion.ddpm.LatentInpaintDiffusion'),
   fc.string({ maxLength: 16 }),
 );
 
@@ -229,7 +233,6 @@ describe('editor: ldmc lsp under random edit sequences (fuzz, real server)', fun
   }
 
   before(async function () {
-    if (!existsSync(referencePath('ldm-configs'))) return; // each test reports itself pending
     dir = mkdtempSync(join(tmpdir(), 'ldmc-lsp-fuzz-'));
     start();
     await within(
@@ -244,9 +247,8 @@ describe('editor: ldmc lsp under random edit sequences (fuzz, real server)', fun
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it(`survives ${RUNS} edit sequences with fixed seed ${SEED}; memory and caches stay bounded`, async function () {
-    requireReference(this, 'ldm-configs');
-    const seeds = yamlFiles(referencePath('ldm-configs')).map((p) => readFileSync(p, 'utf8'));
+  /** Runs `runs` edit sequences from `seeds` (fixed `seed`) and checks the server after each step and at the end. */
+  async function fuzzRun(title: string, seeds: readonly string[], runs: number, seed: number): Promise<void> {
     expect(seeds.length).to.be.above(0);
     const t0 = performance.now();
     const counts = { sequences: 0, steps: 0, requests: 0, publishes: 0, depthLimited: 0 };
@@ -311,13 +313,13 @@ describe('editor: ldmc lsp under random edit sequences (fuzz, real server)', fun
         await conn.sendNotification('textDocument/didClose', { textDocument: { uri } });
         counts.sequences++;
         if (counts.sequences % 25 === 0) {
-          const atQuarter = quarterHeap === undefined && counts.sequences >= RUNS / 4;
+          const atQuarter = quarterHeap === undefined && counts.sequences >= runs / 4;
           const s = await stats(atQuarter);
           if (atQuarter) quarterHeap = s.heapUsedBytes;
         }
         return exitCode === undefined;
       }),
-      { seed: SEED, numRuns: RUNS, endOnFailure: true },
+      { seed, numRuns: runs, endOnFailure: true },
     );
 
     // Every document is closed: nothing it caused may stay cached, and the live heap after a GC
@@ -332,14 +334,24 @@ describe('editor: ldmc lsp under random edit sequences (fuzz, real server)', fun
     const wall = ((performance.now() - t0) / 1000).toFixed(1);
     // The figures the issue asks for: how many cases ran, and what the server's memory did.
     console.log(
-      `      lsp fuzz: ${counts.sequences} sequences, ${counts.steps} edit steps, ${counts.requests} requests, ${counts.publishes} publishes, ` +
+      `      ${title}: ${counts.sequences} sequences, ${counts.steps} edit steps, ${counts.requests} requests, ${counts.publishes} publishes, ` +
         `${counts.depthLimited} nesting-depth diagnostics (LDMC115); ${wall} s; max heap ${(maxHeap / 2 ** 20).toFixed(0)} MiB, max RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB`,
     );
-    expect(counts.sequences).to.equal(RUNS);
+    expect(counts.sequences).to.equal(runs);
+  }
+
+  it(`survives ${RUNS} edit sequences with fixed seed ${SEED}; memory and caches stay bounded`, async function () {
+    requireReference(this, 'ldm-configs');
+    await fuzzRun('lsp fuzz', yamlFiles(referencePath('ldm-configs')).map((p) => readFileSync(p, 'utf8')), RUNS, SEED);
   });
 
-  it('shuts down and exits cleanly after the run', async function () {
-    requireReference(this, 'ldm-configs');
+  it(`survives ${SD_RUNS} edit sequences on the Stable Diffusion configs (examples/sd-*.yaml, and ../shared's sd-configs when present)`, async function () {
+    const files = [join(repoRoot, 'examples', 'sd-v1-inference.yaml'), join(repoRoot, 'examples', 'sd-v2-inference-v.yaml'), ...(hasReference('sd-configs') ? yamlFiles(referencePath('sd-configs')) : [])];
+    if (!hasReference('sd-configs')) this.test!.title += ` (the two examples only: reference data not found at ${referencePath('sd-configs')})`;
+    await fuzzRun('lsp fuzz (SD)', files.map((p) => readFileSync(p, 'utf8')), SD_RUNS, SEED + 1);
+  });
+
+  it('shuts down and exits cleanly after the runs', async function () {
     const exited = new Promise<number | null>((r) => (exitCode !== undefined ? r(exitCode) : server.on('exit', (c) => r(c))));
     await within('shutdown', conn.sendRequest('shutdown'));
     await conn.sendNotification('exit');

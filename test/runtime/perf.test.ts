@@ -37,9 +37,13 @@ function gnGrads(fn: typeof groupNormFused, shape: number[], affine: boolean, G:
 }
 
 describe('runtime/perf: GroupNorm with the closed-form gradient (cpu)', function () {
+  // The tfjs closed form (the fallback every backend keeps); test/runtime/native-kernels.test.ts
+  // compares the addon's GroupNorm with it.
   before(async () => {
     await initBackend({ backend: 'cpu', quiet: true });
+    setNativeKernels(false);
   });
+  after(() => setNativeKernels(true));
   const cases: Array<[string, number[], boolean, number, number]> = [
     ['NHWC, affine, eps 1e-5', [2, 5, 3, 64], true, 32, 1e-5],
     ['NHWC, affine, eps 1e-6, 8 groups', [3, 4, 4, 16], true, 8, 1e-6],
