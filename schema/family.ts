@@ -49,7 +49,8 @@ export interface UNetStatics {
 /** Autoencoders (first stages; also a config's model when it trains one). */
 export interface FirstStageStatics {
   readonly family: 'first_stage';
-  facts(p: FilledParams): AutoencoderFacts;
+  /** `o.inputSide`: the side of the images it runs on (a LatentDiffusion's image_size × factor); default ddconfig.resolution. */
+  facts(p: FilledParams, o?: { readonly inputSide?: number }): AutoencoderFacts;
   /**
    * The encode/decode signature generated code declares: 'vq' and 'kl' decode a latent;
    * 'vq-interface' (VQModelInterface) encodes to pre-quantization h and decodes with forceNotQuantize.
