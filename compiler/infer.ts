@@ -88,7 +88,9 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
         // images of image_size × its factor, whatever ddconfig.resolution records (SD's VAE says
         // 256; SD samples 64×64 latents, 512px images): ddpm.py never hands resolution on, and the
         // convolutional Encoder/Decoder read it only to place attention levels.
-        const side = typeof m.params.image_size === 'number' ? m.params.image_size : undefined;
+        // An image_size validation refused (0, negative, fractional) sizes nothing: its error is reported.
+        const size = m.params.image_size;
+        const side = typeof size === 'number' && Number.isInteger(size) && size >= 1 ? size : undefined;
         if (fs) inf.firstStage = firstStage(fs, ctx, side);
         const cs = m.children.get(st.slots.condStage);
         const sentinel = typeof cs === 'string' ? cs : undefined;
