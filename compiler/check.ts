@@ -225,7 +225,7 @@ function checkAttentionResolutions(inf: Inference, ctx: Reporter): void {
   if (inf.firstStage) {
     const f = inf.firstStage.facts;
     for (const r of f.unmatchedAttnResolutions) {
-      const res = levelsOfAutoencoder(f.inputShape[1], f.downsamplingFactor);
+      const res = levelsOfAutoencoder(f.resolution, f.downsamplingFactor);
       ctx.report(
         diag(ddSpan(inf.firstStage.node, 'attn_resolutions'), 'Attention_resolution_0_never_matches', [r, res.join(', ')], {
           hint: 'ddconfig.attn_resolutions are real resolutions of the levels',
@@ -309,7 +309,6 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
   const u = child(m, slotsOf(m).unet);
   if (!fs) return;
   const latentC = fs.facts.latentShape[0];
-  const latentSide = fs.facts.latentShape[1];
   const embedSpan = paramSpan(fs.node, 'embed_dim');
   const related = [{ message: `the latent channels are the first stage's embed_dim = ${latentC}`, span: embedSpan }];
   // Only the two channel counts need to be valid: a typo elsewhere in the UNet's params must not
@@ -359,7 +358,10 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
     ctx.report(diag(paramSpan(m, 'channels'), 'Diffusion_channels_0_expected_1', [m.params.channels, latentC], { related, hint: `set channels: ${latentC}` }));
   }
   const f = fs.facts.downsamplingFactor;
-  const imageSide = inf.dataImageSize ?? fs.facts.inputShape[1];
+  // The facts run at image_size × f; what the config records for the first stage is its
+  // ddconfig.resolution, and the latents it maps those images to (floor of the halvings).
+  const recordedLatentSide = Math.floor(fs.facts.resolution / f);
+  const imageSide = inf.dataImageSize ?? fs.facts.resolution;
   const expectSide = Math.floor(imageSide / f);
   if (expectSide < 1) {
     ctx.report(diag(ddSpan(fs.node, 'ch_mult'), 'Latent_downsampled_to_nothing_0_by_1', [imageSide, f], { hint: 'use fewer ch_mult levels: len(ch_mult) - 1 halvings' }));
@@ -370,7 +372,7 @@ function checkLatentChannels(m: IRNode, inf: Inference, ctx: Reporter): void {
   // attention levels, which its constructor places by comparing ddconfig.resolution's halvings
   // with attn_resolutions. A first stage without them (SD's KL-f8) encodes any size the same way.
   const sizeMatters = inf.dataImageSize !== undefined || fs.facts.attention.some((a) => !a.path.includes('.mid.'));
-  if (sizeMatters && m.params.image_size !== expectSide && m.params.image_size !== latentSide) {
+  if (sizeMatters && m.params.image_size !== expectSide && m.params.image_size !== recordedLatentSide) {
     ctx.report(
       diag(paramSpan(m, 'image_size'), 'Diffusion_image_size_0_expected_1', [m.params.image_size, imageSide, expectSide], {
         hint: `the model will sample ${m.params.image_size}×${m.params.image_size} latents, i.e. ${(m.params.image_size as number) * f}px images; set image_size: ${expectSide} to match`,

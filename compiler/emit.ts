@@ -131,7 +131,7 @@ export function inspectJson(r: CompileResult): InspectJson {
             latent_shape: fs.facts.latentShape,
             input_shape: fs.facts.inputShape,
             output_shape: fs.facts.outputShape,
-            attention_resolutions: uniq(fs.facts.attention.map((a) => a.resolution)),
+            attention_resolutions: uniq(fs.facts.attention.map((a) => a.side)),
             flops: fs.facts.flops,
           }
         : null,

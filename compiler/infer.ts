@@ -84,7 +84,14 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
       case 'diffusion': {
         const u = child(m, st.slots.unet);
         const fs = child(m, st.slots.firstStage);
-        if (fs) inf.firstStage = firstStage(fs, ctx);
+        // The model samples image_size × image_size latents, so its first stage encodes and decodes
+        // images of image_size × its factor, whatever ddconfig.resolution records (SD's VAE says
+        // 256; SD samples 64×64 latents, 512px images): ddpm.py never hands resolution on, and the
+        // convolutional Encoder/Decoder read it only to place attention levels.
+        // An image_size validation refused (0, negative, fractional) sizes nothing: its error is reported.
+        const size = m.params.image_size;
+        const side = typeof size === 'number' && Number.isInteger(size) && size >= 1 ? size : undefined;
+        if (fs) inf.firstStage = firstStage(fs, ctx, side);
         const cs = m.children.get(st.slots.condStage);
         const sentinel = typeof cs === 'string' ? cs : undefined;
         const csNode = cs && typeof cs === 'object' ? cs : undefined;
@@ -96,7 +103,6 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
           const contextTokens = inf.condStage.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape[0] : 1;
           // The UNet runs on image_size × image_size latents (the diffusion model's, not its own
           // recorded-only image_size), so its facts and generated shapes use that size.
-          const side = typeof m.params.image_size === 'number' ? m.params.image_size : undefined;
           const facts = unetOf(u, contextTokens, ctx, side);
           if (facts) inf.unet = { node: u, facts };
         }
@@ -140,10 +146,19 @@ function unetOf(n: IRNode, contextTokens: number, ctx: Reporter, side?: number):
   return guard(ctx, n, () => st.facts(n.params, { contextTokens, ...(side !== undefined ? { inputSize: [side, side] as [number, number] } : {}) }));
 }
 
-function firstStage(n: IRNode, ctx: Reporter): { node: IRNode; facts: AutoencoderFacts } | undefined {
+/**
+ * A first stage's facts; `latentSide` (a diffusion wrapper's image_size) runs them on the images
+ * of that many latents per side, i.e. latentSide × the downsampling factor. Without it (an
+ * autoencoder config) they run at ddconfig.resolution.
+ */
+function firstStage(n: IRNode, ctx: Reporter, latentSide?: number): { node: IRNode; facts: AutoencoderFacts } | undefined {
   const st = n.spec.statics;
   if (!n.valid || st?.family !== 'first_stage') return undefined;
-  const facts = guard(ctx, n, () => st.facts(n.params));
+  const recorded = guard(ctx, n, () => st.facts(n.params));
+  if (!recorded || latentSide === undefined) return recorded ? { node: n, facts: recorded } : undefined;
+  const inputSide = latentSide * recorded.downsamplingFactor;
+  if (inputSide === recorded.inputShape[1]) return { node: n, facts: recorded };
+  const facts = guard(ctx, n, () => st.facts(n.params, { inputSide }));
   return facts ? { node: n, facts } : undefined;
 }
 

@@ -116,7 +116,7 @@ export function factsOf(g: ModelGraph | undefined, inf: Inference | undefined, n
     Object.assign(f, { params: u.paramCount, input: u.inputShape, output: u.outputShape, flops: u.flops, attention: uniq(u.attention.map((a) => a.resolution[0])) });
   } else if (inf.firstStage?.node === n) {
     const a = inf.firstStage.facts;
-    Object.assign(f, { params: a.paramCount, input: a.inputShape, output: a.outputShape, latent: a.latentShape, flops: a.flops.total, attention: uniq(a.attention.map((s) => s.resolution)) });
+    Object.assign(f, { params: a.paramCount, input: a.inputShape, output: a.outputShape, latent: a.latentShape, flops: a.flops.total, attention: uniq(a.attention.map((s) => s.side)) });
   } else if (inf.condStage?.node === n && inf.condStage.facts) {
     const c = inf.condStage.facts;
     const out = c.output.kind === 'vector' ? [c.output.width] : c.output.kind === 'unknown' ? null : c.output.shape;

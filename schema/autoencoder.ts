@@ -14,7 +14,7 @@ export const VQModel = defineTarget({
   summary: 'VQ-regularised autoencoder (VQGAN): encode → quant_conv → quantize → post_quant_conv → decode.',
   source: 'ldm/models/autoencoder.py:14',
   params: VQModelParams,
-  statics: { family: 'first_stage', codegen: 'vq', regularizer: 'vq', facts: (p) => autoencoderFacts({ kind: 'vq', ...p } as unknown as FirstStageFactsParams) },
+  statics: { family: 'first_stage', codegen: 'vq', regularizer: 'vq', facts: (p, o) => autoencoderFacts({ kind: 'vq', ...p } as unknown as FirstStageFactsParams, o) },
   runtime: { module: 'runtime/autoencoder/index.js', export: 'VQModel' },
 });
 
@@ -27,7 +27,7 @@ export const VQModelInterface = defineTarget({
   summary: 'VQModel whose encode() stops before quantization (what LatentDiffusion diffuses); decode() quantizes.',
   source: 'ldm/models/autoencoder.py:264',
   params: VQModelParams,
-  statics: { family: 'first_stage', codegen: 'vq-interface', regularizer: 'vq', facts: (p) => autoencoderFacts({ kind: 'vq', ...p } as unknown as FirstStageFactsParams) },
+  statics: { family: 'first_stage', codegen: 'vq-interface', regularizer: 'vq', facts: (p, o) => autoencoderFacts({ kind: 'vq', ...p } as unknown as FirstStageFactsParams, o) },
   runtime: { module: 'runtime/autoencoder/index.js', export: 'VQModelInterface' },
 });
 
@@ -38,7 +38,7 @@ export const AutoencoderKL = defineTarget({
   summary: 'KL-regularised autoencoder: the encoder gives a diagonal Gaussian posterior over the latent.',
   source: 'ldm/models/autoencoder.py:285',
   params: AutoencoderKLParams,
-  statics: { family: 'first_stage', codegen: 'kl', regularizer: 'kl', facts: (p) => autoencoderFacts({ kind: 'kl', ...p } as unknown as FirstStageFactsParams) },
+  statics: { family: 'first_stage', codegen: 'kl', regularizer: 'kl', facts: (p, o) => autoencoderFacts({ kind: 'kl', ...p } as unknown as FirstStageFactsParams, o) },
   runtime: { module: 'runtime/autoencoder/index.js', export: 'AutoencoderKL' },
 });
 

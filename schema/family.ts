@@ -56,7 +56,8 @@ export type Regularizer = 'vq' | 'kl';
 /** Autoencoders (first stages; also a config's model when it trains one). */
 export interface FirstStageStatics {
   readonly family: 'first_stage';
-  facts(p: FilledParams): AutoencoderFacts;
+  /** `o.inputSide`: the side of the images it runs on (a LatentDiffusion's image_size × factor); default ddconfig.resolution. */
+  facts(p: FilledParams, o?: { readonly inputSide?: number }): AutoencoderFacts;
   readonly regularizer: Regularizer;
   /**
    * The encode/decode signature generated code declares: 'vq' and 'kl' decode a latent;

@@ -5,7 +5,7 @@ import { AutoencoderKL } from '../../runtime/autoencoder/index.js';
 import { config } from './config.js';
 
 /**
- * The KL autoencoder of sd-v1-inference: [3, 256, 256] images ↔ [4, 32, 32] latents (factor 8).
+ * The KL autoencoder of sd-v1-inference: [3, 512, 512] images ↔ [4, 64, 64] latents (factor 8).
  *
  * `ldm.models.autoencoder.AutoencoderKL`, defined at examples/sd-v1-inference.yaml:49 — 83,653,863 parameters.
  */
@@ -13,18 +13,18 @@ export class SdV1InferenceFirstStage extends AutoencoderKL {
   static readonly target = 'ldm.models.autoencoder.AutoencoderKL';
   static readonly paramCount = 83653863;
   /** Shape of one sample's input, PyTorch order without the batch axis (the runtime works in NHWC). */
-  static readonly inputShape: readonly [3, 256, 256] = [3, 256, 256];
+  static readonly inputShape: readonly [3, 512, 512] = [3, 512, 512];
   /** Shape of one sample's output, PyTorch order without the batch axis. */
-  static readonly outputShape: readonly [3, 256, 256] = [3, 256, 256];
+  static readonly outputShape: readonly [3, 512, 512] = [3, 512, 512];
 
   constructor() {
     super(config.model.params.first_stage_config.params);
   }
 
   /** [C, H, W] of the latent LatentDiffusion diffuses. */
-  static readonly latentShape: readonly [4, 32, 32] = [4, 32, 32];
+  static readonly latentShape: readonly [4, 64, 64] = [4, 64, 64];
 
-  /** z: [B, 32, 32, 4] → images [B, 256, 256, 3]. */
+  /** z: [B, 64, 64, 4] → images [B, 512, 512, 3]. */
   override decode(z: Tensor4D): Tensor4D {
     return super.decode(z);
   }

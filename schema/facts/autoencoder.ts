@@ -38,6 +38,12 @@ export type FirstStageFactsParams =
 export interface AutoencoderFactsOptions {
   /** Scales `flops` and `activationElements` (default 1). */
   batch?: number;
+  /**
+   * Side of the images it runs on (default ddconfig.resolution). Encoder and Decoder are fully
+   * convolutional: resolution only decides where attention blocks go, so a LatentDiffusion's first
+   * stage runs at image_size × its factor whatever resolution records.
+   */
+  inputSide?: number;
 }
 
 
@@ -46,6 +52,8 @@ export interface AutoencoderFactsOptions {
 
 interface Ctx {
   dd: DDConfig;
+  /** Side of the images the walk runs on (ddconfig.resolution unless given). */
+  side: number;
   attnType: AttnType;
   attnAt: Set<number>;
   issues: IssueList;
@@ -111,8 +119,8 @@ function attnBlock(t: Tally, c: Ctx, site: AutoencoderAttentionSite, h: number, 
 
 function encoderWalk(t: Tally, c: Ctx): Shape3 {
   const dd = c.dd;
-  let h = dd.resolution;
-  let w = dd.resolution;
+  let h = c.side;
+  let w = c.side;
   t.conv(dd.in_channels, dd.ch, 3, h, w); // conv_in
   const inMult = [1, ...dd.ch_mult];
   let curr = dd.resolution;
@@ -125,7 +133,7 @@ function encoderWalk(t: Tally, c: Ctx): Shape3 {
       resnetBlock(t, `encoder.down.${level}.block.${b}`, blockIn, blockOut, h, w);
       blockIn = blockOut;
       if (c.attnAt.has(curr))
-        attnBlock(t, c, { module: 'encoder', path: `encoder.down.${level}.attn.${attn++}`, type: c.attnType, resolution: curr, channels: blockIn }, h, w);
+        attnBlock(t, c, { module: 'encoder', path: `encoder.down.${level}.attn.${attn++}`, type: c.attnType, resolution: curr, side: h, channels: blockIn }, h, w);
     }
     if (level !== dd.ch_mult.length - 1) {
       // Downsample pads (0,1,0,1) then conv3 stride 2 padding 0, or avg-pools: both give h // 2.
@@ -145,7 +153,7 @@ function encoderWalk(t: Tally, c: Ctx): Shape3 {
 
 function middle(t: Tally, c: Ctx, module: 'encoder' | 'decoder', ch: number, curr: number, h: number, w: number): void {
   resnetBlock(t, `${module}.mid.block_1`, ch, ch, h, w);
-  attnBlock(t, c, { module, path: `${module}.mid.attn_1`, type: c.attnType, resolution: curr, channels: ch }, h, w);
+  attnBlock(t, c, { module, path: `${module}.mid.attn_1`, type: c.attnType, resolution: curr, side: h, channels: ch }, h, w);
   resnetBlock(t, `${module}.mid.block_2`, ch, ch, h, w);
 }
 
@@ -164,7 +172,7 @@ function decoderWalk(t: Tally, c: Ctx, zh: number, zw: number): Shape3 {
       resnetBlock(t, `decoder.up.${level}.block.${b}`, blockIn, blockOut, h, w);
       blockIn = blockOut;
       if (c.attnAt.has(curr))
-        attnBlock(t, c, { module: 'decoder', path: `decoder.up.${level}.attn.${attn++}`, type: c.attnType, resolution: curr, channels: blockIn }, h, w);
+        attnBlock(t, c, { module: 'decoder', path: `decoder.up.${level}.attn.${attn++}`, type: c.attnType, resolution: curr, side: h, channels: blockIn }, h, w);
     }
     if (level !== 0) {
       [h, w] = [2 * h, 2 * w]; // nearest ×2, then conv3 with resamp_with_conv
@@ -190,7 +198,7 @@ function decoderWalk(t: Tally, c: Ctx, zh: number, zw: number): Shape3 {
 /** Parameters of Encoder(**ddconfig) alone (model.py). */
 export function encoderParamCount(dd: DDConfig): number {
   const t = new Tally();
-  encoderWalk(t, context(dd, new IssueList()));
+  encoderWalk(t, context(dd, dd.resolution, new IssueList()));
   return t.params;
 }
 
@@ -198,15 +206,15 @@ export function encoderParamCount(dd: DDConfig): number {
 export function decoderParamCount(dd: DDConfig): number {
   const t = new Tally();
   const zr = floorDiv(dd.resolution, 2 ** (dd.ch_mult.length - 1));
-  decoderWalk(t, context(dd, new IssueList()), zr, zr);
+  decoderWalk(t, context(dd, dd.resolution, new IssueList()), zr, zr);
   return t.params;
 }
 
-function context(dd: DDConfig, issues: IssueList): Ctx {
+function context(dd: DDConfig, side: number, issues: IssueList): Ctx {
   const resolved = resolveAttnType(dd);
   if (resolved === null)
     issues.error('autoencoder/attn-type', `attn_type '${dd.attn_type}' unknown (make_attn accepts vanilla, linear, none)`, { param: 'attn_type', args: [String(dd.attn_type)] });
-  return { dd, attnType: resolved ?? 'vanilla', attnAt: new Set(dd.attn_resolutions), issues, attention: [] };
+  return { dd, side, attnType: resolved ?? 'vanilla', attnAt: new Set(dd.attn_resolutions), issues, attention: [] };
 }
 
 /** Facts of VQModel / VQModelInterface (kind 'vq') or AutoencoderKL (kind 'kl'). */
@@ -215,7 +223,8 @@ export function autoencoderFacts(p: FirstStageFactsParams, opts: AutoencoderFact
   const dd = p.ddconfig;
   const issues = new IssueList();
   if (dd.ch_mult.length === 0) issues.error('autoencoder/ch-mult-empty', 'ch_mult is empty', { param: 'ch_mult' });
-  const c = context(dd, issues);
+  const side = opts.inputSide ?? dd.resolution;
+  const c = context(dd, side, issues);
   const norms: GroupNormSite[] = [];
   const z = dd.z_channels;
   const e = p.embed_dim;
@@ -269,7 +278,8 @@ export function autoencoderFacts(p: FirstStageFactsParams, opts: AutoencoderFact
     kind: p.kind,
     paramCount: total.params,
     parts,
-    inputShape: [dd.in_channels, dd.resolution, dd.resolution],
+    resolution: dd.resolution,
+    inputShape: [dd.in_channels, side, side],
     outputShape: outShape,
     latentShape: [e, lh, lw],
     encoderOutputShape: encOut,

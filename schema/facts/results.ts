@@ -83,6 +83,12 @@ export interface AutoencoderAttentionSite {
   type: AttnType;
   /** The `curr_res` the constructor compared with attn_resolutions (mid blocks: the bottleneck). */
   resolution: number;
+  /**
+   * Side of the feature map it attends over when the autoencoder runs on the facts' input side:
+   * `resolution` places the block, but the network is convolutional, so what it attends over
+   * scales with the images (SD's VAE: placed at 32, runs at 64×64 on 512px images).
+   */
+  side: number;
   channels: number;
 }
 
@@ -109,6 +115,9 @@ export interface AutoencoderFacts {
   kind: 'vq' | 'kl';
   paramCount: number;
   parts: AutoencoderParts;
+  /** ddconfig.resolution as recorded: it places the attention levels, and sizes nothing else. */
+  resolution: number;
+  /** The images the facts run on: `[in_channels, side, side]` (side: ddconfig.resolution unless given). */
   inputShape: Shape3;
   /** What the decoder returns: `[out_ch, H, W]`, or its last feature map with give_pre_end. */
   outputShape: Shape3;

@@ -56,8 +56,15 @@ describe('reference configs', function () {
       expect(fs.target.endsWith(`.${c.first_stage}`)).to.equal(true);
       expect(fs.params).to.equal(c.first_stage_params);
       expect(fs.parts).to.deep.equal(c.first_stage_parts);
-      expect(fs.latent_shape).to.deep.equal(c.latent_shape.slice(1));
+      // PyTorch measured the first stage alone, at its ddconfig.resolution.
+      const n = r.inference!.firstStage!.node;
+      const st = n.spec.statics;
+      expect(st?.family === 'first_stage' ? st.facts(n.params).latentShape : null).to.deep.equal(c.latent_shape.slice(1));
       if (c.unet_params !== undefined) {
+        // In a LatentDiffusion the latents are what the UNet denoises, image_size × image_size:
+        // the same as the measured ones except where image_size × f is not the resolution (the
+        // retrieval-augmented 768x768: a 256 VAE that samples 48×48 latents, 768px images).
+        expect(fs.latent_shape).to.deep.equal([c.latent_shape[1], ...c.unet_input_shape!.slice(2)]);
         const u = j.components.unet!;
         expect(u.params).to.equal(c.unet_params);
         expect(u.input_shape).to.deep.equal(c.unet_input_shape!.slice(1));
@@ -69,6 +76,7 @@ describe('reference configs', function () {
         if (c.cond_stage === '__is_unconditional__') expect(j.model!.conditioning_key).to.equal(null);
         if (c.latent_diffusion_parameters_total !== undefined) expect(j.model!.params).to.equal(c.latent_diffusion_parameters_total);
       } else {
+        expect(fs.latent_shape).to.deep.equal(c.latent_shape.slice(1));
         expect(j.model!.params).to.equal(c.first_stage_params);
       }
     });

@@ -10,6 +10,7 @@ import {
 import { readTorchCheckpoint, selectPrefix } from '../../runtime/weights/ckpt.js';
 import { loadStateDict, stateDict } from '../../runtime/weights/state-dict.js';
 import { writeCheckpoint } from './ckpt-writer.js';
+import { autoencoderFacts, ddconfigDefaults } from '../../schema/facts/autoencoder.js';
 
 const DD: DDConfig = { double_z: false, z_channels: 3, resolution: 16, in_channels: 3, out_ch: 3, ch: 32, ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [8], dropout: 0 };
 
@@ -56,6 +57,20 @@ describe('runtime/autoencoder', function () {
       expect(th.zShape).to.deep.equal([1, 3, 8, 8]);
       pre.dispose(); th.dispose();
     });
+  });
+
+  it('runs on images of another side than ddconfig.resolution, with the shapes and parameters its facts give for that side', () => {
+    // A LatentDiffusion runs its first stage at image_size × f (SD: 512px through a VAE that records
+    // 256); resolution only places the attention levels.
+    const facts = autoencoderFacts({ kind: 'vq', ddconfig: { ...ddconfigDefaults, ...DD }, embed_dim: 3, n_embed: 64 }, { inputSide: 32 });
+    const vq = new VQModelInterface({ ddconfig: DD, n_embed: 64, embed_dim: 3 });
+    tf.tidy(() => {
+      const h = vq.encode(tf.randomUniform([1, 32, 32, 3], -1, 1) as Tensor4D);
+      expect(h.shape.slice(1)).to.deep.equal([facts.latentShape[1], facts.latentShape[2], facts.latentShape[0]]);
+      expect(vq.decode(h).shape.slice(1)).to.deep.equal([facts.outputShape[1], facts.outputShape[2], facts.outputShape[0]]);
+    });
+    expect(vq.paramCount()).to.equal(facts.paramCount);
+    vq.dispose();
   });
 
   it('VectorQuantizer: nearest codes, straight-through gradient to the encoder, codebook gradient', () => {

@@ -135,6 +135,17 @@ describe('schema/facts: first stage and cond stage', function () {
     ]);
   });
 
+  it('inputSide: a convolutional autoencoder run on other images than ddconfig.resolution (a LatentDiffusion at image_size × f)', function () {
+    const at16 = autoencoderFacts({ kind: 'vq', ddconfig: dd(), embed_dim: 3, n_embed: 64 });
+    const at32 = autoencoderFacts({ kind: 'vq', ddconfig: dd(), embed_dim: 3, n_embed: 64 }, { inputSide: 32 });
+    expect([at32.resolution, at32.inputShape, at32.latentShape, at32.outputShape]).to.deep.equal([16, [3, 32, 32], [3, 16, 16], [3, 32, 32]]);
+    expect(at32.paramCount).to.equal(at16.paramCount);
+    // resolution still places the blocks; what they attend over doubles with the images.
+    expect(at32.attention.map((a) => [a.path, a.resolution, a.side])).to.deep.equal(at16.attention.map((a) => [a.path, a.resolution, 2 * a.side]));
+    expect(at16.attention.every((a) => a.side === a.resolution)).to.equal(true);
+    expect(at32.flops.encode).to.be.greaterThan(4 * at16.flops.encode);
+  });
+
   it("attn_type 'none' and 'linear' change only the attention blocks", function () {
     const vanilla = autoencoderFacts({ kind: 'vq', ddconfig: dd(), embed_dim: 3, n_embed: 64 });
     const none = autoencoderFacts({ kind: 'vq', ddconfig: dd({ attn_type: 'none' }), embed_dim: 3, n_embed: 64 });
