@@ -4,10 +4,29 @@
 import { main } from '../dist/cli/main.js';
 
 // `ldmc schema | head`: the reader left; stop quietly instead of a stack trace for EPIPE.
-for (const s of [process.stdout, process.stderr]) {
+const guard = (s) => {
   s.on('error', (e) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;
+  });
+  return s;
+};
+// Node sets a stream up on first use of process.stdout/stderr, which costs a few milliseconds: a
+// clean `ldmc check` prints nothing, so the guard goes on when a stream is first used, not before.
+for (const name of ['stdout', 'stderr']) {
+  const d = Object.getOwnPropertyDescriptor(process, name);
+  if (!d?.configurable || !d.get) {
+    guard(process[name]);
+    continue;
+  }
+  Object.defineProperty(process, name, {
+    configurable: true,
+    enumerable: d.enumerable,
+    get() {
+      const s = guard(d.get.call(process));
+      Object.defineProperty(process, name, { configurable: true, enumerable: d.enumerable, writable: false, value: s });
+      return s;
+    },
   });
 }
 

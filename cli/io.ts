@@ -14,11 +14,20 @@ export interface Io {
   progress?: ProgressSink;
 }
 
+// Getters, so a run that prints nothing (a clean `ldmc check`) never sets up the output streams
+// (a few milliseconds of its start-up).
 export const defaultIo = (): Io => ({
   out: (s) => process.stdout.write(s + '\n'),
   err: (s) => process.stderr.write(s + '\n'),
-  color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
-  progress: { write: (s) => process.stderr.write(s), tty: Boolean(process.stderr.isTTY) },
+  get color() {
+    return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+  },
+  progress: {
+    write: (s) => process.stderr.write(s),
+    get tty() {
+      return Boolean(process.stderr.isTTY);
+    },
+  },
 });
 
 /** Diagnostics printed per file in text output; the rest are counted in one line (JSON output keeps all). */

@@ -1,9 +1,9 @@
 // The `ldmc` command: a thin shell over compiler/ (and runtime/, loaded only by the commands
-// that run models, so `check` stays fast).
+// that run models, so `check` stays fast). Likewise the emitters and the file writer load only in
+// the commands that use them: a plain `ldmc check` pays for parsing and checking, nothing more.
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultName, diagnosticJson, dialectJson, emitArtifacts, formatSummary, inspectJson } from '../compiler/emit.js';
 import { isDialect } from '../compiler/dialect.js';
 import type { Dialect } from '../schema/types.js';
 import { compile, type CompileResult } from '../compiler/program.js';
@@ -12,7 +12,6 @@ import type { SourceLimits } from '../compiler/limits.js';
 import { parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { CliError } from './errors.js';
 import { closest } from '../schema/suggest.js';
-import { writeAtomic } from './fs-util.js';
 import { DiskHost } from './host.js';
 import { defaultIo, printDiagnostics, type Io } from './io.js';
 
@@ -98,6 +97,7 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
       printDiagnostics(result, a, io);
       if (result.hasErrors || !result.graph) return 1;
       const { exportConfig } = await import('../compiler/export.js');
+      const { writeAtomic } = await import('./fs-util.js');
       const x = exportConfig(result, to);
       for (const t of x.ldmcOnly) io.err(`warning: ${t.path} uses ${t.target}, an ldmc-only target that main.py cannot import`);
       writeAtomic(resolve(out), x.text);
@@ -114,6 +114,7 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
         return 1;
       }
       const { jsonSchemaText } = await import('../compiler/emit-schema.js');
+      const { writeAtomic } = await import('./fs-util.js');
       const out = a.values.out?.at(-1);
       if (out) writeAtomic(resolve(out), jsonSchemaText(plugins.registry));
       else io.out(jsonSchemaText(plugins.registry).trimEnd());
@@ -204,13 +205,16 @@ function format(a: ParsedArgs): 'text' | 'json' {
 
 async function checkCommand(a: ParsedArgs, io: Io): Promise<number> {
   const { result } = await runCompiler(a);
-  if (format(a) === 'json') io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson), ...(result.dialect ? { dialect: dialectJson(result.dialect) } : {}) }));
-  else printDiagnostics(result, a, io);
+  if (format(a) === 'json') {
+    const { diagnosticJson, dialectJson } = await import('../compiler/emit.js');
+    io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson), ...(result.dialect ? { dialect: dialectJson(result.dialect) } : {}) }));
+  } else printDiagnostics(result, a, io);
   return result.hasErrors ? 1 : 0;
 }
 
 async function inspectCommand(a: ParsedArgs, io: Io): Promise<number> {
   const { result } = await runCompiler(a);
+  const { formatSummary, inspectJson } = await import('../compiler/emit.js');
   const j = inspectJson(result);
   if (format(a) === 'json') {
     io.out(JSON.stringify(j, null, 2));
@@ -223,6 +227,8 @@ async function inspectCommand(a: ParsedArgs, io: Io): Promise<number> {
 
 async function compileCommand(a: ParsedArgs, io: Io): Promise<number> {
   const { result } = await runCompiler(a);
+  const { defaultName, diagnosticJson, emitArtifacts, formatSummary, inspectJson } = await import('../compiler/emit.js');
+  const { writeAtomic } = await import('./fs-util.js');
   const json = format(a) === 'json';
   if (json) io.out(JSON.stringify({ diagnostics: result.diagnostics.map(diagnosticJson) }));
   else printDiagnostics(result, a, io);

@@ -3,7 +3,8 @@
 // plugin file and a hint, never a stack trace) and builds a Registry of the built-in targets plus
 // the plugins' targets and extended params. The built-in registry itself is never changed: each run
 // (a CLI command, a language-server project) gets its own instance.
-import { Type, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import type { TObject, TProperties, TSchema } from '@sinclair/typebox';
+import { Type } from '../schema/type-builder.js';
 import { isPlugin, type LdmcPlugin, type PluginTarget } from '../schema/plugin.js';
 import { builtinRegistry, Registry } from '../schema/registry.js';
 import { childSlot, isBuiltinFamily, type Family, type TargetSpec } from '../schema/types.js';

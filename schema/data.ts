@@ -1,6 +1,6 @@
 // Data modules and datasets: main.py's DataModuleFromConfig and the dataset classes the reference
 // configs name (ldm/data/*.py, taming/data/faceshq.py).
-import { Type } from '@sinclair/typebox';
+import { Type } from './type-builder.js';
 import type { TObject } from '@sinclair/typebox';
 import { bool, child, defineTarget, int, nullable, num, oneOf, opt, params, str, type Filled, type TargetSpec } from './types.js';
 

@@ -1,5 +1,5 @@
 // Diffusion wrappers: ldm/models/diffusion/ddpm.py (DDPM and LatentDiffusion).
-import { Type } from '@sinclair/typebox';
+import { Type } from './type-builder.js';
 import { bool, child, defineTarget, dialects, int, nullable, num, oneOf, opt, params, Sentinel, str, valueDialects, type Filled } from './types.js';
 
 export const ddpmParams = {

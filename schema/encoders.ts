@@ -1,5 +1,5 @@
 // Conditioning stages: ldm/modules/encoders/modules.py, plus torch.nn.Identity.
-import { Type } from '@sinclair/typebox';
+import { Type } from './type-builder.js';
 import { bertEmbedderFacts, classEmbedderFacts, identityFacts, spatialRescalerFacts, type BERTEmbedderParams as BERTFactsParams, type ClassEmbedderParams as ClassFactsParams, type SpatialRescalerParams as RescalerFactsParams } from './facts/encoders.js';
 import { sdEncoderTargets } from './sd-encoders.js';
 import { bool, defineTarget, int, nullable, num, oneOf, opt, params, str, type Filled } from './types.js';

@@ -1,6 +1,6 @@
 // The closed registry: every target ldmc knows, by canonical id and alias. A config's `target` is
 // only ever looked up here; nothing is imported or executed.
-import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { autoencoderTargets } from './autoencoder.js';
 import { dataTargets, typedDataTargets } from './data.js';
 import { diffusionTargets } from './diffusion.js';
@@ -88,6 +88,8 @@ export class Registry {
   /** A fingerprint of the vocabulary (ids, aliases, param schemas), stamped into generated files. */
   hash(): string {
     const text = JSON.stringify(this.targets.map((t) => [t.id, t.aliases, t.params]));
+    // node:crypto costs more to load than `ldmc check` spends checking, and only the generators hash.
+    const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
     return createHash('sha256').update(text).digest('hex');
   }
 }

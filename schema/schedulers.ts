@@ -1,5 +1,5 @@
 // Learning-rate schedules: ldm/lr_scheduler.py. They return a LambdaLR multiplier of the base LR.
-import { Type } from '@sinclair/typebox';
+import { Type } from './type-builder.js';
 import { defineTarget, int, num, opt, params, type Filled } from './types.js';
 
 export const LambdaWarmUpCosineSchedulerParams = params({

@@ -3,7 +3,7 @@
 // (sd2), the x4 upscaler's low-scale model (ldm/modules/diffusionmodules/upscaling.py) and the depth
 // stage (ldm/modules/midas/api.py). CompVis/latent-diffusion defines none of them (its modules.py
 // has FrozenCLIPTextEmbedder and FrozenClipImageEmbedder, other classes), so none is in 'ldm'.
-import { Type } from '@sinclair/typebox';
+import { Type } from './type-builder.js';
 import {
   MIDAS_MODEL_TYPES,
   clipEmbeddingNoiseAugmentationFacts,

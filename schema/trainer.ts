@@ -1,5 +1,5 @@
 // The `lightning:` section: trainer options, callbacks and loggers, as main.py reads them.
-import { Type } from '@sinclair/typebox';
+import { Type } from './type-builder.js';
 import { bool, defineTarget, dialects, int, nullable, opt, params, str, type Filled } from './types.js';
 
 export const ImageLoggerParams = params({

@@ -1,7 +1,8 @@
 // The vocabulary's building blocks. A target's params are one TypeBox object: it is the TypeScript
 // type (Static<>), the JSON Schema the editor reads, and what the checker validates against.
 // Params that hold a nested `{target, params}` config are marked with `ldmcChild`.
-import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import type { Static, TObject, TProperties, TSchema } from '@sinclair/typebox';
+import { Type } from './type-builder.js';
 import type { FamilyStatics, RuntimeRef } from './family.js';
 
 export type Family =

@@ -1,6 +1,6 @@
 // The autoencoders' params schemas (a leaf: the facts walker and the family module both import it).
 // First stages: ldm/models/autoencoder.py and the Encoder/Decoder of ldm/modules/diffusionmodules/model.py.
-import { Type } from '@sinclair/typebox';
+import { Type } from '../type-builder.js';
 import { bool, child, int, nullable, num, oneOf, opt, params, str, valueDialects, type Filled } from '../types.js';
 
 export const DDConfig = Type.Object(

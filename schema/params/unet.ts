@@ -1,7 +1,7 @@
 // UNetModel's params schema (a leaf: the facts walker and the family module both import it).
 // Denoising networks: ldm/modules/diffusionmodules/openaimodel.py.
 import { dialects, int, num, bool, opt, nullable, params, valueDialects, type Filled } from '../types.js';
-import { Type } from '@sinclair/typebox';
+import { Type } from '../type-builder.js';
 
 export const UNetModelParams = params({
   image_size: int('Spatial size (H = W) of the latent the UNet is trained on. Recorded only: the network is fully convolutional.', { minimum: 1 }),
