@@ -61,7 +61,7 @@ async function celebaTrain(ckpt, backend) {
   const r = await compileConfig('examples/celeba256.yaml');
   const ld = new LatentDiffusion(resolvedNode(r.graph.model).params, { zeroInit: true });
   ld.loadFull(readWeightsFile(ckpt), { strict: false, ignoreKeys: [/^first_stage_model\.loss\./] });
-  const tLoad = performance.now();
+  const tLoad = performance.now(), rssLoad = Math.round(process.memoryUsage().rss / 1024 ** 2);
   ld.train();
   ld.first_stage_model.eval();
   // runtime/train/ldm-task.ts: the UNet's parameters (cond stage frozen / absent), AdamW.
@@ -72,8 +72,12 @@ async function celebaTrain(ckpt, backend) {
   const B = 2, S = 256;
   const images = tf.randomUniform([B, S, S, 3], -1, 1, 'float32', 3);
   const iters = opt('--iters', 3), warmup = opt('--warmup', 1);
-  const times = [];
+  const times = [], phases = [];
+  // LDMC_KERNEL_PROFILE=1: per-kernel totals over the timed steps, on stderr (runtime/perf/kernel-profile.ts)
+  const prof = await import(dist('runtime/perf/kernel-profile.js'));
+  const rssMiB = () => Math.round(process.memoryUsage().rss / 1024 ** 2);
   for (let i = 0; i < warmup + iters; i++) {
+    if (i === warmup) prof.resetKernelProfile();
     const s0 = performance.now();
     const t = tf.randomUniform([B], 0, ld.ddpm.numTimesteps, 'int32', 10 + i);
     const noise = tf.randomNormal([B, 64, 64, 3], 0, 1, 'float32', 20 + i);
@@ -82,17 +86,22 @@ async function celebaTrain(ckpt, backend) {
       return ld.trainingLoss({ image: images }, { t, noise, training: true }).loss;
     }, vars);
     value.dataSync();
+    const s1 = performance.now(), rssGrads = rssMiB();
     const byName = new Map(names.map((n, k) => [n, grads[vars[k].name]]));
     adam.apply(byName);
     tf.dispose([value, t, noise, ...Object.values(grads)]);
+    const s2 = performance.now();
     ld.ema?.update(ld.model);
     // sync on one updated weight so the step is finished when the clock stops
     vars[0].dataSync();
-    if (i >= warmup) times.push(performance.now() - s0);
+    const s3 = performance.now();
+    if (i >= warmup) times.push(s3 - s0);
+    phases.push({ grad_ms: Math.round(s1 - s0), adam_ms: Math.round(s2 - s1), ema_ms: Math.round(s3 - s2), rss_after_grads_mib: rssGrads, rss_mib: rssMiB() });
   }
+  if (prof.kernelProfileOn) console.error(prof.formatKernelProfile(30));
   return {
     case: 'celeba-train', backend: tf.getBackend(), native_kernels: native, median_ms: +median(times).toFixed(1), times_ms: times.map((t) => +t.toFixed(1)),
-    load_s: +((tLoad - t0) / 1000).toFixed(2), peak_rss_mib: peakRssMiB(),
+    load_s: +((tLoad - t0) / 1000).toFixed(2), peak_rss_mib: peakRssMiB(), rss_after_load_mib: rssLoad, steps: phases,
   };
 }
 

@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { loadNative, type NativeAddon } from '../native/index.js';
 import { installCpuKernels } from './native-cpu-kernels.js';
+import { markOwnKernel, profileBackendKernels, timedFallback } from './kernel-profile.js';
 import { storeOf } from './tensor-store.js';
 
 export { cpuBufferPool, storeOf, type TensorStore } from './tensor-store.js';
@@ -345,18 +346,26 @@ export function installNativeKernels(backend: NativeBackend = 'wasm'): { install
   }
   const origInput = tf.getKernel('Conv2DBackpropInput', backend);
   if (origInput) tf.unregisterKernel('Conv2DBackpropInput', backend);
-  tf.registerKernel({ kernelName: 'Conv2DBackpropInput', backendName: backend, kernelFunc: (args: KernelArgs) => conv2dBackpropInput(args, origInput?.kernelFunc) });
+  const prevInput = origInput && timedFallback('Conv2DBackpropInput', origInput.kernelFunc);
+  tf.registerKernel({ kernelName: 'Conv2DBackpropInput', backendName: backend, kernelFunc: (args: KernelArgs) => conv2dBackpropInput(args, prevInput) });
   const origFilter = tf.getKernel('Conv2DBackpropFilter', backend);
   if (origFilter) tf.unregisterKernel('Conv2DBackpropFilter', backend);
-  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: backend, kernelFunc: (args: KernelArgs) => conv2dBackpropFilter(args, origFilter?.kernelFunc) });
+  const prevFilter = origFilter && timedFallback('Conv2DBackpropFilter', origFilter.kernelFunc);
+  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: backend, kernelFunc: (args: KernelArgs) => conv2dBackpropFilter(args, prevFilter) });
+  markOwnKernel('Conv2DBackpropInput');
+  markOwnKernel('Conv2DBackpropFilter');
   const own: Array<[string, KernelFunc]> = [
     [GROUP_NORM, groupNorm], [GROUP_NORM_GRAD, groupNormGrad],
     [SILU, unary((x, y) => addon!.silu(x, y))], [SILU_GRAD, unaryGrad((dy, x, dx) => addon!.siluGrad(dy, x, dx))],
     [GELU, unary((x, y) => addon!.gelu(x, y))], [GELU_GRAD, unaryGrad((dy, x, dx) => addon!.geluGrad(dy, x, dx))],
     [ADAM, adam], [EMA, ema],
   ];
-  for (const [kernelName, kernelFunc] of own) tf.registerKernel({ kernelName, backendName: backend, kernelFunc });
+  for (const [kernelName, kernelFunc] of own) {
+    tf.registerKernel({ kernelName, backendName: backend, kernelFunc });
+    markOwnKernel(kernelName);
+  }
   if (backend === 'cpu') installCpuKernels(wrap, activeAddon);
+  profileBackendKernels(backend); // LDMC_KERNEL_PROFILE=1 only
   addon = a;
   installedOn.add(backend);
   return { installed: true, why: '', ...info };
@@ -367,5 +376,6 @@ export function wrapKernel(backend: string, name: string, fn: (args: KernelArgs,
   const orig = tf.getKernel(name, backend);
   if (!orig) throw new Error(`ldmc: the ${backend} backend has no ${name} kernel to wrap (is @tensorflow/tfjs-backend-${backend} loaded?)`);
   tf.unregisterKernel(name, backend);
-  tf.registerKernel({ ...orig, kernelFunc: (args: KernelArgs) => fn(args, orig.kernelFunc) } as KernelConfig);
+  const prev = timedFallback(name, orig.kernelFunc);
+  tf.registerKernel({ ...orig, kernelFunc: (args: KernelArgs) => fn(args, prev) } as KernelConfig);
 }
