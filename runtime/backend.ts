@@ -29,6 +29,9 @@ let cpuNote = '';
 /** Starts a backend (see InitBackendOptions) and returns its tfjs name ('tensorflow', 'wasm', 'cpu'). */
 export async function initBackend(opts: InitBackendOptions = {}): Promise<string> {
   await loadGradients();
+  // Frees each activation's gradient and saved tensors during backprop (runtime/perf/lean-backprop.ts);
+  // Opt-in (LDMC_LEAN_BACKPROP=1) until it is measured on the celeba256 step and run through the suite.
+  if (process.env.LDMC_LEAN_BACKPROP === '1') (await import('./perf/lean-backprop.js')).installLeanBackprop();
   const order: BackendName[] = opts.backend ? [opts.backend] : (['tensorflow', 'wasm', 'cpu'] as const).filter((b) => !opts.skip?.includes(b));
   const failures: string[] = [];
   for (const name of order) {
