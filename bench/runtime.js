@@ -31,13 +31,15 @@ export const BACKENDS = ['wasm', 'wasm-tfjs', 'cpu', 'cpu-tfjs'];
 /** Timed iterations per case (the training steps are slow on cpu). */
 const DEFAULT_ITERS = { resblock: 5, attn: 7, unet: 3, vq: 5 };
 
-function median(xs) {
+/** The median of a list of numbers (the bench scripts' one definition). */
+export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-async function compileConfig(file) {
+/** Compiles a config of this repository (dist/ build), throwing on its errors. */
+export async function compileConfig(file) {
   const { compile } = await import(dist('compiler/program.js'));
   const host = {
     readFile: (p) => { try { return readFileSync(resolve(repoRoot, p), 'utf8'); } catch (e) { return e; } },

@@ -8,33 +8,16 @@
 //   node bench/scale-ldmc.js txt2img-fwd CKPT INPUTS OUT BACKEND [--iters N]
 //        txt2img-1p4B's UNet from CKPT (model.diffusion_model.*), forward at batch 1 on INPUTS (x, timesteps,
 //        context; NCHW safetensors as `ldmc forward` takes them); the output written to OUT (NCHW, key 'out').
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { compileConfig, median } from './runtime.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => pathToFileURL(join(repoRoot, 'dist', p)).href;
 const argv = process.argv.slice(2);
 const opt = (k, d) => { const i = argv.indexOf(k); return i >= 0 ? Number(argv[i + 1]) : d; };
 const pos = argv.filter((a, i) => !a.startsWith('--') && !(i > 0 && argv[i - 1].startsWith('--')));
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-async function compileConfig(file) {
-  const { compile } = await import(dist('compiler/program.js'));
-  const host = {
-    readFile: (p) => { try { return readFileSync(resolve(repoRoot, p), 'utf8'); } catch (e) { return e; } },
-    fileExists: (p) => existsSync(resolve(repoRoot, p)),
-  };
-  const r = compile({ files: [file] }, host);
-  const errors = r.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length) throw new Error(`${file}: ${errors.map((d) => d.message).join('; ')}`);
-  return r;
-}
 
 async function start(backend) {
   const { initBackend } = await import(dist('runtime/backend.js'));

@@ -32,17 +32,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './runtime.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 const TXT2IMG_CONFIG = resolve(repoRoot, '../shared/reference/ldm-configs/configs/latent-diffusion/txt2img-1p4B-eval.yaml');
 export const SCALE_CASES = ['vq', 'unet', 'celeba-sample', 'celeba-train', 'txt2img-fwd'];
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 /** The python with torch (Debian's python3-torch lives in /usr/bin/python3), or undefined. */
 function torchPython() {
