@@ -187,6 +187,22 @@ function report(title: string, s: Stats): void {
   console.log(`      codes: ${codes}`);
 }
 
+
+/** `ldmc check` on each file as a real process, two at a time, every other one with --format json. */
+async function checkWithCli(files: readonly string[]): Promise<{ file: string; code: number | null; out: string }[]> {
+  const bin = join(repoRoot, 'bin', 'ldmc.js');
+  const run = (file: string, args: string[]) =>
+    new Promise<{ file: string; code: number | null; out: string }>((res) => {
+      execFile(process.execPath, [bin, 'check', ...args, file], { cwd: repoRoot, timeout: 20_000, killSignal: 'SIGKILL', env: { ...process.env, LDMC_DEBUG: '' } }, (err, stdout, stderr) => {
+        const e = err as { code?: number | string } | null;
+        res({ file, code: e ? (typeof e.code === 'number' ? e.code : null) : 0, out: `\n${stdout}\n${stderr}` });
+      });
+    });
+  const results: { file: string; code: number | null; out: string }[] = [];
+  for (let i = 0; i < files.length; i += 2) results.push(...(await Promise.all(files.slice(i, i + 2).map((f, k) => run(f, (i + k) % 2 ? ['--format', 'json'] : [])))));
+  return results;
+}
+
 describe('fuzz: mutated reference configs', function () {
   this.timeout(60_000);
 
@@ -233,18 +249,7 @@ describe('fuzz: mutated reference configs', function () {
         writeFileSync(p, mutate(seeds[seed]!.text, muts));
         return p;
       });
-      const bin = join(repoRoot, 'bin', 'ldmc.js');
-      const run = (file: string, args: string[]) =>
-        new Promise<{ file: string; code: number | null; out: string }>((res) => {
-          execFile(process.execPath, [bin, 'check', ...args, file], { cwd: repoRoot, timeout: 20_000, killSignal: 'SIGKILL', env: { ...process.env, LDMC_DEBUG: '' } }, (err, stdout, stderr) => {
-            const e = err as { code?: number | string } | null;
-            res({ file, code: e ? (typeof e.code === 'number' ? e.code : null) : 0, out: `\n${stdout}\n${stderr}` });
-          });
-        });
-      const results: { file: string; code: number | null; out: string }[] = [];
-      for (let i = 0; i < files.length; i += 2) {
-        results.push(...(await Promise.all(files.slice(i, i + 2).map((f, k) => run(f, (i + k) % 2 ? ['--format', 'json'] : [])))));
-      }
+      const results = await checkWithCli(files);
       for (const r of results) {
         const why = `${r.file} (exit ${r.code}):\n${readFileSync(r.file, 'utf8')}\n--- output ---${r.out}`;
         expect(STACK_TRACE.test(r.out), `stack trace: ${why}`).to.equal(false);
@@ -478,16 +483,7 @@ describe('fuzz: mutated Stable Diffusion configs', function () {
         writeFileSync(p, mutate(sdSeeds[seed]!.text, muts));
         return p;
       });
-      const bin = join(repoRoot, 'bin', 'ldmc.js');
-      const run = (file: string, args: string[]) =>
-        new Promise<{ file: string; code: number | null; out: string }>((res) => {
-          execFile(process.execPath, [bin, 'check', ...args, file], { cwd: repoRoot, timeout: 20_000, killSignal: 'SIGKILL', env: { ...process.env, LDMC_DEBUG: '' } }, (err, stdout, stderr) => {
-            const e = err as { code?: number | string } | null;
-            res({ file, code: e ? (typeof e.code === 'number' ? e.code : null) : 0, out: `\n${stdout}\n${stderr}` });
-          });
-        });
-      const results: { file: string; code: number | null; out: string }[] = [];
-      for (let i = 0; i < files.length; i += 2) results.push(...(await Promise.all(files.slice(i, i + 2).map((f, k) => run(f, (i + k) % 2 ? ['--format', 'json'] : [])))));
+      const results = await checkWithCli(files);
       for (const r of results) {
         const why = `${r.file} (exit ${r.code}):\n${readFileSync(r.file, 'utf8')}\n--- output ---${r.out}`;
         expect(STACK_TRACE.test(r.out), `stack trace: ${why}`).to.equal(false);
