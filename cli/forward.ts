@@ -10,7 +10,7 @@ import { backendsToSkipForWeights, float32Bytes } from '../runtime/fit.js';
 import { initBackend, type BackendName } from '../runtime/backend.js';
 import { buildComponent, canBuild, type RuntimeComponent } from '../runtime/build.js';
 import type { UNetModel } from '../runtime/unet/index.js';
-import { assertNever, type CondInput, type DiffusionSlots } from '../schema/family.js';
+import { assertNever, diffusionSlots, type CondInput, type DiffusionSlots } from '../schema/family.js';
 import type { TargetSpec } from '../schema/index.js';
 import { parseSafetensors, SafetensorsError, serializeSafetensors, type F32Tensor, type RawTensor } from '../runtime/weights/safetensors.js';
 import { formatReport, loadStateDict } from '../runtime/weights/state-dict.js';
@@ -21,7 +21,6 @@ import { writeAtomic } from './fs-util.js';
 import { openWeightsFile } from './weights-file.js';
 
 export type Component = 'unet' | 'first_stage' | 'cond_stage';
-const COMPONENT_KEYS: Record<Component, string> = { unet: 'unet_config', first_stage: 'first_stage_config', cond_stage: 'cond_stage_config' };
 const SLOT_OF_ROLE: Record<Component, keyof DiffusionSlots> = { unet: 'unet', first_stage: 'firstStage', cond_stage: 'condStage' };
 /** Where LatentDiffusion keeps each part in its state_dict (ldm/models/diffusion/ddpm.py). */
 export const CHECKPOINT_PREFIX: Record<Component, string> = { unet: 'model.diffusion_model.', first_stage: 'first_stage_model.', cond_stage: 'cond_stage_model.' };
@@ -36,16 +35,14 @@ export function parseBackend(a: ParsedArgs): BackendName | undefined {
 /** The IR node of the component to run: the model itself, or one part of a LatentDiffusion. */
 export function selectComponent(model: IRNode, component: string | undefined): { node: IRNode; role: Component } {
   const own: Component | undefined = model.spec.families.includes('unet') ? 'unet' : model.spec.families.includes('first_stage') ? 'first_stage' : model.spec.families.includes('cond_stage') ? 'cond_stage' : undefined;
-  if (component !== undefined && !(component in COMPONENT_KEYS)) throw new UsageError(`--component must be unet, first_stage or cond_stage, not '${component}'`);
+  if (component !== undefined && !(component in SLOT_OF_ROLE)) throw new UsageError(`--component must be unet, first_stage or cond_stage, not '${component}'`);
   if (own) {
     if (component && component !== own) throw new CliError(`the config's model is a ${className(model)} (a ${own}); it has no ${component}`);
     return { node: model, role: own };
   }
   if (!component) throw new CliError(`the config's model is a ${className(model)}; say which part to run`, 'add --component unet, first_stage or cond_stage');
   const role = component as Component;
-  // A diffusion wrapper names its slots in its statics; a model without them (a plugin's) uses LatentDiffusion's.
-  const st = model.spec.statics;
-  const key = st?.family === 'diffusion' ? st.slots[SLOT_OF_ROLE[role]] : COMPONENT_KEYS[role];
+  const key = diffusionSlots(model.spec)[SLOT_OF_ROLE[role]];
   const c = model.children.get(key);
   if (!c || typeof c !== 'object') throw new CliError(`the ${className(model)} has no ${role}${typeof c === 'string' ? ` (it is ${c})` : ''}`);
   return { node: child(model, key)!, role };

@@ -15,7 +15,7 @@ import { initBackend } from '../runtime/backend.js';
 import { emaBufferName } from '../runtime/diffusion/ema.js';
 import { buildableWrapperIds, wrapperClass } from '../runtime/diffusion/build.js';
 import type { LatentDiffusion, LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
-import { assertNever } from '../schema/family.js';
+import { assertNever, diffusionSlots } from '../schema/family.js';
 import { Sentinel } from '../schema/index.js';
 import { seededNoise, type NoiseSource } from '../runtime/diffusion/noise.js';
 import { DEFAULT_SAMPLE_STEPS, sampleLatents, sampleStepCount, type SamplerName } from '../runtime/diffusion/sample.js';
@@ -145,7 +145,7 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
   let ld: LatentDiffusion | undefined;
   try {
     const hasFirstStage = [...weights.keys()].some((k) => k.startsWith('first_stage_model.'));
-    const firstStage = child(model, 'first_stage_config');
+    const firstStage = child(model, diffusionSlots(model.spec).firstStage);
     const firstStageCkpt = hasFirstStage ? undefined : firstStageCheckpoint(s.ckpt, firstStage);
 
     // A stalled threaded wasm start is retried, then started single-threaded, by initBackend itself.
@@ -193,8 +193,7 @@ type CondKind = { kind: 'unconditional' } | { kind: 'class'; nClasses: number } 
 
 /** What the cond stage conditions on, as its statics say (CondStageStatics.conditioning). */
 function condKind(model: IRNode): CondKind {
-  const st = model.spec.statics;
-  const c = model.children.get(st?.family === 'diffusion' ? st.slots.condStage : 'cond_stage_config');
+  const c = model.children.get(diffusionSlots(model.spec).condStage);
   if (c === Sentinel.Unconditional) return { kind: 'unconditional' };
   if (c && typeof c === 'object') {
     const cs = c.spec.statics;

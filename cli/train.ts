@@ -20,7 +20,7 @@ import { LdmTask } from '../runtime/train/ldm-task.js';
 import { train, type TrainTask } from '../runtime/train/trainer.js';
 import type { ProgressSink } from '../runtime/util/progress.js';
 import { loadStateDict, formatReport } from '../runtime/weights/state-dict.js';
-import { assertNever, type Regularizer } from '../schema/family.js';
+import { assertNever, diffusionSlots, type Regularizer } from '../schema/family.js';
 import { allTargets } from '../schema/index.js';
 import { CliError } from './errors.js';
 import { EXIT_INTERRUPTED, onInterrupt } from './interrupt.js';
@@ -125,7 +125,7 @@ async function diffusionTask(m: IRNode, o: TrainCliOptions, lr: number): Promise
   const dispose = () => ld.dispose();
   try {
     if (!o.resume) {
-      const fs = child(m, 'first_stage_config');
+      const fs = child(m, diffusionSlots(m.spec).firstStage);
       const path = fs?.params.ckpt_path;
       if (typeof path !== 'string') throw new CliError(`the first stage has no ckpt_path: ${className(m)} trains on a pretrained, frozen autoencoder`, `set model.params.first_stage_config.params.ckpt_path`);
       const rep = withWeightsFile(path, (weights) => {

@@ -1,7 +1,7 @@
 // Phase 4, check: rules across modules — the mistakes PyTorch only finds hours into a run, or
 // never. Params were already validated per target by resolve; this reads the IR and the facts.
 import { admInChannelsIssues, admInputWidth, maxPatchGanLayers, noiseLevelIssues, patchGanOutputSide, type CondStageFacts, type FactCode, type FactIssue } from '../schema/facts/index.js';
-import { assertNever, type DiffusionSlots } from '../schema/family.js';
+import { assertNever, diffusionSlots, type DiffusionSlots } from '../schema/family.js';
 import { ConditioningInputs, DDConfig, Sentinel } from '../schema/index.js';
 import { diag, type Reporter, type Span } from './diagnostics.js';
 import type { Inference } from './infer.js';
@@ -505,8 +505,7 @@ export function loggedMetrics(n: IRNode): string[] {
 
 function checkMonitor(m: IRNode, ctx: Reporter): void {
   // The model, and a diffusion wrapper's first stage (the slot its statics name).
-  const st = m.spec.statics;
-  for (const n of [m, child(m, st?.family === 'diffusion' ? st.slots.firstStage : 'first_stage_config')]) {
+  for (const n of [m, child(m, diffusionSlots(m.spec).firstStage)]) {
     if (!n) continue;
     const mon = n.params.monitor;
     if (typeof mon !== 'string') continue;

@@ -1,6 +1,7 @@
 // Diffusion wrappers: ldm/models/diffusion/ddpm.py (DDPM and LatentDiffusion).
 import { Type } from './type-builder.js';
 import { bool, child, defineTarget, dialects, int, nullable, num, oneOf, opt, params, Sentinel, str, valueDialects, type Filled } from './types.js';
+import { LatentDiffusionSlots } from './family.js';
 
 export const ddpmParams = {
   unet_config: child(['unet'], 'The denoising network.'),
@@ -85,11 +86,9 @@ export const LatentDiffusion = defineTarget({
   summary: 'Diffusion in the latent space of a frozen first stage, with optional conditioning.',
   source: 'ldm/models/diffusion/ddpm.py:424',
   params: LatentDiffusionParams,
-  statics: { family: 'diffusion', slots: { unet: 'unet_config', firstStage: 'first_stage_config', condStage: 'cond_stage_config' } },
+  statics: { family: 'diffusion', slots: LatentDiffusionSlots },
   runtime: { module: 'runtime/diffusion/index.js', export: 'LatentDiffusion' },
 });
-
-const slots = { unet: 'unet_config', firstStage: 'first_stage_config', condStage: 'cond_stage_config' } as const;
 
 /**
  * LatentFinetuneDiffusion's params (sd2 ddpm.py): the base of inpainting and depth2img. With
@@ -119,7 +118,7 @@ export const LatentInpaintDiffusion = defineTarget({
   source: 'ldm/models/diffusion/ddpm.py (LatentInpaintDiffusion)',
   params: LatentInpaintDiffusionParams,
   statics: {
-    family: 'diffusion', slots,
+    family: 'diffusion', slots: LatentDiffusionSlots,
     // Each concat key adds a channel (mask) or a latent (the masked image, through the first stage).
     extraConcatChannels: (p, latentChannels) => inpaintConcatChannels(p, latentChannels),
   },
@@ -146,7 +145,7 @@ export const LatentDepth2ImageDiffusion = defineTarget({
   summary: 'depth2img: the latent is concatenated with a MiDaS depth map of the input (4 + 1 UNet input channels).',
   source: 'ldm/models/diffusion/ddpm.py (LatentDepth2ImageDiffusion)',
   params: LatentDepth2ImageDiffusionParams,
-  statics: { family: 'diffusion', slots, extraConcatChannels: () => 1 },
+  statics: { family: 'diffusion', slots: LatentDiffusionSlots, extraConcatChannels: () => 1 },
 });
 
 export const LatentUpscaleDiffusionParams = params({
@@ -164,7 +163,7 @@ export const LatentUpscaleDiffusion = defineTarget({
   summary: 'The x4 upscaler: the latent is concatenated with the noised low-resolution image (4 + 3 UNet input channels); the noise level reaches the UNet as y (hybrid-adm).',
   source: 'ldm/models/diffusion/ddpm.py (LatentUpscaleDiffusion)',
   params: LatentUpscaleDiffusionParams,
-  statics: { family: 'diffusion', slots, extraConcatChannels: () => 3 },
+  statics: { family: 'diffusion', slots: LatentDiffusionSlots, extraConcatChannels: () => 3 },
 });
 
 export const ImageEmbeddingConditionedLatentDiffusionParams = params({
@@ -184,7 +183,7 @@ export const ImageEmbeddingConditionedLatentDiffusion = defineTarget({
   summary: 'Stable unCLIP: text cross-attention plus a CLIP image embedding (and its noise level) as y (crossattn-adm).',
   source: 'ldm/models/diffusion/ddpm.py (ImageEmbeddingConditionedLatentDiffusion)',
   params: ImageEmbeddingConditionedLatentDiffusionParams,
-  statics: { family: 'diffusion', slots },
+  statics: { family: 'diffusion', slots: LatentDiffusionSlots },
 });
 
 export const diffusionTargets = [LatentDiffusion, LatentInpaintDiffusion, LatentDepth2ImageDiffusion, LatentUpscaleDiffusion, ImageEmbeddingConditionedLatentDiffusion];

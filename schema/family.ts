@@ -112,6 +112,9 @@ export interface DiffusionSlots {
   readonly condStage: string;
 }
 
+/** LatentDiffusion's slots (main.py's config keys), which its sd2 subclasses keep. */
+export const LatentDiffusionSlots = { unet: 'unet_config', firstStage: 'first_stage_config', condStage: 'cond_stage_config' } as const satisfies DiffusionSlots;
+
 /** Facts of a latent-diffusion model's parts, for its cross-module rules. */
 export interface DiffusionView {
   readonly params: FilledParams;
@@ -167,6 +170,11 @@ export type FamilyStatics = UNetStatics | FirstStageStatics | CondStageStatics |
  */
 export function isPassthrough(spec: { readonly statics?: FamilyStatics } | undefined): boolean {
   return spec?.statics?.family === 'cond_stage' && spec.statics.passthrough === true;
+}
+
+/** The slots a model keeps its parts in: its wrapper's statics', else (a plugin's model) LatentDiffusion's. */
+export function diffusionSlots(spec: { readonly statics?: FamilyStatics }): DiffusionSlots {
+  return spec.statics?.family === 'diffusion' ? spec.statics.slots : LatentDiffusionSlots;
 }
 
 export { assertNever } from './assert-never.js';
