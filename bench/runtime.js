@@ -173,21 +173,20 @@ export async function runCase(name, backend, { iters, warmup = 2, profile = fals
   // The cpu backend's output pool (runtime/perf/cpu-buffer-pool.ts): reused vs fresh buffers.
   const pool = nk.cpuBufferPool?.(tf.backend());
   if (pool) out.cpu_pool = { ...pool.stats };
-  if (profile) out.kernels = await profileKernels(tf, c.run);
+  if (profile) out.kernels = await profileKernels(c.run);
   return out;
 }
 
-/** Per-kernel wall time of one iteration (tf.profile), largest first. */
-async function profileKernels(tf, run) {
-  const prof = await tf.profile(run);
-  const agg = new Map();
-  for (const k of prof.kernels) {
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    const a = agg.get(k.name) ?? { n: 0, ms: 0 };
-    a.n++; a.ms += ms;
-    agg.set(k.name, a);
-  }
-  return [...agg].sort((a, b) => b[1].ms - a[1].ms).map(([k, v]) => ({ kernel: k, calls: v.n, ms: +v.ms.toFixed(1) }));
+/**
+ * Per-kernel wall time of one iteration, largest first, with the part spent in tfjs's own kernel
+ * (runtime/perf/kernel-profile.ts; --profile sets LDMC_KERNEL_PROFILE=1 before the runtime loads).
+ */
+async function profileKernels(run) {
+  const prof = await import(dist('runtime/perf/kernel-profile.js'));
+  if (!prof.kernelProfileOn) throw new Error('profiling needs LDMC_KERNEL_PROFILE=1 before the runtime loads (node bench/runtime.js CASE BACKEND --profile)');
+  prof.resetKernelProfile();
+  run();
+  return prof.kernelProfile().map((r) => ({ kernel: r.name, calls: r.calls, ms: +r.ms.toFixed(1), fallback_ms: +r.fallbackMs.toFixed(1) }));
 }
 
 // ------------------------------------------------------------------ section for bench/run.js
@@ -266,6 +265,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     console.log(`usage: node bench/runtime.js ${CASES.join('|')} [wasm|cpu] [--iters N] [--warmup N] [--profile]`);
     process.exit(name ? 0 : 2);
   }
+  // Read once when the runtime loads (runtime/perf/kernel-profile.ts), so set before any of it does.
+  if (argv.includes('--profile')) process.env.LDMC_KERNEL_PROFILE = '1';
   // A pending promise keeps no Node process alive: hold a handle until the case has finished, so a
   // wait inside the backend's start-up can never end the process silently with status 0.
   const keepAlive = setInterval(() => {}, 1 << 30);
@@ -276,7 +277,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     profile: argv.includes('--profile'),
   }).then((r) => {
     if (r.kernels) {
-      for (const k of r.kernels.slice(0, 20)) console.error(`  ${k.kernel.padEnd(28)} x${String(k.calls).padEnd(4)} ${String(k.ms).padStart(8)} ms`);
+      for (const k of r.kernels.slice(0, 20)) console.error(`  ${k.kernel.padEnd(28)} x${String(k.calls).padEnd(4)} ${String(k.ms).padStart(8)} ms  (tfjs's own: ${k.fallback_ms} ms)`);
     }
     console.log(JSON.stringify(r));
     clearInterval(keepAlive);

@@ -38,6 +38,8 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<string
   for (const name of order) {
     try {
       const got = await start(name, opts);
+      // LDMC_KERNEL_PROFILE=1: time every kernel of the backend, ours and tfjs's (a no-op when off).
+      (await import('./perf/kernel-profile.js')).profileBackendKernels(got);
       if (!opts.quiet && !announced) {
         announced = true;
         const extra = got === 'wasm' ? ` (${wasmThreads()} thread${wasmThreads() === 1 ? '' : 's'}${nativeNote})` : got === 'cpu' ? cpuNote : '';

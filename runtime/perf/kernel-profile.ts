@@ -1,6 +1,6 @@
 // Per-kernel wall time on a backend, for finding where a step goes (LDMC_KERNEL_PROFILE=1).
-// installNativeKernels wraps every kernel of its backend in a timer when the switch is on, and
-// wrapKernel's fallbacks in a second one, so each row says how much of a kernel's time went to the
+// initBackend wraps every kernel of the backend it starts in a timer when the switch is on, and
+// wrapKernel wraps its fallbacks in a second one, so each row says how much of a kernel's time went to the
 // tfjs kernel it wraps (a JavaScript loop on the cpu backend) instead of the addon. Off, nothing is
 // wrapped and nothing is paid. Times are inclusive and taken with performance.now(); kernels that
 // call other registered kernels through the engine (few do) count twice.

@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { loadNative, type NativeAddon } from '../native/index.js';
 import { installCpuKernels } from './native-cpu-kernels.js';
-import { markOwnKernel, profileBackendKernels, timedFallback } from './kernel-profile.js';
+import { markOwnKernel, timedFallback } from './kernel-profile.js';
 import { storeOf } from './tensor-store.js';
 
 export { cpuBufferPool, storeOf, type TensorStore } from './tensor-store.js';
@@ -365,7 +365,6 @@ export function installNativeKernels(backend: NativeBackend = 'wasm'): { install
     markOwnKernel(kernelName);
   }
   if (backend === 'cpu') installCpuKernels(wrap, activeAddon);
-  profileBackendKernels(backend); // LDMC_KERNEL_PROFILE=1 only
   addon = a;
   installedOn.add(backend);
   return { installed: true, why: '', ...info };
