@@ -117,17 +117,25 @@ class BasicTransformerBlock(nn.Module):
         return s.ff(s.norm3(x)) + x
 
 class SpatialTransformer(nn.Module):
-    def __init__(s, in_channels, n_heads, d_head, depth=1, dropout=0., context_dim=None):
-        super().__init__(); inner = n_heads * d_head
+    # use_linear: Stability-AI/stablediffusion's use_linear_in_transformer (Linear proj_in/proj_out on the
+    # token rows; its proj_out is declared Linear(in_channels, inner_dim), the same shape as inner == in here).
+    def __init__(s, in_channels, n_heads, d_head, depth=1, dropout=0., context_dim=None, use_linear=False):
+        super().__init__(); inner = n_heads * d_head; s.use_linear = use_linear
         s.norm = nn.GroupNorm(32, in_channels, eps=1e-6, affine=True)
-        s.proj_in = nn.Conv2d(in_channels, inner, 1)
+        s.proj_in = nn.Linear(in_channels, inner) if use_linear else nn.Conv2d(in_channels, inner, 1)
         s.transformer_blocks = nn.ModuleList([BasicTransformerBlock(inner, n_heads, d_head, dropout=dropout, context_dim=context_dim) for _ in range(depth)])
-        s.proj_out = zero_module(nn.Conv2d(inner, in_channels, 1))
+        s.proj_out = zero_module(nn.Linear(in_channels, inner) if use_linear else nn.Conv2d(inner, in_channels, 1))
     def forward(s, x, context=None):
         b, c, h, w = x.shape; x_in = x
-        x = s.proj_in(s.norm(x)).flatten(2).transpose(1, 2)
+        x = s.norm(x)
+        if not s.use_linear: x = s.proj_in(x)
+        x = x.flatten(2).transpose(1, 2)
+        if s.use_linear: x = s.proj_in(x)
         for blk in s.transformer_blocks: x = blk(x, context=context)
-        return s.proj_out(x.transpose(1, 2).reshape(b, -1, h, w)) + x_in
+        if s.use_linear: x = s.proj_out(x)
+        x = x.transpose(1, 2).reshape(b, -1, h, w)
+        if not s.use_linear: x = s.proj_out(x)
+        return x + x_in
 
 # ------------------------------------------------------------------ openaimodel.py
 class Upsample(nn.Module):
@@ -182,12 +190,12 @@ class TimestepEmbedSequential(nn.Sequential):
 class UNetModel(nn.Module):
     def __init__(s, in_channels, model_channels, out_channels, num_res_blocks, attention_resolutions, channel_mult,
                  num_heads=-1, num_head_channels=-1, use_spatial_transformer=False, transformer_depth=1, context_dim=None,
-                 use_checkpoint=False, legacy=True, **_):
+                 use_checkpoint=False, legacy=True, use_linear_in_transformer=False, **_):
         super().__init__(); mc = model_channels; ed = mc * 4; s.model_channels = mc
         def attn(ch):
             nh, dh = (num_heads, ch // num_heads) if num_head_channels == -1 else (ch // num_head_channels, num_head_channels)
             if legacy: dh = ch // nh if use_spatial_transformer else num_head_channels
-            return SpatialTransformer(ch, nh, dh, depth=transformer_depth, context_dim=context_dim) if use_spatial_transformer \
+            return SpatialTransformer(ch, nh, dh, depth=transformer_depth, context_dim=context_dim, use_linear=use_linear_in_transformer) if use_spatial_transformer \
                 else AttentionBlock(ch, num_heads=nh, num_head_channels=dh)
         rb = lambda a, b: ResBlock(a, ed, b, use_checkpoint)
         s.time_embed = nn.Sequential(nn.Linear(mc, ed), nn.SiLU(), nn.Linear(ed, ed))
@@ -440,81 +448,86 @@ def read_safetensors(path):
 def peak_rss_mib(): return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 # ------------------------------------------------------------------ commands
-cmd = pos[0] if pos else ''
-if cmd == 'make-celeba-ckpt':
-    ld = celeba_ld(); randomise(ld.model); randomise(ld.first_stage_model)
-    ld.model_ema = LitEma(ld.model)  # EMA shadows equal to the (random) weights
-    torch.save({'epoch': 0, 'global_step': 0, 'pytorch-lightning_version': '1.4.2', 'state_dict': ld.state_dict()}, pos[1])
-    print(json.dumps({"wrote": pos[1], "keys": len(ld.state_dict()), "bytes": os.path.getsize(pos[1])}))
-elif cmd == 'make-txt2img-ckpt':
-    u = txt2img_unet(); randomise(u)
-    torch.save({'state_dict': {f'model.diffusion_model.{k}': v for k, v in u.state_dict().items()}}, pos[1])
-    print(json.dumps({"wrote": pos[1], "params": sum(p.numel() for p in u.parameters()), "bytes": os.path.getsize(pos[1])}))
-elif cmd == 'make-txt2img-inputs':
-    g = torch.Generator().manual_seed(1)
-    write_safetensors(pos[1], {'x': torch.randn(1, 4, 32, 32, generator=g), 'timesteps': torch.tensor([421.0]),
-                               'context': torch.randn(1, 77, 1280, generator=g)})
-elif cmd == 'celeba-sample':
-    # scripts/sample_diffusion.py at batch 1: build, load (strict=False), ema_scope, DDIM, decode_first_stage, PNG.
-    steps = opt('--steps', 5); eta = opt('--eta', 0.0)
-    ld = celeba_ld(); t_build = time.perf_counter()
-    missing, unexpected = ld.load_state_dict(load_state_dict_file(pos[1]), strict=False)
-    ld.eval(); t_load = time.perf_counter()
-    with torch.no_grad():
-        ld.model_ema.copy_to(ld.model)  # ema_scope
-        ac = ld.alphas_cumprod.double()
-        ts = list(range(0, 1000, 1000 // steps)); ts = [t + 1 for t in ts]  # make_ddim_timesteps 'uniform'
-        a_t_all = ac[ts]; a_prev_all = torch.cat([ac[:1], ac[ts[:-1]]])
-        sig_all = eta * ((1 - a_prev_all) / (1 - a_t_all) * (1 - a_t_all / a_prev_all)).sqrt()
-        x = torch.randn(1, 3, 64, 64); t_step = []
-        for i in reversed(range(len(ts))):
+# (under main(): bench/torch_sd.py imports the modules above)
+def main():
+    cmd = pos[0] if pos else ''
+    if cmd == 'make-celeba-ckpt':
+        ld = celeba_ld(); randomise(ld.model); randomise(ld.first_stage_model)
+        ld.model_ema = LitEma(ld.model)  # EMA shadows equal to the (random) weights
+        torch.save({'epoch': 0, 'global_step': 0, 'pytorch-lightning_version': '1.4.2', 'state_dict': ld.state_dict()}, pos[1])
+        print(json.dumps({"wrote": pos[1], "keys": len(ld.state_dict()), "bytes": os.path.getsize(pos[1])}))
+    elif cmd == 'make-txt2img-ckpt':
+        u = txt2img_unet(); randomise(u)
+        torch.save({'state_dict': {f'model.diffusion_model.{k}': v for k, v in u.state_dict().items()}}, pos[1])
+        print(json.dumps({"wrote": pos[1], "params": sum(p.numel() for p in u.parameters()), "bytes": os.path.getsize(pos[1])}))
+    elif cmd == 'make-txt2img-inputs':
+        g = torch.Generator().manual_seed(1)
+        write_safetensors(pos[1], {'x': torch.randn(1, 4, 32, 32, generator=g), 'timesteps': torch.tensor([421.0]),
+                                   'context': torch.randn(1, 77, 1280, generator=g)})
+    elif cmd == 'celeba-sample':
+        # scripts/sample_diffusion.py at batch 1: build, load (strict=False), ema_scope, DDIM, decode_first_stage, PNG.
+        steps = opt('--steps', 5); eta = opt('--eta', 0.0)
+        ld = celeba_ld(); t_build = time.perf_counter()
+        missing, unexpected = ld.load_state_dict(load_state_dict_file(pos[1]), strict=False)
+        ld.eval(); t_load = time.perf_counter()
+        with torch.no_grad():
+            ld.model_ema.copy_to(ld.model)  # ema_scope
+            ac = ld.alphas_cumprod.double()
+            ts = list(range(0, 1000, 1000 // steps)); ts = [t + 1 for t in ts]  # make_ddim_timesteps 'uniform'
+            a_t_all = ac[ts]; a_prev_all = torch.cat([ac[:1], ac[ts[:-1]]])
+            sig_all = eta * ((1 - a_prev_all) / (1 - a_t_all) * (1 - a_t_all / a_prev_all)).sqrt()
+            x = torch.randn(1, 3, 64, 64); t_step = []
+            for i in reversed(range(len(ts))):
+                t0 = time.perf_counter()
+                e = ld.model(x, torch.full((1,), ts[i], dtype=torch.long))
+                a_t, a_p, sg = a_t_all[i].float(), a_prev_all[i].float(), sig_all[i].float()
+                x0 = (x - (1 - a_t).sqrt() * e) / a_t.sqrt()
+                x = a_p.sqrt() * x0 + (1. - a_p - sg ** 2).sqrt() * e + sg * torch.randn_like(x)
+                t_step.append(time.perf_counter() - t0)
+            t_dec0 = time.perf_counter()
+            img = ld.first_stage_model.decode(x / ld.scale_factor)
+            t_dec = time.perf_counter() - t_dec0
+        from PIL import Image
+        a = ((img[0].clamp(-1., 1.) + 1.) / 2. * 255).permute(1, 2, 0).numpy().astype('uint8')
+        Image.fromarray(a).save(pos[2])
+        print(json.dumps({"build_s": round(t_build - T_IMPORT0, 2), "load_s": round(t_load - T_IMPORT0, 2),
+                          "step_s": [round(t, 3) for t in t_step], "decode_s": round(t_dec, 2), "missing": len(missing), "unexpected": len(unexpected),
+                          "peak_rss_mib": peak_rss_mib()}))
+    elif cmd == 'celeba-train':
+        # LatentDiffusion.training_step at batch 2 on random images: encode (no grad), p_losses, AdamW, then LitEma.
+        iters, warm = opt('--iters', 3), opt('--warmup', 1)
+        ld = celeba_ld()
+        if len(pos) > 1 and os.path.exists(pos[1]): ld.load_state_dict(load_state_dict_file(pos[1]), strict=False)
+        else: randomise(ld.model); randomise(ld.first_stage_model); ld.model_ema = LitEma(ld.model)
+        ld.model.train()
+        opt_ = torch.optim.AdamW([p for p in ld.model.parameters()], lr=2.0e-06 * 2)  # base_lr x batch (scale_lr)
+        g = torch.Generator().manual_seed(3); imgs = torch.rand(2, 3, 256, 256, generator=g) * 2 - 1
+        ts = []
+        for i in range(warm + iters):
             t0 = time.perf_counter()
-            e = ld.model(x, torch.full((1,), ts[i], dtype=torch.long))
-            a_t, a_p, sg = a_t_all[i].float(), a_prev_all[i].float(), sig_all[i].float()
-            x0 = (x - (1 - a_t).sqrt() * e) / a_t.sqrt()
-            x = a_p.sqrt() * x0 + (1. - a_p - sg ** 2).sqrt() * e + sg * torch.randn_like(x)
-            t_step.append(time.perf_counter() - t0)
-        t_dec0 = time.perf_counter()
-        img = ld.first_stage_model.decode(x / ld.scale_factor)
-        t_dec = time.perf_counter() - t_dec0
-    from PIL import Image
-    a = ((img[0].clamp(-1., 1.) + 1.) / 2. * 255).permute(1, 2, 0).numpy().astype('uint8')
-    Image.fromarray(a).save(pos[2])
-    print(json.dumps({"build_s": round(t_build - T_IMPORT0, 2), "load_s": round(t_load - T_IMPORT0, 2),
-                      "step_s": [round(t, 3) for t in t_step], "decode_s": round(t_dec, 2), "missing": len(missing), "unexpected": len(unexpected),
-                      "peak_rss_mib": peak_rss_mib()}))
-elif cmd == 'celeba-train':
-    # LatentDiffusion.training_step at batch 2 on random images: encode (no grad), p_losses, AdamW, then LitEma.
-    iters, warm = opt('--iters', 3), opt('--warmup', 1)
-    ld = celeba_ld()
-    if len(pos) > 1 and os.path.exists(pos[1]): ld.load_state_dict(load_state_dict_file(pos[1]), strict=False)
-    else: randomise(ld.model); randomise(ld.first_stage_model); ld.model_ema = LitEma(ld.model)
-    ld.model.train()
-    opt_ = torch.optim.AdamW([p for p in ld.model.parameters()], lr=2.0e-06 * 2)  # base_lr x batch (scale_lr)
-    g = torch.Generator().manual_seed(3); imgs = torch.rand(2, 3, 256, 256, generator=g) * 2 - 1
-    ts = []
-    for i in range(warm + iters):
-        t0 = time.perf_counter()
-        with torch.no_grad(): z = ld.first_stage_model.encode(imgs) * ld.scale_factor
-        t = torch.randint(0, ld.num_timesteps, (2,)); noise = torch.randn_like(z)
-        loss = ld.p_losses(z, t, noise)
-        opt_.zero_grad(); loss.backward(); opt_.step()
-        ld.model_ema(ld.model)
-        if i >= warm: ts.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({"case": "celeba-train", "median_ms": round(statistics.median(ts), 1), "times_ms": [round(t, 1) for t in ts],
-                      "threads": torch.get_num_threads(), "peak_rss_mib": peak_rss_mib()}))
-elif cmd == 'txt2img-fwd':
-    iters = opt('--iters', 3)
-    u = txt2img_unet()
-    sd = load_state_dict_file(pos[1])
-    u.load_state_dict({k[len('model.diffusion_model.'):]: v for k, v in sd.items() if k.startswith('model.diffusion_model.')}); del sd
-    u.eval(); inp = read_safetensors(pos[2]); ts = []
-    with torch.no_grad():
-        for i in range(1 + iters):
-            t0 = time.perf_counter(); out = u(inp['x'], inp['timesteps'], context=inp['context']); dt = (time.perf_counter() - t0) * 1000
-            if i: ts.append(dt)
-    if len(pos) > 3: write_safetensors(pos[3], {'out': out})
-    print(json.dumps({"case": "txt2img-fwd", "median_ms": round(statistics.median(ts), 1), "times_ms": [round(t, 1) for t in ts],
-                      "threads": torch.get_num_threads(), "peak_rss_mib": peak_rss_mib()}))
-else:
-    print(open(__file__).read().split('\nimport')[0], file=sys.stderr); sys.exit(2)
+            with torch.no_grad(): z = ld.first_stage_model.encode(imgs) * ld.scale_factor
+            t = torch.randint(0, ld.num_timesteps, (2,)); noise = torch.randn_like(z)
+            loss = ld.p_losses(z, t, noise)
+            opt_.zero_grad(); loss.backward(); opt_.step()
+            ld.model_ema(ld.model)
+            if i >= warm: ts.append((time.perf_counter() - t0) * 1000)
+        print(json.dumps({"case": "celeba-train", "median_ms": round(statistics.median(ts), 1), "times_ms": [round(t, 1) for t in ts],
+                          "threads": torch.get_num_threads(), "peak_rss_mib": peak_rss_mib()}))
+    elif cmd == 'txt2img-fwd':
+        iters = opt('--iters', 3)
+        u = txt2img_unet()
+        sd = load_state_dict_file(pos[1])
+        u.load_state_dict({k[len('model.diffusion_model.'):]: v for k, v in sd.items() if k.startswith('model.diffusion_model.')}); del sd
+        u.eval(); inp = read_safetensors(pos[2]); ts = []
+        with torch.no_grad():
+            for i in range(1 + iters):
+                t0 = time.perf_counter(); out = u(inp['x'], inp['timesteps'], context=inp['context']); dt = (time.perf_counter() - t0) * 1000
+                if i: ts.append(dt)
+        if len(pos) > 3: write_safetensors(pos[3], {'out': out})
+        print(json.dumps({"case": "txt2img-fwd", "median_ms": round(statistics.median(ts), 1), "times_ms": [round(t, 1) for t in ts],
+                          "threads": torch.get_num_threads(), "peak_rss_mib": peak_rss_mib()}))
+    else:
+        print(open(__file__).read().split('\nimport')[0], file=sys.stderr); sys.exit(2)
+
+if __name__ == '__main__':
+    main()
