@@ -19,9 +19,15 @@
 //   txt2img-fwd    txt2img-1p4B's UNet forward at batch 1 from a checkpoint (scale-ldmc.js on the cpu
 //                  backend against torch_scale.py txt2img-fwd); outputs compared. Target ≤ 1.0×, equal
 //                  within 1e-4 of the output's scale.
+//   sd-txt2img     (opt-in: LDMC_BENCH_SCALE_CASES=sd-txt2img; one round is ~20 min) Stable Diffusion v1 text to
+//                  image, 512×512, 20 DDIM steps, scale 7.5, batch 1 with CFG, whole process from the f32 .ckpt:
+//                  `ldmc txt2img examples/sd-v1-inference.yaml` against bench/torch_sd.py txt2img (scripts/txt2img.py
+//                  of CompVis/stable-diffusion without safety checker and watermark). Targets ≤ 1.0×, RSS ≤ PyTorch's.
+//                  Equality and the f16 / v2 runs: bench/scale/sd-txt2img.sh.
 // Big files (made by PyTorch with random weights and the reference's state_dict names):
 //   LDMC_BENCH_CELEBA_CKPT   default ../bigdata/celeba256.ckpt (/usr/bin/python3 bench/torch_scale.py make-celeba-ckpt FILE)
 //   LDMC_BENCH_TXT2IMG_CKPT  default ../bigdata/txt2img-1p4B-unet.ckpt (… make-txt2img-ckpt FILE)
+//   LDMC_BENCH_SD_V1_CKPT    default ../bigdata/sd-v1.ckpt (bench/torch_sd.py make-ckpt v1 FILE, or bench/scale/sd-txt2img.sh make)
 // A case whose files or torch are missing is skipped with a message (a row without a target).
 // LDMC_BENCH_SCALE_ROUNDS sets the alternations (default: 2 for the steps, 3 for sampling, 1 for
 // the big ones); LDMC_BENCH_SCALE_TRAIN_BACKEND the ldmc backend for the big cases (default cpu);
@@ -38,6 +44,8 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 const TXT2IMG_CONFIG = resolve(repoRoot, '../shared/reference/ldm-configs/configs/latent-diffusion/txt2img-1p4B-eval.yaml');
 export const SCALE_CASES = ['vq', 'unet', 'celeba-sample', 'celeba-train', 'txt2img-fwd'];
+/** Cases that run only when named in LDMC_BENCH_SCALE_CASES. */
+export const SCALE_OPT_IN_CASES = ['sd-txt2img'];
 
 
 /** The python with torch (Debian's python3-torch lives in /usr/bin/python3), or undefined. */
@@ -149,6 +157,7 @@ export function scale(o) {
   const py = torchPython();
   const celebaCkpt = resolve(repoRoot, process.env.LDMC_BENCH_CELEBA_CKPT ?? '../bigdata/celeba256.ckpt');
   const txt2imgCkpt = resolve(repoRoot, process.env.LDMC_BENCH_TXT2IMG_CKPT ?? '../bigdata/txt2img-1p4B-unet.ckpt');
+  const sdV1Ckpt = resolve(repoRoot, process.env.LDMC_BENCH_SD_V1_CKPT ?? '../bigdata/sd-v1.ckpt');
   const bigBackend = process.env.LDMC_BENCH_SCALE_TRAIN_BACKEND ?? 'cpu';
   const rows = [];
   const noTorch = 'PyTorch is not importable (Debian python3-torch)';
@@ -202,7 +211,26 @@ export function scale(o) {
       }
       rows.push(...rowsOf(label, acc, { ratioTarget: 1.0, extraLdmc }));
       rmSync(dir, { recursive: true, force: true });
-    } else rows.push(...skip(c, `unknown case (known: ${SCALE_CASES.join(', ')})`));
+    } else if (c === 'sd-txt2img') {
+      const label = 'SD v1 txt2img from .ckpt, 512×512, 20 DDIM steps, CFG 7.5 (whole process)';
+      if (!py) { rows.push(...skip(label, noTorch)); continue; }
+      if (!existsSync(sdV1Ckpt)) { rows.push(...skip(label, `no checkpoint at ${sdV1Ckpt} (${py} bench/torch_sd.py make-ckpt v1 ${sdV1Ckpt}, or set LDMC_BENCH_SD_V1_CKPT)`)); continue; }
+      const dir = mkdtempSync(join(tmpdir(), 'ldmc-scale-sd-'));
+      const prompt = 'a photograph of an astronaut riding a horse';
+      const tokens = join(dir, 'tokens.json');
+      const tk = runTimed(py, ['bench/torch_sd.py', 'tokens', tokens, '--prompt', prompt], { env: torchEnv() });
+      if (tk.error) { rows.push(...skip(label, `torch_sd.py tokens failed: ${tk.error}`)); continue; }
+      const common = ['--prompt', prompt, '--steps', '20', '--scale', '7.5', '--H', '512', '--W', '512', '--seed', '42'];
+      // the shim gives builds without a CLIP tokenizer the same ids as torch_sd.py's (a no-op once ldmc has one)
+      const acc = alternate(roundsFor(1), [
+        { run: (i) => runTimed(process.execPath, ['--import', './bench/scale/sd-tokens-shim.mjs', 'bin/ldmc.js', 'txt2img', 'examples/sd-v1-inference.yaml', '--ckpt', sdV1Ckpt, ...common, '--sampler', 'ddim', '--threads', '2', '--out', join(dir, `ldmc-${i}.png`)], { env: { ...process.env, LDMC_BENCH_TOKENS: tokens } }), times: (r) => [r.ms] },
+        { run: (i) => runTimed(py, ['bench/torch_sd.py', 'txt2img', 'v1', sdV1Ckpt, ...common, '--threads', '2', '--out', join(dir, `torch-${i}.png`)], { env: torchEnv() }), times: (r) => [r.ms] },
+      ]);
+      const tj = acc[1].runs.at(-1)?.json;
+      const extraTorch = tj ? `; last run: built ${tj.build_s} s, loaded in ${tj.load_s} s, DDIM ${tj.ddim_s} s, decode ${tj.decode_s} s` : '';
+      rows.push(...rowsOf(label, acc, { ratioTarget: 1.0, rssTarget: true, extraTorch }));
+      rmSync(dir, { recursive: true, force: true });
+    } else rows.push(...skip(c, `unknown case (known: ${[...SCALE_CASES, ...SCALE_OPT_IN_CASES].join(', ')})`));
   }
   return rows;
 }

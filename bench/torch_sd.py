@@ -6,6 +6,7 @@
 #   python3 bench/torch_sd.py unet-inputs {v1|v2} OUT.safetensors [--size 64]     x, timesteps, context (NCHW)
 #   python3 bench/torch_sd.py unet-fwd {v1|v2} WEIGHTS INPUTS.safetensors OUT.safetensors         one UNet forward ('out')
 #   python3 bench/torch_sd.py text-embed {v1|v2} WEIGHTS OUT.safetensors --prompt P    'tokens' and the embedding 'out'
+#   python3 bench/torch_sd.py tokens OUT.json --prompt P [--negative N]   the ids, for bench/scale/sd-tokens-shim.mjs
 #   python3 bench/torch_sd.py txt2img {v1|v2} WEIGHTS --prompt P [--negative N] [--steps 20] [--scale 7.5]
 #          [--H 512] [--W 512] [--seed S] [--x-T FILE.safetensors] --out OUT.png [--dump OUT.safetensors]
 #   python3 bench/torch_sd.py compare A.safetensors B.safetensors [KEY ...]   max |a-b| per shared key (JSON line)
@@ -395,6 +396,10 @@ def main():
         with torch.no_grad(): z = ld.cond_stage_model(ids)
         write_safetensors(out, {'tokens': ids.float(), 'out': z}, lambda k: torch.float32)
         print(json.dumps({'case': 'text-embed', 'kind': kind, 'tokens': ids[0][:12].tolist(), 'max_abs_out': z.abs().max().item()}))
+    elif a.cmd == 'tokens':
+        # for bench/scale/sd-tokens-shim.mjs: the ids of the prompt and the negative, both paddings
+        tok = Tokenizer(); texts = [a.prompt, a.negative]
+        json.dump({form: {t: tok([t], pad)[0].tolist() for t in texts} for form, pad in (('hf', EOT), ('open_clip', 0))}, open(p[0], 'w'))
     elif a.cmd == 'txt2img':
         kind, weights = p
         ld = build(kind); t_build = time.perf_counter()

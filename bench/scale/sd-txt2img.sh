@@ -12,7 +12,8 @@
 #                                                  whole-process wall time and peak RSS (/usr/bin/time), ldmc and
 #                                                  torch alternated ROUNDS times (default 2); medians
 # Environment: BIG (default /work/bigdata), OUT (default /tmp/ldmc-sd-bench), PROMPT, EQ_H/EQ_W (256), EQ_STEPS (5),
-#   TIME_STEPS (20), TIME_SIZE (512), LDMC_ARGS (extra `ldmc txt2img` options), THREADS (2).
+#   TIME_STEPS (20), TIME_SIZE (512), LDMC_ARGS (extra `ldmc txt2img` options), THREADS (2), LDMC_ROOT (the ldmc
+#   checkout whose bin/ldmc.js runs; default this one).
 # Each comparison prints one JSON line: max |ldmc - torch| per tensor (and max |torch| for scale), or of the PNG pixels.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,7 +26,12 @@ TIME_STEPS=${TIME_STEPS:-20}; TIME_SIZE=${TIME_SIZE:-512}
 LOCK=/tmp/ldmc-big.lock
 mkdir -p "$OUT" "$BIG"
 PY=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/torch_sd.py)
-LDMC=(node bin/ldmc.js)
+# LDMC_ROOT: the ldmc checkout to run (default this one); its bench/scale/sd-tokens-shim.mjs gives `ldmc txt2img`
+# the prompts' ids where that build has no tokenizer yet (a no-op once it has one)
+LDMC_ROOT=$(cd "${LDMC_ROOT:-.}" && pwd)
+LDMC=(node --import "file://$LDMC_ROOT/bench/scale/sd-tokens-shim.mjs" "$LDMC_ROOT/bin/ldmc.js")
+export LDMC_BENCH_TOKENS="$OUT/tokens.json"
+"${PY[@]}" tokens "$LDMC_BENCH_TOKENS" --prompt "$PROMPT"
 config() { case $1 in v1) echo examples/sd-v1-inference.yaml ;; v2) echo examples/sd-v2-inference-v.yaml ;; esac; }
 weights() { echo "$BIG/sd-$1.ckpt" "$BIG/sd-$1-f16.safetensors"; }
 # timed LABEL CMD...: the command under the lock and /usr/bin/time; its stdout+stderr in $OUT/LABEL.log, then
