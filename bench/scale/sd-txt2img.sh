@@ -8,6 +8,8 @@
 #                                                  .safetensors f16): torch_sd.py against `ldmc forward`
 #   bench/scale/sd-txt2img.sh equal [v1 v2]        txt2img with the same start code x_T ($EQ_H×$EQ_W, $EQ_STEPS
 #                                                  steps): torch_sd.py against `ldmc txt2img --x-T`, from both files
+#                                                  (PNG pixels), and against sd-ldmc-dump.mjs (the same process
+#                                                  through the runtime API: latent, image before clamping)
 #   bench/scale/sd-txt2img.sh time [ROUNDS]        512×512, 20 DDIM steps, scale 7.5, v1 .ckpt, batch 1 with CFG:
 #                                                  whole-process wall time and peak RSS (/usr/bin/time), ldmc and
 #                                                  torch alternated ROUNDS times (default 2); medians
@@ -80,6 +82,9 @@ write_safetensors('$OUT/x_T-$EQ_H.safetensors', {'x_T': torch.randn(1, 4, $EQ_H 
       timed "t2i-torch-$tag" "${PY[@]}" txt2img $k "$w" "${common[@]}" --out "$OUT/t2i-torch-$tag.png" --dump "$OUT/t2i-torch-$tag.safetensors" --threads "$THREADS"
       timed "t2i-ldmc-$tag" "${LDMC[@]}" txt2img "$(config $k)" --ckpt "$w" "${common[@]}" --sampler ddim --threads "$THREADS" --out "$OUT/t2i-ldmc-$tag.png" ${LDMC_ARGS:-} || continue
       echo "txt2img $tag image: $("${PY[@]}" compare-png "$OUT/t2i-ldmc-$tag.png" "$OUT/t2i-torch-$tag.png")"
+      # the final latent and the decoded image before clamping: the same process through the runtime API
+      timed "t2i-ldmc-dump-$tag" node "$LDMC_ROOT/bench/scale/sd-ldmc-dump.mjs" "$(config $k)" "$w" "$OUT/x_T-$EQ_H.safetensors" "$OUT/t2i-ldmc-$tag.safetensors" --prompt "$PROMPT" --steps "$EQ_STEPS" --scale 7.5 || continue
+      echo "txt2img $tag tensors: $("${PY[@]}" compare "$OUT/t2i-ldmc-$tag.safetensors" "$OUT/t2i-torch-$tag.safetensors" c uc samples image)"
     done
   done
 }
