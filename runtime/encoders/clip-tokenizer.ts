@@ -91,15 +91,20 @@ class ClipBpe {
       let best = Infinity, at = -1;
       for (let i = 0; i < parts.length - 1; i++) {
         const r = this.ranks.get(`${parts[i]} ${parts[i + 1]}`);
-        if (r !== undefined && r < best) (best = r), (at = i);
+        if (r !== undefined && r < best) {
+          best = r;
+          at = i;
+        }
       }
       if (at < 0) break;
       const first = parts[at]!, second = parts[at + 1]!;
       // Every occurrence of the pair, left to right, without overlaps.
       const merged: string[] = [];
       for (let i = 0; i < parts.length; i++) {
-        if (parts[i] === first && parts[i + 1] === second && i < parts.length - 1) merged.push(first + second), i++;
-        else merged.push(parts[i]!);
+        if (i < parts.length - 1 && parts[i] === first && parts[i + 1] === second) {
+          merged.push(first + second);
+          i++;
+        } else merged.push(parts[i]!);
       }
       parts = merged;
     }
@@ -230,7 +235,10 @@ export class ClipTokenizer {
           break;
         case 'open_clip':
           toks = [CLIP_SOT, ...bpe, CLIP_EOT];
-          if (toks.length > length) (toks = toks.slice(0, length)), (toks[length - 1] = CLIP_EOT);
+          if (toks.length > length) {
+            toks = toks.slice(0, length);
+            toks[length - 1] = CLIP_EOT;
+          }
           break;
         default: {
           const never: never = this.flavour;
@@ -251,7 +259,10 @@ function splitOn(text: string, tokens: readonly string[]): string[] {
     let at = -1, tok = '';
     for (const t of tokens) {
       const i = text.indexOf(t, pos);
-      if (i >= 0 && (at < 0 || i < at)) (at = i), (tok = t);
+      if (i >= 0 && (at < 0 || i < at)) {
+        at = i;
+        tok = t;
+      }
     }
     if (at < 0) break;
     if (at > pos) out.push(text.slice(pos, at));

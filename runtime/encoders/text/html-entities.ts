@@ -96,7 +96,7 @@ export function pythonHtmlUnescape(s: string): string {
   return s.replace(PY_CHARREF, (whole, ref: string) => {
     if (ref[0] === '#') {
       const hex = ref[1] === 'x' || ref[1] === 'X';
-      const digits = ref.slice(hex ? 2 : 1).replace(/;$/, '');
+      const digits = ref.slice(hex ? 2 : 1).replace(/;$/, '').replace(/^0+(?=.)/, '');
       // Huge numbers are out of range whatever their exact value.
       const n = digits.length > 8 ? Infinity : parseInt(digits, hex ? 16 : 10);
       return numericText(n);
