@@ -1,10 +1,11 @@
 // softmax(q·kᵀ)·v with a bounded attention matrix. SD's first UNet level at 512×512 attends over
 // 64×64 = 4,096 tokens: with CFG's batch 2 and 8 heads the full matrix is 2·8·4096² floats = 1 GiB,
-// and softmax needs a few of those alive at once. Rows of the matrix are independent (softmax runs
+// and the scaling and softmax make more of them. Rows of the matrix are independent (softmax runs
 // along the keys), so the queries are split into chunks whose matrices hold at most `budget`
-// floats over all B·heads; each chunk's matrices are freed before the next is made. One code
-// path: small inputs are one chunk. Every row sees the same operations as unchunked, so results
-// agree to the last bit where the kernels' per-row arithmetic does not depend on the row count.
+// floats over all B·heads, each freed before the next is made (peak: about two budgets plus the
+// activations). One code path: small inputs are one chunk. Every row sees the same operations as
+// unchunked, so results agree to the last bit where a kernel's per-row arithmetic does not depend
+// on the row count (the tfjs kernels; the native product differs by an ulp or so).
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor3D } from '@tensorflow/tfjs-core';
 import { batchMatMul, explicitTransposes, transposeLast2 } from '../perf/matmul.js';
@@ -50,9 +51,16 @@ export function scaledDotProductAttention(q: Tensor3D, k: Tensor3D, v: Tensor3D,
   const [BH, N] = q.shape, M = k.shape[1];
   const rows = queryChunkRows(BH, N, M);
   const attendRows = (qc: Tensor3D, kT: Tensor3D | null): Tensor3D => tf.tidy(() => {
-    let logits = kT ? batchMatMul(qc, kT) : batchMatMul(qc, k, false, true);
-    if (scale !== 1) logits = tf.mul(logits, scale);
-    return batchMatMul(tf.softmax(logits, -1) as Tensor3D, v);
+    // Each matrix is freed as soon as the next one exists, so at most two are alive at once. Safe
+    // under tf.grad too: the tape keeps its own references (clones) to what backprop reads.
+    const raw = kT ? batchMatMul(qc, kT) : batchMatMul(qc, k, false, true);
+    const logits = scale !== 1 ? tf.mul(raw, scale) : raw;
+    if (logits !== raw) raw.dispose();
+    const w = tf.softmax(logits, -1) as Tensor3D;
+    logits.dispose();
+    const out = batchMatMul(w, v);
+    w.dispose();
+    return out;
   });
   if (rows >= N) return attendRows(q, null);
   return tf.tidy(() => {
