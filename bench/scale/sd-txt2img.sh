@@ -90,13 +90,13 @@ write_safetensors('$OUT/x_T-$EQ_H.safetensors', {'x_T': torch.randn(1, 4, $EQ_H 
 }
 
 time_runs() {
-  local rounds=${1:-2} w="$BIG/sd-v1.ckpt" s=$TIME_SIZE
+  local rounds=${1:-2} w="$BIG/sd-v1.ckpt" s=$TIME_SIZE run; run=$(date +%Y%m%d-%H%M%S)
   local common=(--prompt "$PROMPT" --steps "$TIME_STEPS" --scale 7.5 --H "$s" --W "$s" --seed 42)
   echo "# load at start: $(cat /proc/loadavg)" | tee -a "$OUT/times.txt"
   for ((i = 1; i <= rounds; i++)); do
-    timed "time-ldmc-$i" "${LDMC[@]}" txt2img "$(config v1)" --ckpt "$w" "${common[@]}" --sampler ddim --threads "$THREADS" --out "$OUT/time-ldmc-$i.png" ${LDMC_ARGS:-} || true
-    timed "time-torch-$i" "${PY[@]}" txt2img v1 "$w" "${common[@]}" --threads "$THREADS" --out "$OUT/time-torch-$i.png"
-    tail -1 "$OUT/time-torch-$i.log"
+    timed "time-ldmc-$run-$i" "${LDMC[@]}" txt2img "$(config v1)" --ckpt "$w" "${common[@]}" --sampler ddim --threads "$THREADS" --out "$OUT/time-ldmc-$run-$i.png" ${LDMC_ARGS:-} || true
+    timed "time-torch-$run-$i" "${PY[@]}" txt2img v1 "$w" "${common[@]}" --threads "$THREADS" --out "$OUT/time-torch-$run-$i.png"
+    tail -1 "$OUT/time-torch-$run-$i.log"
     echo "# load: $(cat /proc/loadavg)" | tee -a "$OUT/times.txt"
   done
   # medians of this invocation's runs (wall s, peak RSS from /usr/bin/time's %M KB)
