@@ -2,6 +2,7 @@
 // runtime's LatentDiffusion, encodeText, sampleLatents with DDIM and guidance, decodeFirstStage), with the
 // final latent and the decoded image (before clamping) written out, NCHW, as torch_sd.py txt2img --dump does.
 //   node bench/scale/sd-ldmc-dump.mjs CONFIG WEIGHTS X_T.safetensors OUT.safetensors --prompt P [--steps 5] [--scale 7.5]
+// LDMC_KERNEL_PROFILE=1: per-kernel totals of the sampling and decoding, on stderr.
 // The prompts' ids come from LDMC_BENCH_TOKENS (sd-tokens-shim.mjs) where the build has no tokenizer.
 // Runs on the dist/ of the checkout it sits in (LDMC_ROOT in sd-txt2img.sh: the file is copied there).
 import './sd-tokens-shim.mjs';
@@ -35,13 +36,21 @@ ld.eval();
 const x = parseSafetensors(readFileSync(xTPath)).tensors.get('x_T');
 const xT = tf.tidy(() => tf.transpose(tf.tensor(Float32Array.from(x.data), x.shape), [0, 2, 3, 1]));
 const prompt = opt('--prompt', ''), scale = Number(opt('--scale', '7.5')), steps = Number(opt('--steps', '5'));
+const prof = await dist('runtime/perf/kernel-profile.js');
 const c = ld.cond_stage_model.encodeText([prompt]);
 const uc = ld.cond_stage_model.encodeText([opt('--negative', '')]);
+prof.resetKernelProfile();
+const t0 = performance.now();
 const z = sampleLatents(ld, { batchSize: 1, sampler: 'ddim', steps, eta: 0, latentSize: [x.shape[2], x.shape[3]], cond: c, scale, uncond: uc, xT });
+z.dataSync();
+const t1 = performance.now();
 const img = ld.decodeFirstStage(z);
+img.dataSync();
+const t2 = performance.now();
+if (prof.kernelProfileOn) console.error(prof.formatKernelProfile(25));
 const nchw = (t) => tf.transpose(t, [0, 3, 1, 2]);
 const out = new Map();
 for (const [k, t] of [['samples', nchw(z)], ['image', nchw(img)], ['c', c], ['uc', uc]]) out.set(k, { shape: t.shape, data: t.dataSync() });
 writeFileSync(outPath, serializeSafetensors(out));
-console.log(JSON.stringify({ wrote: outPath, peak_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024) }));
+console.log(JSON.stringify({ wrote: outPath, ddim_s: +((t1 - t0) / 1000).toFixed(2), decode_s: +((t2 - t1) / 1000).toFixed(2), peak_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024) }));
 process.exit(0);
