@@ -83,7 +83,8 @@ export function refuseMismatch(ld: LatentDiffusion, weights: ReadonlyMap<string,
   if (!missing.length && !unexpected.length && !shapeMismatch.length) return;
   const expected = new Map(ld.paramEntries().map((p) => [p.name, torchShape(p.variable.shape, p.layout)]));
   const counts = [missing.length && `${missing.length} missing`, unexpected.length && `${unexpected.length} unexpected`, shapeMismatch.length && `${shapeMismatch.length} of another shape`].filter(Boolean).join(', ');
-  const lines = [`'${ckpt}' does not fit the config (${counts} key${missing.length + unexpected.length + shapeMismatch.length === 1 ? '' : 's'}):`];
+  const total = missing.length + unexpected.length + shapeMismatch.length;
+  const lines = [`'${ckpt}' does not fit the config: ${total} key${total === 1 ? '' : 's'} disagree (${counts}):`];
   const more = (n: number) => (n > SHOWN ? `, … (${n - SHOWN} more)` : '');
   if (missing.length) lines.push(clipLine(`  missing from the checkpoint: ${missing.slice(0, SHOWN).map((k) => `${k} ${shape(expected.get(k) ?? [])}`).join(', ')}${more(missing.length)}`));
   if (unexpected.length) lines.push(clipLine(`  not in the config: ${unexpected.slice(0, SHOWN).map((k) => `${k} ${shape(weights.get(k)?.shape ?? [])}`).join(', ')}${more(unexpected.length)}`));
