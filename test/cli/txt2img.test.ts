@@ -209,5 +209,11 @@ describe('ldmc txt2img', function () {
     const noPrompt = ldmc(['txt2img', sd1Config, '--ckpt', p('sd1.ckpt'), '--out', p('x.png')]);
     expect(noPrompt.code).to.equal(2);
     expect(noPrompt.err).to.include('--prompt is required');
+    const typo = ldmc(['txt2im', sd1Config]);
+    expect(typo.code).to.equal(2);
+    expect(typo.err).to.include("unknown command 'txt2im' (did you mean 'txt2img'?)");
+    const help = ldmc(['--help']);
+    expect(help.out).to.include('ldmc txt2img CONFIG... --ckpt CKPT --prompt TEXT --out FILE.png [--negative TEXT] [--scale 7.5]');
+    expect(help.out).to.include('[--sampler ddim|plms|dpm]');
   });
 });
