@@ -169,6 +169,9 @@ export async function txt2imgCommand(a: ParsedArgs, io: Io): Promise<number> {
     if (v % (f * down) !== 0) throw new UsageError(`--${k} ${v} must be a multiple of ${f * down} (the first stage's factor ${f} × the UNet's ${down}×${down} downsampling)`);
   }
   const latent: [number, number] = [s.H / f, s.W / f];
+  const T = Number(model.params.timesteps);
+  if (s.steps > T) throw new UsageError(`--steps ${s.steps} is more than the model's ${T} timesteps`);
+  if (s.sampler === 'dpm' && model.params.parameterization === 'x0') throw new CliError("--sampler dpm runs eps and v models; this one predicts x0 (parameterization: x0)", 'use --sampler ddim or plms');
 
   const file = openWeightsFile(s.ckpt);
   const weights = file.tensors;
@@ -183,6 +186,8 @@ export async function txt2imgCommand(a: ParsedArgs, io: Io): Promise<number> {
     const params = resolvedNode(model).params as unknown as LatentDiffusionArgs;
     // Built without EMA shadows; with use_ema the shadows are read straight into the UNet.
     ld = new Wrapper({ ...params, use_ema: false }, { zeroInit: true });
+    const encoder = promptEncoder(ld.cond_stage_model);
+    if (!encoder) throw new CliError(`the text encoder ${ld.cond_stage_model?.className ?? ''} has no tokenizer in ldmc: it cannot read prompts`, 'txt2img runs FrozenCLIPEmbedder (SD 1.x) and FrozenOpenCLIPEmbedder (SD 2.x) configs');
     const ema = emaChoice(params.use_ema !== false, weights, s.ckpt, !s.ema);
     const view = ema.use ? withEmaWeights(ld, weights) : weights;
     const ignoreKeys = [...PUBLISHED_NON_PARAMETERS];
@@ -194,8 +199,6 @@ export async function txt2imgCommand(a: ParsedArgs, io: Io): Promise<number> {
     file.close();
     io.err(`ldmc: weights ${ema.message}`);
     ld.eval();
-    const encoder = promptEncoder(ld.cond_stage_model);
-    if (!encoder) throw new CliError(`the text encoder ${ld.cond_stage_model?.className ?? ''} has no tokenizer in ldmc: it cannot read prompts`, 'txt2img runs FrozenCLIPEmbedder (SD 1.x) and FrozenOpenCLIPEmbedder (SD 2.x) configs');
 
     const xT = s.xT ? readStartCode(s.xT, [s.n, ld.args.channels, ...latent]) : undefined;
     if (xT) held.push(xT);

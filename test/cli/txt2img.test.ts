@@ -199,6 +199,7 @@ describe('ldmc txt2img', function () {
       [['--sampler', 'euler'], /--sampler must be ddim, plms or dpm, not 'euler'/],
       [['--sampler', 'dpm', '--steps', '1'], /needs --steps 2 or more/],
       [['--sampler', 'plms', '--eta', '0.5'], /--eta must be 0 with --sampler plms/],
+      [['--steps', '1001'], /--steps 1001 is more than the model's 1000 timesteps/],
     ];
     for (const [more, re] of cases) {
       const r = run(sd1Config, p('sd1.ckpt'), p('bad.png'), ...more);
