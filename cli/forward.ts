@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { child, className, type IRNode } from '../compiler/ir.js';
 import type { AutoencoderKL, VQModel } from '../runtime/autoencoder/index.js';
 import { backendsToSkipForWeights, float32Bytes } from '../runtime/fit.js';
@@ -70,7 +71,7 @@ export async function runForward(sel: { node: IRNode; role: Component }, o: Forw
     const choice = o.backend ? { skip: [] } : backendsToSkipForWeights(float32Bytes(weights.values()));
     if (choice.why) o.log(choice.why);
     await initBackend(o.backend ? { backend: o.backend } : { skip: choice.skip });
-    model = buildComponent(sel.node.target, sel.node.params, { zeroInit: true });
+    model = buildComponent(sel.node.target, sel.node.params, { zeroInit: true, configDir: dirname(sel.node.targetSpan.file) });
     const prefix = o.prefix ?? guessPrefix(weights, sel.role);
     const ignore = o.ignoreKeys.map((k) => new RegExp(`^${k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     const report = loadStateDict(model, weights, { prefix, ignoreKeys: ignore, strict: false });

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
+import { dirname, extname, resolve } from 'node:path';
 import { child, className, paramSpan, type IRNode } from '../compiler/ir.js';
 import { compile } from '../compiler/program.js';
 import { resolvedNode } from '../compiler/resolved.js';
@@ -160,7 +160,8 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
     // Sampling never updates an EMA: the model is built without shadows, and when the EMA weights
     // are used they are read straight into the UNet (the raw ones are then not read at all), so
     // each used tensor is read once and the UNet is held once.
-    ld = new Wrapper({ ...params, use_ema: false }, { zeroInit: true });
+    // Relative paths in params (a CLIP model-config JSON) start at the config's directory, as in `ldmc check`.
+    ld = new Wrapper({ ...params, use_ema: false }, { zeroInit: true, configDir: dirname(model.targetSpan.file) });
     const ema = emaChoice(params.use_ema !== false, weights, s.ckpt, !s.ema);
     try {
       ld.loadFull(ema.use ? withEmaWeights(ld, weights) : weights, { strict: true, ignoreKeys: [/^first_stage_model\.loss\./, ...(hasFirstStage ? [] : ['first_stage_model.'])] });

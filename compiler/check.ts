@@ -135,6 +135,12 @@ const factRules: { readonly [C in FactCode]: FactRule | null } = {
   'clip/image-layer': { key: 'Clip_image_layer_0_unsupported', hint: () => "use layer: pooled (the default)" },
   // args: [timestep_dim, embedding width]
   'clip/noise-aug-width': { key: 'Noise_aug_width_0_vs_1', hint: ([, w]) => `set timestep_dim: ${w}, or give clip_stats_path` },
+  // args: [name, the names ldmc knows, the file form it also takes]
+  'clip/unknown-model': { key: 'Clip_model_0_unknown', args: ([name]) => [name], hint: ([, known, file]) => `give the path of ${file} (relative to this config file), or one of: ${known}` },
+  // args: [file, why]
+  'clip/config-unreadable': { key: 'Clip_config_0_unreadable_1', hint: () => 'a relative path is resolved against the directory of the config file that names it' },
+  // args: [file, what is wrong]
+  'clip/config-invalid': { key: 'Clip_config_0_invalid_1', hint: () => 'an HF CLIP config.json (CLIPConfig or CLIPTextConfig) or an open_clip model config (embed_dim, text_cfg) is expected' },
   // args: [adm_in_channels, c_adm width, where the width comes from]
   'sd/adm-in-channels': { key: 'Adm_in_channels_0_expected_1', hint: ([, w]) => `set adm_in_channels: ${w}` },
   // args: [highest noise level, num_classes]

@@ -1,11 +1,12 @@
 // Phase 5, infer: static facts of the whole model from validated params — parameter counts,
 // shapes, attention sites, FLOPs, a training-memory estimate and main.py's learning-rate rule.
 // No tensors are allocated; the per-module walkers live in schema/facts.
+import { dirname, isAbsolute, join } from 'node:path';
 import type { AutoencoderFacts, CondStageFacts, Shape3, UNetFacts } from '../schema/facts/index.js';
-import { assertNever } from '../schema/family.js';
+import { assertNever, type CondEnv } from '../schema/family.js';
 import { Sentinel, type ConditioningKey as SchemaConditioningKey, type SentinelValue } from '../schema/index.js';
 import { diag, type Reporter } from './diagnostics.js';
-import { child, className, type IRNode, type ModelGraph } from './ir.js';
+import { child, className, paramSpan, type IRNode, type ModelGraph } from './ir.js';
 import { PluginFactsError } from '../schema/plugin.js';
 import { isPluginTarget, pluginFactsOf, pluginParts, reportPluginFacts, type PluginPart } from './plugin-facts.js';
 
@@ -59,7 +60,14 @@ export interface Inference {
   learningRate?: LearningRate;
 }
 
-export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
+/** Reads a file by its path (the compiler's host, through the project so edits re-run inference). */
+export type FileReader = (path: string) => string | Error;
+
+/**
+ * `files`: how facts read the files a param names (an encoder's model-config JSON). Without it
+ * such params are looked up by name only.
+ */
+export function inferGraph(g: ModelGraph, ctx: Reporter, files?: FileReader): Inference {
   const inf: Inference = { conditioningKey: null };
   const m = g.model;
   inf.dataImageSize = dataImageSize(g);
@@ -79,7 +87,7 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
         break;
       }
       case 'cond_stage':
-        inf.condStage = { node: m, sentinel: undefined, facts: condFacts(m, inf.dataImageSize, ctx) };
+        inf.condStage = { node: m, sentinel: undefined, facts: condFacts(m, inf.dataImageSize, ctx, files) };
         break;
       case 'diffusion': {
         const u = child(m, st.slots.unet);
@@ -97,8 +105,8 @@ export function inferGraph(g: ModelGraph, ctx: Reporter): Inference {
         const csNode = cs && typeof cs === 'object' ? cs : undefined;
         inf.conditioningKey = conditioningKey(m, sentinel);
         const imageSide = inf.dataImageSize ?? (inf.firstStage ? inf.firstStage.facts.inputShape[1] : undefined);
-        inf.condStage = { node: csNode, sentinel, facts: csNode ? condFacts(csNode, imageSide, ctx) : undefined };
-        inf.extras = extraStages(m, [st.slots.unet, st.slots.firstStage, st.slots.condStage], imageSide, ctx);
+        inf.condStage = { node: csNode, sentinel, facts: csNode ? condFacts(csNode, imageSide, ctx, files) : undefined };
+        inf.extras = extraStages(m, [st.slots.unet, st.slots.firstStage, st.slots.condStage], imageSide, ctx, files);
         if (u) {
           const contextTokens = inf.condStage.facts?.output.kind === 'tokens' ? inf.condStage.facts.output.shape[0] : 1;
           // The UNet runs on image_size × image_size latents (the diffusion model's, not its own
@@ -162,10 +170,19 @@ function firstStage(n: IRNode, ctx: Reporter, latentSide?: number): { node: IRNo
   return facts ? { node: n, facts } : undefined;
 }
 
-function condFacts(n: IRNode, imageSide: number | undefined, ctx: Reporter, vectorInput?: number): CondStageFacts | undefined {
+function condFacts(n: IRNode, imageSide: number | undefined, ctx: Reporter, files: FileReader | undefined, vectorInput?: number): CondStageFacts | undefined {
   const st = n.spec.statics;
   if (!n.valid || st?.family !== 'cond_stage') return undefined;
-  return guard(ctx, n, () => st.facts(n.params, vectorInput === undefined ? { imageSide } : { imageSide, vectorInput }));
+  const env: CondEnv = { imageSide, ...(vectorInput === undefined ? {} : { vectorInput }), ...(files ? { readParamFile: paramFileReader(n, files) } : {}) };
+  return guard(ctx, n, () => st.facts(n.params, env));
+}
+
+/**
+ * A param's path is relative to the config file that wrote it (a base config's paths stay its
+ * own), like a modeline base; an absolute path is itself.
+ */
+function paramFileReader(n: IRNode, files: FileReader): (param: string, path: string) => string | Error {
+  return (param, path) => files(isAbsolute(path) ? path : join(dirname(paramSpan(n, param).file), path));
 }
 
 /**
@@ -173,15 +190,15 @@ function condFacts(n: IRNode, imageSide: number | undefined, ctx: Reporter, vect
  * vector (unCLIP's noise augmentor after its image embedder) is given that vector's width: the
  * only vector-output stage among them.
  */
-function extraStages(m: IRNode, taken: readonly string[], imageSide: number | undefined, ctx: Reporter): NonNullable<Inference['extras']> {
+function extraStages(m: IRNode, taken: readonly string[], imageSide: number | undefined, ctx: Reporter, files: FileReader | undefined): NonNullable<Inference['extras']> {
   const out: NonNullable<Inference['extras']> = [];
   for (const [slot, c] of m.children) {
     if (taken.includes(slot) || !c || typeof c !== 'object' || c.spec.statics?.family !== 'cond_stage') continue;
-    out.push({ slot, node: c, facts: condFacts(c, imageSide, ctx) });
+    out.push({ slot, node: c, facts: condFacts(c, imageSide, ctx, files) });
   }
   const vec = out.find((e) => e.facts?.output.kind === 'vector')?.facts?.output;
   if (vec?.kind === 'vector') {
-    for (const e of out) if (e.facts?.noiseLevel?.kind === 'vector') e.facts = condFacts(e.node, imageSide, ctx, vec.width);
+    for (const e of out) if (e.facts?.noiseLevel?.kind === 'vector') e.facts = condFacts(e.node, imageSide, ctx, files, vec.width);
   }
   return out;
 }

@@ -119,6 +119,9 @@ export const Messages = {
   Noise_aug_width_0_vs_1: m('LDMC543', 'warning', 'timestep_dim is {0}, but the image embedding is {1} wide: without clip_stats_path the mean/std buffers are timestep_dim wide and the forward pass fails'),
   Adm_in_channels_0_expected_1: m('LDMC544', 'error', 'UNet adm_in_channels is {0}, but c_adm is {1} wide ({2})'),
   Noise_levels_0_exceed_classes_1: m('LDMC545', 'error', "the low-scale model draws noise levels up to {0}, but the UNet's label embedding has num_classes = {1} rows"),
+  Clip_model_0_unknown: m('LDMC546', 'warning', "ldmc knows no CLIP text model '{0}': its parameters are not counted, and the runtime cannot build it"),
+  Clip_config_0_unreadable_1: m('LDMC547', 'error', 'cannot read the model config {0}: {1}'),
+  Clip_config_0_invalid_1: m('LDMC548', 'error', 'the model config {0} cannot be used: {1}'),
 
   // --- plugins (71x): the user's own targets (--plugin, package.json "ldmc.plugins", ldmc.config.ts)
   Config_cannot_load_plugins_0: m('LDMC710', 'error', "a config cannot load plugins ('{0}'): nothing a config names is executed"),

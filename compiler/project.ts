@@ -226,7 +226,8 @@ export class Project {
     merged = resolveInterpolations(merged, bag);
     const graph = resolveGraph(merged, order, bag, this.registry);
     const dialect = settleDialect(graph, input.dialect, bag);
-    const inference = inferGraph(graph, bag);
+    // Files the config names (an encoder's model-config JSON) are read like the configs: recorded, so an edit re-runs this.
+    const inference = inferGraph(graph, bag, read);
     checkGraph(graph, inference, { fileExists: (p) => this.docs.has(p) || this.host.fileExists(p) }, bag);
     return done(graph, inference, merged, uninterpolated, dialect);
   }

@@ -51,6 +51,11 @@ export function canBuild(target: string): boolean {
 export interface BuildOptions {
   /** Zero-initialise instead of the reference's random init (when weights are loaded next). */
   zeroInit?: boolean;
+  /**
+   * The directory of the config file, which relative paths in params (a CLIP model-config JSON)
+   * start from, as `ldmc check` resolves them; default: the working directory.
+   */
+  configDir?: string;
 }
 
 /** Builds the module for a target id from validated params (defaults filled, as the IR holds them). */
@@ -61,7 +66,8 @@ export function buildComponent(target: string, params: Record<string, unknown>, 
   const p = ownParams(spec, params);
   const args = spec.runtime.args === undefined ? undefined : C[spec.runtime.args];
   if (spec.runtime.args !== undefined && typeof args !== 'function') throw new UnsupportedTargetError(`${spec.runtime.export} has no static ${spec.runtime.args}()`);
-  const b = () => (typeof args === 'function' ? new C((args as (q: Record<string, unknown>) => unknown).call(C, p)) : C.fromParams ? C.fromParams(p) : new C(p));
+  const ctx = opts.configDir === undefined ? {} : { configDir: opts.configDir };
+  const b = () => (typeof args === 'function' ? new C((args as (q: Record<string, unknown>, c: { configDir?: string }) => unknown).call(C, p, ctx)) : C.fromParams ? C.fromParams(p) : new C(p));
   return opts.zeroInit ? buildWithZeroInit(b) : b();
 }
 

@@ -72,6 +72,12 @@ export interface CondEnv {
   readonly imageSide: number | undefined;
   /** Width of the vector this stage is fed by a sibling stage (unCLIP's noise augmentor gets the image embedding), when known. */
   readonly vectorInput?: number;
+  /**
+   * Reads a file that param `param` names (a model-config JSON), a relative path resolved against
+   * the config file that wrote the param; an Error says why it cannot ('no such file' when absent).
+   * Absent: no files are read (a path-valued param's facts are then unknown).
+   */
+  readonly readParamFile?: (param: string, path: string) => string | Error;
 }
 
 /** Conditioning stages (ldm.modules.encoders.modules.*, torch.nn.Identity). */

@@ -15,18 +15,26 @@ import {
   midasInferenceFacts,
   type CLIPEmbeddingNoiseAugmentationParams as NoiseAugFacts,
   type ClipImageEmbedderParams as ClipImageFacts,
+  type ConfigFileReader,
   type FrozenCLIPEmbedderParams as ClipTextFacts,
   type FrozenOpenCLIPEmbedderParams as OpenClipTextFacts,
   type FrozenOpenCLIPImageEmbedderParams as OpenClipImageFacts,
   type MidasModelType,
 } from './facts/clip.js';
 import type { Shape3 } from './facts/types.js';
+import type { CondEnv } from './family.js';
 import { bool, defineTarget, dialects, int, nullable, num, oneOf, opt, params, str, type Filled } from './types.js';
 
 const SD2 = ['sd2'] as const;
 
+/** The env's file reader for one param's path, if the caller gave one. */
+function paramReader(env: CondEnv, param: string): ConfigFileReader | undefined {
+  const read = env.readParamFile;
+  return read ? (path) => read(param, path) : undefined;
+}
+
 export const FrozenCLIPEmbedderParams = params({
-  version: opt(str('HF hub name (or folder) of the CLIP text model and tokenizer; openai/clip-vit-large-patch14 is CLIP ViT-L/14 (768-wide tokens).'), 'openai/clip-vit-large-patch14'),
+  version: opt(str('HF hub name of the CLIP text model, or a folder holding its config.json (relative to this config file); openai/clip-vit-large-patch14 is CLIP ViT-L/14 (768-wide tokens).'), 'openai/clip-vit-large-patch14'),
   device: opt(str('Device the tokens are moved to (ignored by ldmc).'), 'cuda'),
   max_length: opt(int('Tokens the tokenizer pads and truncates to: the context length.', { minimum: 1 }), 77),
   freeze: opt(dialects(SD2, bool('Put the text model in eval mode and stop its gradients.')), true),
@@ -45,7 +53,7 @@ export const FrozenCLIPEmbedder = defineTarget({
   params: FrozenCLIPEmbedderParams,
   statics: {
     family: 'cond_stage',
-    facts: (p) => frozenCLIPEmbedderFacts(p as unknown as ClipTextFacts),
+    facts: (p, env) => frozenCLIPEmbedderFacts(p as unknown as ClipTextFacts, undefined, paramReader(env, 'version')),
     inputShape: (p) => [p.max_length as number],
     input: { type: 'Tensor2D', doc: 'CLIP token ids [B, max_length] (int32)' },
     conditioning: { kind: 'text' },
@@ -54,7 +62,7 @@ export const FrozenCLIPEmbedder = defineTarget({
 });
 
 export const FrozenOpenCLIPEmbedderParams = params({
-  arch: opt(str('open_clip model name; ViT-H-14 is the SD 2 text encoder (1024-wide tokens).'), 'ViT-H-14'),
+  arch: opt(str('open_clip model name, or the path of an open_clip model-config JSON (relative to this config file); ViT-H-14 is the SD 2 text encoder (1024-wide tokens).'), 'ViT-H-14'),
   version: opt(nullable(str('open_clip pretrained tag (weights); null builds it untrained.')), 'laion2b_s32b_b79k'),
   device: opt(str('Device the tokens are moved to (ignored by ldmc).'), 'cuda'),
   max_length: opt(int('Stored only: open_clip.tokenize always makes 77 tokens.', { minimum: 1 }), 77),
@@ -73,7 +81,7 @@ export const FrozenOpenCLIPEmbedder = defineTarget({
   params: FrozenOpenCLIPEmbedderParams,
   statics: {
     family: 'cond_stage',
-    facts: (p) => frozenOpenCLIPEmbedderFacts(p as unknown as OpenClipTextFacts),
+    facts: (p, env) => frozenOpenCLIPEmbedderFacts(p as unknown as OpenClipTextFacts, undefined, paramReader(env, 'arch')),
     inputShape: () => [77],
     input: { type: 'Tensor2D', doc: 'open_clip token ids [B, 77] (int32)' },
     conditioning: { kind: 'text' },

@@ -37,6 +37,8 @@ export type CondStage = ClassEmbedder | SpatialRescaler | BERTEmbedder | FrozenC
 export interface LatentDiffusionOptions {
   /** Zero-initialise (weights are loaded next). */
   zeroInit?: boolean;
+  /** The config file's directory, where relative paths in the children's params start (BuildOptions.configDir). */
+  configDir?: string;
   /**
    * Builders of the children, used instead of building them from their configs (the generated
    * classes pass their typed UNet, first stage and cond stage). They run in the reference's

@@ -1,4 +1,5 @@
-// The two CLIP text encoders of Stable Diffusion, from token ids on (no tokenizer):
+// The two CLIP text encoders of Stable Diffusion: `forward(ids)` from token ids, `encodeText(prompts)`
+// through the CLIP tokenizer of each (clip-tokenizer.ts):
 //
 // - FrozenCLIPEmbedder (sd1/sd2): HF transformers' CLIPTextModel, state_dict names
 //   `transformer.text_model.{embeddings, encoder.layers.N, final_layer_norm}`;
@@ -11,7 +12,19 @@
 // (schema/facts/clip.ts), so a name's figures and its module cannot disagree.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor2D, Tensor3D } from '@tensorflow/tfjs-core';
-import { HF_CLIP_TEXT_MODELS, OPENCLIP_MODELS, type ClipArch, type TextTowerArch } from '../../schema/facts/clip.js';
+import { readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import {
+  HF_CLIP_TEXT_MODELS,
+  OPENCLIP_MODELS,
+  resolveHfClipText,
+  resolveOpenClip,
+  type ArchLookup,
+  type ClipTextArch,
+  type ConfigFileReader,
+  type TextTowerArch,
+} from '../../schema/facts/clip.js';
+import { ClipTokenizer, OPEN_CLIP_CONTEXT } from './clip-tokenizer.js';
 import { Module, ModuleList } from '../module.js';
 import { Embedding, LayerNorm, Linear, gelu, normal, uniformFanIn, zeros } from '../nn/index.js';
 
@@ -97,9 +110,9 @@ export class CLIPEncoderLayer extends Module {
   constructor(a: TextTowerArch) {
     super();
     this.self_attn = this.add('self_attn', new CLIPAttention(a.width, a.heads));
-    this.layer_norm1 = this.add('layer_norm1', new LayerNorm(a.width));
+    this.layer_norm1 = this.add('layer_norm1', new LayerNorm(a.width, a.layerNormEps));
     this.mlp = this.add('mlp', new CLIPMLP(a.width, a.mlpWidth, a.act));
-    this.layer_norm2 = this.add('layer_norm2', new LayerNorm(a.width));
+    this.layer_norm2 = this.add('layer_norm2', new LayerNorm(a.width, a.layerNormEps));
   }
   forward(x: Tensor3D): Tensor3D {
     return tf.tidy(() => {
@@ -152,7 +165,7 @@ export class CLIPTextTransformer extends Module {
     this.layers = new ModuleList<CLIPEncoderLayer>();
     for (let l = 0; l < arch.layers; l++) this.layers.push(new CLIPEncoderLayer(arch));
     this.encoder = this.add('encoder', new CLIPEncoder(this.layers));
-    this.final_layer_norm = this.add('final_layer_norm', new LayerNorm(arch.width));
+    this.final_layer_norm = this.add('final_layer_norm', new LayerNorm(arch.width, arch.layerNormEps));
   }
 
   /** ids `[B, T]` (int32) → all the states; the caller disposes them. */
@@ -194,9 +207,57 @@ export class CLIPTextModel extends Module {
   }
 }
 
+/** What argsFromParams needs besides the params: where relative paths in them start. */
+export interface ParamsContext {
+  /** The directory of the config file that names the params; default: the working directory. */
+  readonly configDir?: string;
+}
+
+/** Reads a model-config file a param names, relative to `ctx.configDir`, for the arch lookups. */
+function diskReader(ctx: ParamsContext): ConfigFileReader {
+  return (path) => {
+    const full = isAbsolute(path) || !ctx.configDir ? path : join(ctx.configDir, path);
+    try {
+      if (statSync(full).isDirectory()) return new Error('is a directory');
+      return readFileSync(full, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return new Error(code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file' : (e as Error).message);
+    }
+  };
+}
+
+/** The architecture a lookup found, or an error that says what the config named and how to fix it. */
+function foundArch<A>(lookup: ArchLookup<A>, who: string, param: string, known: readonly string[]): A {
+  switch (lookup.kind) {
+    case 'found':
+      return lookup.arch;
+    case 'unknown':
+      throw new Error(`${who}: ldmc knows no architecture for ${param} '${lookup.name}' (known: ${known.join(', ')}; or give the path of its model config)`);
+    case 'unreadable':
+      throw new Error(`${who}: cannot read the model config ${lookup.file} that ${param} names: ${lookup.reason}`);
+    case 'invalid':
+      throw new Error(`${who}: the model config ${lookup.file} that ${param} names cannot be used: ${lookup.reason}`);
+    default: {
+      const never: never = lookup;
+      throw new Error(`unknown lookup ${String(never)}`);
+    }
+  }
+}
+
+/** Prompts → ids `[B, length]` (int32) with a flavour's tokenizer, after checking the model's vocabulary holds them. */
+function tokenIds(tok: ClipTokenizer, prompts: readonly string[], length: number, vocabSize: number, who: string): Tensor2D {
+  // The tiny test models have 1000 tokens: CLIP's ids (up to 49407) would index past their table.
+  if (vocabSize < 49408) throw new Error(`${who}: encodeText needs CLIP's 49,408-token vocabulary, but this model has ${vocabSize} tokens; call forward(ids) with its own ids`);
+  const { ids, shape } = tok.tokenize(prompts, length);
+  return tf.tensor2d(ids, [shape[0], shape[1]], 'int32');
+}
+
 export interface FrozenCLIPEmbedderArgs {
-  /** The architecture `version` names (HF_CLIP_TEXT_MODELS), or any other for tests. */
+  /** The architecture `version` resolves to (HF_CLIP_TEXT_MODELS or a config.json), or any other for tests. */
   arch: TextTowerArch;
+  /** Tokens the tokenizer pads and truncates to (encodeText); default 77. */
+  max_length?: number;
   /** sd2's choice of output; sd1 always returns 'last'. */
   layer?: 'last' | 'pooled' | 'hidden';
   layer_idx?: number | null;
@@ -208,9 +269,12 @@ export class FrozenCLIPEmbedder extends Module {
   readonly transformer: CLIPTextModel;
   readonly layer: 'last' | 'pooled' | 'hidden';
   readonly layerIdx: number | null;
+  readonly maxLength: number;
+  private tokenizer: ClipTokenizer | undefined;
   constructor(args: FrozenCLIPEmbedderArgs) {
     super();
     this.layer = args.layer ?? 'last';
+    this.maxLength = args.max_length ?? 77;
     this.layerIdx = args.layer_idx ?? null;
     if (this.layer === 'hidden' && (this.layerIdx === null || Math.abs(this.layerIdx) > 12)) {
       throw new Error(`FrozenCLIPEmbedder: layer 'hidden' needs abs(layer_idx) <= 12, got ${this.layerIdx}`);
@@ -218,17 +282,35 @@ export class FrozenCLIPEmbedder extends Module {
     this.transformer = this.add('transformer', new CLIPTextModel(args.arch));
   }
 
-  /** The constructor's args from the config's params: `version` names the architecture (HF_CLIP_TEXT_MODELS). */
-  static argsFromParams(p: Readonly<Record<string, unknown>>): FrozenCLIPEmbedderArgs {
+  /**
+   * The constructor's args from the config's params: `version` is a folder holding an HF
+   * config.json (relative to `ctx.configDir`) or a name ldmc knows (HF_CLIP_TEXT_MODELS), resolved
+   * as the static facts resolve it (schema/facts/clip-arch.ts).
+   */
+  static argsFromParams(p: Readonly<Record<string, unknown>>, ctx: ParamsContext = {}): FrozenCLIPEmbedderArgs {
     const version = typeof p.version === 'string' ? p.version : 'openai/clip-vit-large-patch14';
-    const arch = HF_CLIP_TEXT_MODELS[version];
-    if (!arch) throw new Error(`FrozenCLIPEmbedder: ldmc knows no architecture for version '${version}' (known: ${Object.keys(HF_CLIP_TEXT_MODELS).join(', ')})`);
+    const arch = foundArch(resolveHfClipText(version, diskReader(ctx)), 'FrozenCLIPEmbedder', 'version', Object.keys(HF_CLIP_TEXT_MODELS));
     const layer = (p.layer ?? 'last') as FrozenCLIPEmbedderArgs['layer'];
-    return { arch, layer, layer_idx: (p.layer_idx ?? null) as number | null };
+    const max_length = typeof p.max_length === 'number' ? p.max_length : 77;
+    return { arch, max_length, layer, layer_idx: (p.layer_idx ?? null) as number | null };
   }
 
-  static fromParams(p: Readonly<Record<string, unknown>>): FrozenCLIPEmbedder {
-    return new FrozenCLIPEmbedder(FrozenCLIPEmbedder.argsFromParams(p));
+  static fromParams(p: Readonly<Record<string, unknown>>, ctx: ParamsContext = {}): FrozenCLIPEmbedder {
+    return new FrozenCLIPEmbedder(FrozenCLIPEmbedder.argsFromParams(p, ctx));
+  }
+
+  /**
+   * FrozenCLIPEmbedder.forward(text): HF's CLIPTokenizer (truncation and padding to max_length,
+   * pad = eos), then the text model: `[B, max_length, D]` ('pooled': `[B, 1, D]`).
+   */
+  encodeText(prompts: string[]): Tensor3D {
+    this.tokenizer ??= new ClipTokenizer('hf');
+    const ids = tokenIds(this.tokenizer, prompts, this.maxLength, this.transformer.arch.vocabSize, 'FrozenCLIPEmbedder');
+    try {
+      return this.forward(ids);
+    } finally {
+      ids.dispose();
+    }
   }
 
   /** ids `[B, T]` → `[B, T, D]` ('last', 'hidden') or `[B, 1, D]` ('pooled'). */
@@ -349,7 +431,7 @@ export class OpenClipTextModel extends Module {
   readonly transformer: OpenClipTransformer;
   readonly token_embedding: Embedding;
   readonly ln_final: LayerNorm;
-  constructor(readonly arch: ClipArch) {
+  constructor(readonly arch: ClipTextArch) {
     super();
     const t = arch.text;
     this.positional_embedding = this.addParam('positional_embedding', tf.mul(normal([t.contextLength, t.width]), 0.01));
@@ -362,8 +444,8 @@ export class OpenClipTextModel extends Module {
 }
 
 export interface FrozenOpenCLIPEmbedderArgs {
-  /** The architecture `arch` names (OPENCLIP_MODELS), or any other for tests. */
-  arch: ClipArch;
+  /** The architecture `arch` names (OPENCLIP_MODELS or a model-config JSON), or any other for tests. */
+  arch: ClipTextArch;
   layer?: 'last' | 'penultimate';
 }
 
@@ -372,22 +454,39 @@ export class FrozenOpenCLIPEmbedder extends Module {
   static override readonly className = 'FrozenOpenCLIPEmbedder';
   readonly model: OpenClipTextModel;
   readonly layer: 'last' | 'penultimate';
+  private tokenizer: ClipTokenizer | undefined;
   constructor(args: FrozenOpenCLIPEmbedderArgs) {
     super();
     this.layer = args.layer ?? 'last';
     this.model = this.add('model', new OpenClipTextModel(args.arch));
   }
 
-  /** The constructor's args from the config's params: `arch` names the open_clip model (OPENCLIP_MODELS). */
-  static argsFromParams(p: Readonly<Record<string, unknown>>): FrozenOpenCLIPEmbedderArgs {
+  /**
+   * The constructor's args from the config's params: `arch` is an open_clip model name ldmc knows
+   * (OPENCLIP_MODELS) or the path of an open_clip model-config JSON (relative to `ctx.configDir`).
+   */
+  static argsFromParams(p: Readonly<Record<string, unknown>>, ctx: ParamsContext = {}): FrozenOpenCLIPEmbedderArgs {
     const name = typeof p.arch === 'string' ? p.arch : 'ViT-H-14';
-    const arch = OPENCLIP_MODELS[name];
-    if (!arch) throw new Error(`FrozenOpenCLIPEmbedder: ldmc knows no open_clip arch '${name}' (known: ${Object.keys(OPENCLIP_MODELS).join(', ')})`);
+    const arch = foundArch(resolveOpenClip(name, diskReader(ctx)), 'FrozenOpenCLIPEmbedder', 'arch', Object.keys(OPENCLIP_MODELS));
     return { arch, layer: (p.layer ?? 'last') as 'last' | 'penultimate' };
   }
 
-  static fromParams(p: Readonly<Record<string, unknown>>): FrozenOpenCLIPEmbedder {
-    return new FrozenOpenCLIPEmbedder(FrozenOpenCLIPEmbedder.argsFromParams(p));
+  static fromParams(p: Readonly<Record<string, unknown>>, ctx: ParamsContext = {}): FrozenOpenCLIPEmbedder {
+    return new FrozenOpenCLIPEmbedder(FrozenOpenCLIPEmbedder.argsFromParams(p, ctx));
+  }
+
+  /**
+   * FrozenOpenCLIPEmbedder.forward(text): `open_clip.tokenize` (always 77 tokens, 0-padded; the
+   * max_length param is not used by the reference either), then encode_with_transformer: `[B, 77, w]`.
+   */
+  encodeText(prompts: string[]): Tensor3D {
+    this.tokenizer ??= new ClipTokenizer('open_clip');
+    const ids = tokenIds(this.tokenizer, prompts, OPEN_CLIP_CONTEXT, this.model.arch.text.vocabSize, 'FrozenOpenCLIPEmbedder');
+    try {
+      return this.forward(ids);
+    } finally {
+      ids.dispose();
+    }
   }
 
   /** How many resblocks the forward runs: all ('last') or all but the last ('penultimate'). */

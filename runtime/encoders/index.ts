@@ -4,3 +4,4 @@ export * from './interpolate.js';
 export * from './x-transformer.js';
 export * from './clip-text.js';
 export * from './noise-augmentation.js';
+export * from './clip-tokenizer.js';

@@ -4,13 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
 import { Module, ModuleList, Sequential } from '../module.js';
 import { Conv1d, Conv2d, Dropout, GELU, GroupNorm, GroupNorm32, LayerNorm, Linear, gelu } from './layers.js';
-import { batchMatMul } from '../perf/matmul.js';
-
-/** softmax(q·kᵀ)·v on [B·H, T, d] tensors; q and k arrive already scaled. */
-function attend(q: Tensor3D, k: Tensor3D, v: Tensor3D): Tensor3D {
-  const w = tf.softmax(batchMatMul(q, k, false, true), -1) as Tensor3D;
-  return batchMatMul(w, v);
-}
+import { scaledDotProductAttention } from './chunked-attention.js';
 
 /** [B, T, H·d] → [B·H, T, d] (einops `b n (h d) -> (b h) n d`). */
 function splitHeads(x: Tensor3D, heads: number): Tensor3D {
@@ -43,7 +37,7 @@ export class QKVAttentionLegacy extends Module {
       const perHead = tf.reshape(tf.transpose(tf.reshape(qkv, [B, T, H, 3 * d]), [0, 2, 1, 3]), [B * H, T, 3 * d]);
       const [q, k, v] = tf.split(perHead, 3, 2) as [Tensor3D, Tensor3D, Tensor3D];
       const s = 1 / Math.sqrt(Math.sqrt(d));
-      return mergeHeads(attend(tf.mul(q, s), tf.mul(k, s), v), H);
+      return mergeHeads(scaledDotProductAttention(tf.mul(q, s), tf.mul(k, s), v), H);
     });
   }
 }
@@ -61,7 +55,7 @@ export class QKVAttention extends Module {
       const d = W / (3 * H);
       const [q, k, v] = (tf.split(qkv, 3, 2) as Tensor3D[]).map((t) => splitHeads(t, H)) as [Tensor3D, Tensor3D, Tensor3D];
       const s = 1 / Math.sqrt(Math.sqrt(d));
-      return mergeHeads(attend(tf.mul(q, s), tf.mul(k, s), v), H);
+      return mergeHeads(scaledDotProductAttention(tf.mul(q, s), tf.mul(k, s), v), H);
     });
   }
 }
@@ -135,9 +129,8 @@ export class CrossAttention extends Module {
       const q = splitHeads(this.to_q.forward(x), h);
       const k = splitHeads(this.to_k.forward(ctx), h);
       const v = splitHeads(this.to_v.forward(ctx), h);
-      // torch scales the logits after the product; doing the same keeps rounding identical.
-      const w = tf.softmax(tf.mul(batchMatMul(q, k, false, true), this.scale), -1) as Tensor3D;
-      return this.to_out.forward(mergeHeads(batchMatMul(w, v), h));
+      // in query chunks, so that 4,096-token latents never hold the whole matrix (chunked-attention.ts)
+      return this.to_out.forward(mergeHeads(scaledDotProductAttention(q, k, v, this.scale), h));
     });
   }
 }

@@ -11,110 +11,25 @@
 //
 // The pretrained networks are loaded by name, so their architecture is a table lookup; a name
 // that is not in the table gives an unknown count with a note.
+import { assertNever } from '../assert-never.js';
 import { Tally } from './tally.js';
 import { IssueList } from './types.js';
 import type { CondOutput, CondStageFacts } from './results.js';
 import type { FactIssue, Shape3 } from './types.js';
+import {
+  HF_CLIP_TEXT_MODELS,
+  OPENCLIP_MODELS,
+  OPENAI_CLIP_MODELS,
+  resolveHfClipText,
+  resolveOpenClip,
+  type ArchLookup,
+  type ClipArch,
+  type ClipTextArch,
+  type ConfigFileReader,
+  type TextTowerArch,
+} from './clip-arch.js';
 
-// ------------------------------------------------------------------ architectures
-
-/** A CLIP text transformer (HF CLIPTextModel or OpenAI/open_clip's text tower). */
-export interface TextTowerArch {
-  readonly vocabSize: number;
-  /** Positions of the learned position embedding (77 for every CLIP). */
-  readonly contextLength: number;
-  readonly width: number;
-  readonly heads: number;
-  readonly layers: number;
-  /** Hidden width of each block's MLP (4 × width for every CLIP here). */
-  readonly mlpWidth: number;
-  /** OpenAI's and HF's CLIP use QuickGELU (x·σ(1.702x)); open_clip's own models use exact GELU. */
-  readonly act: 'quick_gelu' | 'gelu';
-}
-
-/** A CLIP ViT image tower (OpenAI `VisionTransformer`, open_clip `VisionTransformer`). */
-export interface VisionTowerArch {
-  readonly imageSize: number;
-  readonly patchSize: number;
-  readonly width: number;
-  readonly heads: number;
-  readonly layers: number;
-  readonly mlpWidth: number;
-}
-
-/** A whole CLIP model: both towers and the joint embedding width. */
-export interface ClipArch {
-  readonly embedDim: number;
-  readonly text: TextTowerArch;
-  readonly vision: VisionTowerArch;
-  /** Where the figures come from. */
-  readonly source: string;
-}
-
-const text = (width: number, heads: number, layers: number, act: TextTowerArch['act']): TextTowerArch => ({
-  vocabSize: 49408,
-  contextLength: 77,
-  width,
-  heads,
-  layers,
-  mlpWidth: 4 * width,
-  act,
-});
-const vit = (imageSize: number, patchSize: number, width: number, layers: number, headWidth = 64): VisionTowerArch => ({
-  imageSize,
-  patchSize,
-  width,
-  heads: width / headWidth,
-  layers,
-  mlpWidth: 4 * width,
-});
-
-/**
- * HF hub text configs (`text_config` of each repository's config.json) that FrozenCLIPEmbedder's
- * `version` may name. openai/clip-vit-large-patch14: hidden 768, intermediate 3072, 12 layers,
- * 12 heads, 77 positions, vocab 49408, quick_gelu: 123,060,480 parameters, the public figure.
- */
-export const HF_CLIP_TEXT_MODELS: Readonly<Record<string, TextTowerArch>> = {
-  'openai/clip-vit-large-patch14': text(768, 12, 12, 'quick_gelu'),
-  'openai/clip-vit-large-patch14-336': text(768, 12, 12, 'quick_gelu'),
-  'openai/clip-vit-base-patch32': text(512, 8, 12, 'quick_gelu'),
-  'openai/clip-vit-base-patch16': text(512, 8, 12, 'quick_gelu'),
-  // The reference oracle's tiny test model (shared/reference/sd-parity/clip_text_tiny.hf_config.json),
-  // which its clip_text_tiny.yaml names: 51,616 parameters.
-  'sdparity/clip-text-tiny': { vocabSize: 1000, contextLength: 77, width: 32, heads: 4, layers: 2, mlpWidth: 64, act: 'quick_gelu' },
-};
-
-/**
- * open_clip model configs (src/open_clip/model_configs/<arch>.json of open_clip v2.7.0, the
- * `open-clip-torch==2.7.0` pin of stablediffusion's requirements.txt). ViT-H-14's text tower
- * (width 1024, 16 heads, 24 layers) is exactly v2-inference.json's cond-stage state dict.
- */
-export const OPENCLIP_MODELS: Readonly<Record<string, ClipArch>> = {
-  'ViT-H-14': { embedDim: 1024, text: text(1024, 16, 24, 'gelu'), vision: vit(224, 14, 1280, 32, 80), source: 'open_clip v2.7.0 model_configs/ViT-H-14.json' },
-  'ViT-L-14': { embedDim: 768, text: text(768, 12, 12, 'gelu'), vision: vit(224, 14, 1024, 24), source: 'open_clip v2.7.0 model_configs/ViT-L-14.json' },
-  'ViT-B-32': { embedDim: 512, text: text(512, 8, 12, 'gelu'), vision: vit(224, 32, 768, 12), source: 'open_clip v2.7.0 model_configs/ViT-B-32.json' },
-  'ViT-B-16': { embedDim: 512, text: text(512, 8, 12, 'gelu'), vision: vit(224, 16, 768, 12), source: 'open_clip v2.7.0 model_configs/ViT-B-16.json' },
-  // The reference oracle's tiny test model (shared/reference/sd-parity/openclip_text_tiny.model_config.json),
-  // which its openclip_text_tiny.yaml names: 73,665 parameters without the image tower.
-  'SDParity-TinyText': {
-    embedDim: 32,
-    text: { vocabSize: 1000, contextLength: 77, width: 32, heads: 4, layers: 3, mlpWidth: 128, act: 'gelu' },
-    vision: vit(16, 8, 32, 1, 16),
-    source: 'shared/reference/sd-parity/openclip_text_tiny.model_config.json',
-  },
-};
-
-/**
- * OpenAI CLIP checkpoints that `clip.load(name)` accepts (clip/clip.py `_MODELS`); `build_model`
- * reads the architecture off the state dict, given here. ViT-B/32 is 151,277,313 parameters and
- * ViT-L/14 427,616,513 (the figures OpenAI's CLIP notebook prints).
- */
-export const OPENAI_CLIP_MODELS: Readonly<Record<string, ClipArch>> = {
-  'ViT-B/32': { embedDim: 512, text: text(512, 8, 12, 'quick_gelu'), vision: vit(224, 32, 768, 12), source: 'openai/CLIP ViT-B-32.pt' },
-  'ViT-B/16': { embedDim: 512, text: text(512, 8, 12, 'quick_gelu'), vision: vit(224, 16, 768, 12), source: 'openai/CLIP ViT-B-16.pt' },
-  'ViT-L/14': { embedDim: 768, text: text(768, 12, 12, 'quick_gelu'), vision: vit(224, 14, 1024, 24), source: 'openai/CLIP ViT-L-14.pt' },
-  'ViT-L/14@336px': { embedDim: 768, text: text(768, 12, 12, 'quick_gelu'), vision: vit(336, 14, 1024, 24), source: 'openai/CLIP ViT-L-14-336px.pt' },
-};
+export * from './clip-arch.js';
 
 // ------------------------------------------------------------------ towers
 
@@ -165,7 +80,7 @@ export function hfClipTextParts(a: TextTowerArch, tokens = a.contextLength): Tow
  * and the model-level logit_scale (a 0-d parameter). `blocksRun` of the `layers` blocks run in
  * the forward (FrozenOpenCLIPEmbedder 'penultimate' skips the last); all of them count.
  */
-export function openClipTextParts(a: ClipArch, blocksRun = a.text.layers): TowerParts {
+export function openClipTextParts(a: ClipTextArch, blocksRun = a.text.layers): TowerParts {
   const t = a.text, n = t.contextLength;
   const tokenEmbedding = new Tally();
   tokenEmbedding.embedding(t.vocabSize, t.width, n);
@@ -258,10 +173,11 @@ export interface FrozenCLIPEmbedderParams {
  * of HF's hidden_states, before final_layer_norm), or `[1, width]` ('pooled': pooler_output[:, None]).
  * sd2 asserts `0 <= abs(layer_idx) <= 12` for 'hidden'.
  */
-export function frozenCLIPEmbedderFacts(p: FrozenCLIPEmbedderParams, archOverride?: TextTowerArch): CondStageFacts {
+export function frozenCLIPEmbedderFacts(p: FrozenCLIPEmbedderParams, archOverride?: TextTowerArch, read?: ConfigFileReader): CondStageFacts {
   const issues = new IssueList();
   const layer = p.layer ?? 'last';
-  const arch = archOverride ?? HF_CLIP_TEXT_MODELS[p.version];
+  const lookup: ArchLookup<TextTowerArch> = archOverride ? { kind: 'found', arch: archOverride } : resolveHfClipText(p.version, read);
+  const arch = lookup.kind === 'found' ? lookup.arch : undefined;
   if (layer === 'hidden') {
     const idx = p.layer_idx ?? null;
     if (idx === null || Math.abs(idx) > 12)
@@ -269,16 +185,33 @@ export function frozenCLIPEmbedderFacts(p: FrozenCLIPEmbedderParams, archOverrid
   }
   if (arch && p.max_length > arch.contextLength)
     issues.warning('clip/max-length', `max_length ${p.max_length} exceeds the ${arch.contextLength} position embeddings`, { param: 'max_length', args: [p.max_length, arch.contextLength] });
-  if (!arch) {
-    return unknown(
-      'FrozenCLIPEmbedder',
-      `version '${p.version}' is not a CLIP text model ldmc knows (${Object.keys(HF_CLIP_TEXT_MODELS).join(', ')}): its size comes from that checkpoint's config.json`,
-      { kind: 'unknown' },
-      issues,
-    );
+  if (lookup.kind !== 'found') {
+    const known = Object.keys(HF_CLIP_TEXT_MODELS).join(', ');
+    return unknown('FrozenCLIPEmbedder', lookupNote(lookup, 'version', `a CLIP text model ldmc knows (${known}): its size comes from that checkpoint's config.json`, known, 'a folder holding its config.json', issues), { kind: 'unknown' }, issues);
   }
   const tokens = layer === 'pooled' ? 1 : p.max_length;
-  return known('FrozenCLIPEmbedder', hfClipTextParts(arch, Math.min(p.max_length, arch.contextLength)), { kind: 'tokens', shape: [tokens, arch.width] }, issues);
+  return known('FrozenCLIPEmbedder', hfClipTextParts(lookup.arch, Math.min(p.max_length, lookup.arch.contextLength)), { kind: 'tokens', shape: [tokens, lookup.arch.width] }, issues);
+}
+
+/**
+ * Why a `version` / `arch` gave no architecture, as the facts' note; the matching issue goes to
+ * `issues` (an unknown name is a warning: the reference may know it; a file that cannot be read
+ * or is no model config is an error: the reference would raise).
+ */
+function lookupNote(lookup: Exclude<ArchLookup<unknown>, { kind: 'found' }>, param: string, notKnown: string, known: string, fileForm: string, issues: IssueList): string {
+  switch (lookup.kind) {
+    case 'unknown':
+      issues.warning('clip/unknown-model', `${param} '${lookup.name}' is not ${notKnown}`, { param, args: [lookup.name, known, fileForm] });
+      return `${param} '${lookup.name}' is not ${notKnown}`;
+    case 'unreadable':
+      issues.error('clip/config-unreadable', `cannot read the model config ${lookup.file}: ${lookup.reason}`, { param, args: [lookup.file, lookup.reason] });
+      return `its model config ${lookup.file} cannot be read (${lookup.reason})`;
+    case 'invalid':
+      issues.error('clip/config-invalid', `the model config ${lookup.file} is not usable: ${lookup.reason}`, { param, args: [lookup.file, lookup.reason] });
+      return `its model config ${lookup.file} is not usable (${lookup.reason})`;
+    default:
+      return assertNever(lookup, 'arch lookup');
+  }
 }
 
 export interface FrozenOpenCLIPEmbedderParams {
@@ -292,10 +225,14 @@ export interface FrozenOpenCLIPEmbedderParams {
  * embedding, the resblocks ('penultimate' stops one block early), ln_final: `[77, width]`.
  * text_projection and logit_scale are held (and counted) but unused.
  */
-export function frozenOpenCLIPEmbedderFacts(p: FrozenOpenCLIPEmbedderParams, archOverride?: ClipArch): CondStageFacts {
+export function frozenOpenCLIPEmbedderFacts(p: FrozenOpenCLIPEmbedderParams, archOverride?: ClipTextArch, read?: ConfigFileReader): CondStageFacts {
   const issues = new IssueList();
-  const a = archOverride ?? OPENCLIP_MODELS[p.arch];
-  if (!a) return unknown('FrozenOpenCLIPEmbedder', unknownArchNote(p.arch), { kind: 'unknown' }, issues);
+  const lookup: ArchLookup<ClipTextArch> = archOverride ? { kind: 'found', arch: archOverride } : resolveOpenClip(p.arch, read);
+  if (lookup.kind !== 'found') {
+    const known = Object.keys(OPENCLIP_MODELS).join(', ');
+    return unknown('FrozenOpenCLIPEmbedder', lookupNote(lookup, 'arch', `an open_clip model ldmc knows (${known}): its size comes from open_clip's model config of that name`, known, 'its open_clip model-config JSON', issues), { kind: 'unknown' }, issues);
+  }
+  const a = lookup.arch;
   const blocksRun = p.layer === 'penultimate' ? a.text.layers - 1 : a.text.layers;
   return known('FrozenOpenCLIPEmbedder', openClipTextParts(a, blocksRun), { kind: 'tokens', shape: [a.text.contextLength, a.text.width] }, issues);
 }

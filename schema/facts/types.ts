@@ -39,6 +39,9 @@ export const FactRules = {
   'clip/max-length': 'warning',
   'clip/image-layer': 'error',
   'clip/noise-aug-width': 'warning',
+  'clip/unknown-model': 'warning',
+  'clip/config-unreadable': 'error',
+  'clip/config-invalid': 'error',
   'sd/adm-in-channels': 'error',
   'sd/noise-levels': 'error',
 } as const satisfies Record<string, 'error' | 'warning'>;

@@ -116,6 +116,7 @@ describe('the npm package, packed and installed into an empty project', function
   it('ships the built CLI, schema, examples and native source, and no tests, fixtures, benchmarks or source maps', function () {
     for (const f of ['dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'dist/runtime/unet/index.d.ts', 'bin/ldmc.js', 'schema/ldmc.schema.json',
       'examples/celeba256.yaml', 'examples/weights/fashion-classifier.safetensors', 'examples/plugins/textual-inversion.ts', 'runtime/native/ldmc_native.cc', 'scripts/build-native.mjs',
+      'runtime/encoders/assets/bpe_simple_vocab_16e6.txt.gz', 'runtime/encoders/assets/LICENSE-bpe_simple_vocab_16e6.txt',
       'README.md', 'LICENSE', 'package.json']) {
       expect(packed, f).to.include(f);
     }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../runtime/backend.js';
-import { FrozenCLIPEmbedder, FrozenOpenCLIPEmbedder } from '../../runtime/encoders/index.js';
+import { ClipTokenizer, FrozenCLIPEmbedder, FrozenOpenCLIPEmbedder } from '../../runtime/encoders/index.js';
 import type { Module } from '../../runtime/module.js';
 import { torchShape } from '../../runtime/weights/state-dict.js';
 import {
@@ -127,4 +127,44 @@ describe('SD text encoders: module trees', function () {
       m.dispose();
     });
   }
+
+  // encodeText = the reference's forward(text): its tokenizer, then forward(ids). A small model
+  // with CLIP's full 49,408-token vocabulary, so real prompts' ids fit.
+  const vocabArch: TextTowerArch = { vocabSize: 49408, contextLength: 77, width: 8, heads: 2, layers: 1, mlpWidth: 16, act: 'quick_gelu' };
+  const prompts = ['a photograph of an astronaut riding a horse', ''];
+
+  function sameAsTokenized(m: { encodeText(p: string[]): tf.Tensor3D; forward(ids: tf.Tensor2D): tf.Tensor3D }, flavour: 'hf' | 'open_clip', length: number): number[] {
+    const { ids, shape } = new ClipTokenizer(flavour).tokenize(prompts, length);
+    const t = tf.tensor2d(ids, [shape[0], shape[1]], 'int32');
+    const want = m.forward(t), got = m.encodeText(prompts);
+    const diff = tf.max(tf.abs(tf.sub(want, got))).dataSync()[0]!;
+    const out = [...got.shape, diff];
+    tf.dispose([t, want, got]);
+    return out;
+  }
+
+  it('FrozenCLIPEmbedder.encodeText tokenizes with HF\'s CLIPTokenizer at max_length, then runs forward', function () {
+    const m = new FrozenCLIPEmbedder({ arch: vocabArch, max_length: 77 });
+    expect(sameAsTokenized(m, 'hf', 77)).to.deep.equal([2, 77, 8, 0]);
+    const short = new FrozenCLIPEmbedder({ arch: vocabArch, max_length: 10 });
+    expect(sameAsTokenized(short, 'hf', 10)).to.deep.equal([2, 10, 8, 0]);
+    const pooled = new FrozenCLIPEmbedder({ arch: vocabArch, layer: 'pooled' });
+    const z = pooled.encodeText(prompts);
+    expect(z.shape).to.deep.equal([2, 1, 8]);
+    tf.dispose(z);
+    for (const x of [m, short, pooled]) x.dispose();
+  });
+
+  it('FrozenOpenCLIPEmbedder.encodeText tokenizes with open_clip.tokenize (77, 0-padded), then runs forward', function () {
+    const arch: ClipArch = { embedDim: 8, text: { ...vocabArch, act: 'gelu' }, vision: { imageSize: 16, patchSize: 8, width: 16, heads: 1, layers: 1, mlpWidth: 64 }, source: 'test' };
+    const m = new FrozenOpenCLIPEmbedder({ arch, layer: 'last' });
+    expect(sameAsTokenized(m, 'open_clip', 77)).to.deep.equal([2, 77, 8, 0]);
+    m.dispose();
+  });
+
+  it('encodeText refuses a model whose vocabulary cannot hold CLIP\'s ids (the tiny test models)', function () {
+    const m = new FrozenCLIPEmbedder({ arch: textArchs[0]! });
+    expect(() => m.encodeText(['a'])).to.throw(/49,408-token vocabulary, but this model has 50 tokens/);
+    m.dispose();
+  });
 });
