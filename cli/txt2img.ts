@@ -15,7 +15,7 @@
 //   CPU one 512² image already takes minutes.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
-import { basename, extname, resolve } from 'node:path';
+import { basename, dirname, extname, resolve } from 'node:path';
 import { child, className, type IRNode } from '../compiler/ir.js';
 import { compile } from '../compiler/program.js';
 import { resolvedNode } from '../compiler/resolved.js';
@@ -118,11 +118,12 @@ export function parseTxt2ImgSettings(a: ParsedArgs): Txt2ImgSettings {
   };
 }
 
-/** What the sd-tokenizer work adds to the CLIP text encoders: prompts → context [B, 77, D]. */
+/** What the CLIP text encoders offer (FrozenCLIPEmbedder, FrozenOpenCLIPEmbedder): prompts → context [B, 77, D]. */
 interface PromptEncoder {
   encodeText(prompts: string[]): Tensor3D;
 }
 
+/** The cond stage as a prompt encoder, or undefined for a text cond stage without a tokenizer in ldmc (BERTEmbedder). */
 function promptEncoder(m: unknown): PromptEncoder | undefined {
   return m !== null && typeof m === 'object' && typeof (m as Partial<PromptEncoder>).encodeText === 'function' ? (m as PromptEncoder) : undefined;
 }
@@ -185,7 +186,8 @@ export async function txt2imgCommand(a: ParsedArgs, io: Io): Promise<number> {
     await initBackend({ ...(backend ? { backend } : { skip: choice.skip }), ...(s.threads ? { threads: s.threads } : {}) });
     const params = resolvedNode(model).params as unknown as LatentDiffusionArgs;
     // Built without EMA shadows; with use_ema the shadows are read straight into the UNet.
-    ld = new Wrapper({ ...params, use_ema: false }, { zeroInit: true });
+    // Relative paths in params (a CLIP config.json folder, an open_clip model config) start at the config's directory, as in `ldmc check`.
+    ld = new Wrapper({ ...params, use_ema: false }, { zeroInit: true, configDir: dirname(model.targetSpan.file) });
     const encoder = promptEncoder(ld.cond_stage_model);
     if (!encoder) throw new CliError(`the text encoder ${ld.cond_stage_model?.className ?? ''} has no tokenizer in ldmc: it cannot read prompts`, 'txt2img runs FrozenCLIPEmbedder (SD 1.x) and FrozenOpenCLIPEmbedder (SD 2.x) configs');
     const ema = emaChoice(params.use_ema !== false, weights, s.ckpt, !s.ema);

@@ -50,7 +50,7 @@ export function sampleStepCount(ld: LatentDiffusion, sampler: SamplerName = 'ddi
 }
 
 /**
- * Draws `batchSize` latents [B, image_size, image_size, channels] (NHWC, still times
+ * Draws `batchSize` latents [B, h, w, channels] (latentSize, default image_size × image_size; NHWC, still times
  * scale_factor: decode them with decodeFirstStage). The caller owns the result; everything
  * else the samplers create is disposed. Invalid settings throw a RangeError before any work.
  *

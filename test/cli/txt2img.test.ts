@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { compile } from '../../compiler/program.js';
 import { resolvedNode } from '../../compiler/resolved.js';
@@ -20,11 +20,9 @@ import { writeSdCkpt, writeSdSafetensors, type SdTensor } from '../support/sd-ch
 
 const bin = join(repoRoot, 'bin', 'ldmc.js');
 const fixture = (f: string) => join(repoRoot, 'test', 'fixtures', 'txt2img', f);
-// TEMPORARY: the tokenizer (branch sdtok) is not merged yet; its stand-in is loaded into the child.
-const shim = ['--import', join(repoRoot, 'dist', 'test', 'support', 'encode-text-shim.js')];
 
 function ldmc(args: string[]) {
-  const r = spawnSync(process.execPath, [...shim, bin, ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 120000 });
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 120000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -38,7 +36,7 @@ const shadowKey = (k: string) => `model_ema.${k.slice('model.'.length).replaceAl
 function stateDictOf(config: string, phase = 0): Sd {
   const r = compile({ files: [config], overrides: [] }, diskHost);
   expect(r.hasErrors, JSON.stringify(r.diagnostics)).to.equal(false);
-  const ld = new LatentDiffusion(resolvedNode(r.graph!.model!).params as unknown as LatentDiffusionArgs);
+  const ld = new LatentDiffusion(resolvedNode(r.graph!.model!).params as unknown as LatentDiffusionArgs, { configDir: dirname(config) });
   const sd: Sd = new Map();
   for (const [k, t] of ld.fullStateDict()) sd.set(k, k.startsWith('model.') ? nudge(t, phase) : t);
   ld.dispose();
