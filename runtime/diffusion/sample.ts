@@ -55,7 +55,7 @@ export function sampleStepCount(ld: LatentDiffusion, sampler: SamplerName = 'ddi
  * else the samplers create is disposed. Invalid settings throw a RangeError before any work.
  *
  * Text-to-image with classifier-free guidance (txt2img's call; ε- and v-models alike):
- *   const c = ld.getLearnedConditioning(ids), uc = ld.getLearnedConditioning(emptyPromptIds);
+ *   const c = encoder.encodeText(prompts), uc = encoder.encodeText(prompts.map(() => '')); // encoder = ld.cond_stage_model
  *   const z = sampleLatents(ld, { batchSize: n, sampler: 'ddim', steps: 50, eta: 0, cond: c, uncond: uc, scale: 7.5, seed });
  * The UNet then runs once per step on cat([uc, c]) and takes ε_u + scale·(ε_c − ε_u) (for a v
  * model the same on v), as the reference's DDIMSampler does; `uncond` must have `cond`'s form and
