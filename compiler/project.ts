@@ -226,9 +226,12 @@ export class Project {
     merged = resolveInterpolations(merged, bag);
     const graph = resolveGraph(merged, order, bag, this.registry);
     const dialect = settleDialect(graph, input.dialect, bag);
-    // Files the config names (an encoder's model-config JSON) are read like the configs: recorded, so an edit re-runs this.
-    const inference = inferGraph(graph, bag, read);
-    checkGraph(graph, inference, { fileExists: (p) => this.docs.has(p) || this.host.fileExists(p) }, bag);
+    // Files the config names (an encoder's model-config JSON) are read like the configs (recorded,
+    // so an edit re-runs this), once the host says they exist: a hub name is looked up as a local
+    // folder first, and most are not one.
+    const exists = (p: string) => this.docs.has(p) || this.host.fileExists(p);
+    const inference = inferGraph(graph, bag, (p) => (exists(p) ? read(p) : new Error('no such file')));
+    checkGraph(graph, inference, { fileExists: exists }, bag);
     return done(graph, inference, merged, uninterpolated, dialect);
   }
 }
