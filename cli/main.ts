@@ -34,6 +34,11 @@ Usage:
   ldmc sample  CONFIG... --ckpt CKPT --out GRID.png [--sampler ddim|plms|ddpm] [--steps S]
                [--eta E] [--scale G --uc-class K] [--class K] [-n N] [--seed SEED] [--no-ema]
                [--backend tensorflow|wasm|cpu] [--threads T] [--set ...]
+  ldmc txt2img CONFIG... --ckpt CKPT --prompt TEXT --out FILE.png [--negative TEXT] [--scale 7.5]
+               [--steps 50] [--sampler ddim|plms|dpm] [--eta 0] [--H 512 --W 512] [-n 1] [--seed 42]
+               [--x-T START.safetensors] [--no-ema] [--backend tensorflow|wasm|cpu] [--threads T] [--set ...]
+               Stable Diffusion text to image from a published .ckpt/.safetensors (SD 1.x, 2.x; f32,
+               f16, bf16); -n N writes one row of N samples; the PNG's text chunks hold the settings
   ldmc schema  [--out FILE] [--plugin FILE ...]   the JSON Schema for editors (stdout without --out)
   ldmc lsp     --stdio             the language server for editors (diagnostics, hover, completion, ...)
 
@@ -127,6 +132,10 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
       const { sampleCommand, SAMPLE_ARGS } = await import('./sample.js');
       return sampleCommand(parseArgs(rest, SAMPLE_ARGS), io);
     }
+    case 'txt2img': {
+      const { txt2imgCommand, TXT2IMG_ARGS } = await import('./txt2img.js');
+      return txt2imgCommand(parseArgs(rest, TXT2IMG_ARGS), io);
+    }
     case 'train':
       return trainCommand(parseArgs(rest, { values: ['set', 'data', 'max-steps', 'resume', 'run-dir', 'backend', 'seed', 'ckpt-every', 'val-every', 'val-batches', 'workers', 'lpips-weights'], flags: ['no-frame'] }), io);
     case 'lsp': {
@@ -142,7 +151,7 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
     case 'convert':
       return convertCommand(parseArgs(rest, { values: ['select'], flags: [] }), io);
     default: {
-      const commands = ['check', 'inspect', 'compile', 'schema', 'export', 'forward', 'convert', 'train', 'sample', 'lsp'];
+      const commands = ['check', 'inspect', 'compile', 'schema', 'export', 'forward', 'convert', 'train', 'sample', 'txt2img', 'lsp'];
       const guess = closest(cmd, commands);
       throw new UsageError(`unknown command '${cmd}'${guess ? ` (did you mean '${guess}'?)` : ''}`);
     }

@@ -12,7 +12,6 @@ import { compile } from '../compiler/program.js';
 import { resolvedNode } from '../compiler/resolved.js';
 import { backendsToSkipForWeights, float32Bytes } from '../runtime/fit.js';
 import { initBackend } from '../runtime/backend.js';
-import { emaBufferName } from '../runtime/diffusion/ema.js';
 import { buildableWrapperIds, wrapperClass } from '../runtime/diffusion/build.js';
 import type { LatentDiffusion, LatentDiffusionArgs } from '../runtime/diffusion/latent-diffusion.js';
 import { assertNever, diffusionSlots } from '../schema/family.js';
@@ -22,7 +21,7 @@ import { DEFAULT_SAMPLE_STEPS, sampleLatents, sampleStepCount, type SamplerName 
 import { makeGrid, toUint8Images, type Uint8Images } from '../runtime/images/grid.js';
 import { writePng } from '../runtime/images/png.js';
 import { Progress } from '../runtime/util/progress.js';
-import type { LazyTensor, RawTensor } from '../runtime/weights/safetensors.js';
+import type { LazyTensor } from '../runtime/weights/safetensors.js';
 import { formatReport, loadStateDict } from '../runtime/weights/state-dict.js';
 import { UsageError, type ArgSpec, type ParsedArgs } from './args.js';
 import { CliError } from './errors.js';
@@ -30,6 +29,7 @@ import { parseBackend } from './forward.js';
 import { DiskHost } from './host.js';
 import { printDiagnostics, type Io } from './io.js';
 import { openWeightsFile, withWeightsFile } from './weights-file.js';
+import { emaChoice, withEmaWeights } from './ld-weights.js';
 
 /** The options `ldmc sample` takes (main.ts parses argv with this). */
 export const SAMPLE_ARGS: ArgSpec = {
@@ -162,7 +162,7 @@ export async function sampleCommand(a: ParsedArgs, io: Io): Promise<number> {
     // each used tensor is read once and the UNet is held once.
     // Relative paths in params (a CLIP model-config JSON) start at the config's directory, as in `ldmc check`.
     ld = new Wrapper({ ...params, use_ema: false }, { zeroInit: true, configDir: dirname(model.targetSpan.file) });
-    const ema = emaChoice(params.use_ema !== false, weights, s);
+    const ema = emaChoice(params.use_ema !== false, weights, s.ckpt, !s.ema);
     try {
       ld.loadFull(ema.use ? withEmaWeights(ld, weights) : weights, { strict: true, ignoreKeys: [/^first_stage_model\.loss\./, ...(hasFirstStage ? [] : ['first_stage_model.'])] });
     } catch (e) {
@@ -276,35 +276,6 @@ function loadFirstStageFrom(ld: LatentDiffusion, tensors: ReadonlyMap<string, La
   }
   if (report.unexpected.length) io.err(`ldmc: warning: ${path}: ${report.unexpected.length} unused key(s): ${report.unexpected.slice(0, 5).join(', ')}${report.unexpected.length > 5 ? ', …' : ''}`);
   io.err(`ldmc: first stage from ${path} (${report.loaded} tensors)`);
-}
-
-const EMA_COUNTERS = new Set(['model_ema.decay', 'model_ema.num_updates']);
-
-/** Whether the EMA weights are used (asked for, kept by the config, present: the reference's ema_scope), and the line that says which. */
-function emaChoice(configEma: boolean, weights: ReadonlyMap<string, RawTensor>, s: SampleSettings): { use: boolean; message: string } {
-  const shadows = [...weights.keys()].filter((k) => k.startsWith('model_ema.') && !EMA_COUNTERS.has(k)).length;
-  if (!shadows) return { use: false, message: `from ${s.ckpt} (no EMA weights in it)` };
-  if (!s.ema) return { use: false, message: `from ${s.ckpt}: the raw weights (--no-ema)` };
-  if (!configEma) return { use: false, message: `from ${s.ckpt}: the raw weights (the config sets use_ema: false)` };
-  const n = weights.get('model_ema.num_updates');
-  const updates = n ? Number(n.data[0]) : 0;
-  return { use: true, message: `from ${s.ckpt}: EMA (model_ema.*, ${updates} updates; --no-ema for the raw ones)` };
-}
-
-/**
- * The checkpoint with each UNet parameter `model.X` taken from its EMA shadow `model_ema.X'`
- * (LitEma's buffer name) where the checkpoint has one, which is what ema_scope swaps in; the
- * raw tensors are still checked by name and shape, but never read.
- */
-function withEmaWeights(ld: LatentDiffusion, weights: ReadonlyMap<string, LazyTensor>): Map<string, LazyTensor> {
-  const out = new Map(weights);
-  for (const p of ld.model.paramEntries()) {
-    if (!p.variable.trainable) continue;
-    const raw = weights.get(`model.${p.name}`), shadow = weights.get(`model_ema.${emaBufferName(p.name)}`);
-    // A shadow of another shape is left for the raw tensor's shape check to report.
-    if (raw && shadow && raw.shape.length === shadow.shape.length && raw.shape.every((n, i) => n === shadow.shape[i])) out.set(`model.${p.name}`, shadow);
-  }
-  return out;
 }
 
 function planGrid(s: SampleSettings, cond: CondKind, ld: LatentDiffusion): Plan {

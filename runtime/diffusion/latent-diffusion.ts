@@ -12,7 +12,7 @@ import { buildWithZeroInit } from '../nn/init.js';
 import type { BERTEmbedder, ClassEmbedder, FrozenCLIPEmbedder, FrozenOpenCLIPEmbedder, SpatialRescaler } from '../encoders/index.js';
 import { Module } from '../module.js';
 import type { UNetModel } from '../unet/index.js';
-import { formatReport, fromTorch, loadStateDict, stateDict, toTorch, type LoadReport, type TorchTensor } from '../weights/state-dict.js';
+import { checkStateDict, formatReport, fromTorch, loadStateDict, stateDict, toTorch, type LoadReport, type TorchTensor } from '../weights/state-dict.js';
 import { DiffusionWrapper, toCondDict, type Cond, type ConditioningKey } from './conditioning.js';
 import { DDPM, stdScaleFactor, type LossResult } from './ddpm.js';
 import { LitEma } from './ema.js';
@@ -271,12 +271,15 @@ export class LatentDiffusion extends Module {
    * scale_factor. Schedule buffers are recomputed from the config, so they are accepted but not read.
    */
   loadFull(tensors: ReadonlyMap<string, TorchTensor>, opts: { strict?: boolean; ignoreKeys?: readonly (string | RegExp)[] } = {}): LoadReport {
-    const extras = (k: string) => (SCHEDULE_BUFFER_NAMES as readonly string[]).includes(k) || k === 'lvlb_weights' || k === 'logvar' || k === 'scale_factor' || k.startsWith('model_ema.');
-    const ignore = opts.ignoreKeys ?? [];
-    const report = loadStateDict(this, tensors, { strict: false, ignoreKeys: (k) => extras(k) || ignore.some((p) => (typeof p === 'string' ? k.startsWith(p) : p.test(k))) });
+    const report = loadStateDict(this, tensors, { strict: false, ignoreKeys: fullIgnorer(opts.ignoreKeys) });
     if ((opts.strict ?? true) && (report.missing.length || report.unexpected.length || report.shapeMismatch.length)) throw new Error(formatReport('LatentDiffusion', report));
     this.loadExtras(tensors);
     return report;
+  }
+
+  /** What loadFull would report for these tensors (same keys ignored), without reading any. */
+  checkFull(tensors: ReadonlyMap<string, TorchTensor>, opts: { ignoreKeys?: readonly (string | RegExp)[] } = {}): LoadReport {
+    return checkStateDict(this, tensors, { ignoreKeys: fullIgnorer(opts.ignoreKeys) });
   }
 
   /** Restores EMA shadows, logvar and scale_factor from a full state_dict (the modules load through loadStateDict). */
@@ -309,6 +312,12 @@ export class LatentDiffusion extends Module {
     this.ddpm.dispose();
     this.ema?.dispose();
   }
+}
+
+/** The keys loadFull does not load as parameters (schedule buffers, EMA, logvar, scale_factor), plus `ignore` (prefixes or patterns). */
+function fullIgnorer(ignore: readonly (string | RegExp)[] = []): (k: string) => boolean {
+  const extras = (k: string) => (SCHEDULE_BUFFER_NAMES as readonly string[]).includes(k) || k === 'lvlb_weights' || k === 'logvar' || k === 'scale_factor' || k.startsWith('model_ema.');
+  return (k) => extras(k) || ignore.some((p) => (typeof p === 'string' ? k.startsWith(p) : p.test(k)));
 }
 
 export type { Scalar, Tensor3D };

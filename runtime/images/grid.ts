@@ -16,16 +16,32 @@ export interface Uint8Image {
   readonly shape: readonly [number, number, number];
 }
 
+export interface ToUint8Options {
+  /**
+   * 'half-up' (default): torchvision's save_image, `mul(255).add_(0.5).clamp_(0, 255)`.
+   * 'down': the reference's txt2img.py, `255. * clamp((x + 1)/2, 0, 1)` then `astype(np.uint8)`,
+   * which truncates (in float32, as torch and numpy compute it).
+   */
+  readonly rounding?: 'half-up' | 'down';
+}
+
 /**
- * Model output in [-1, 1] (NHWC) → bytes: clamp to [-1, 1], map to (x + 1)/2·255 and round half
- * up (torchvision's save_image: `mul(255).add_(0.5).clamp_(0, 255)`). NaN becomes 0.
+ * Model output in [-1, 1] (NHWC) → bytes: clamp to [-1, 1], map to (x + 1)/2·255 and round as
+ * `rounding` says (default half up). NaN becomes 0.
  */
-export function toUint8Images(x: Tensor4D): Uint8Images {
+export function toUint8Images(x: Tensor4D, opts: ToUint8Options = {}): Uint8Images {
   const src = x.dataSync() as Float32Array;
   const data = new Uint8Array(src.length);
+  const down = opts.rounding === 'down';
+  const f32 = Math.fround;
   for (let i = 0; i < src.length; i++) {
     const v = src[i]!;
     if (!(v === v)) continue; // NaN → 0
+    if (down) {
+      const u = f32(f32(v + 1) / 2);
+      data[i] = Math.floor(f32(255 * (u < 0 ? 0 : u > 1 ? 1 : u)));
+      continue;
+    }
     const c = v < -1 ? -1 : v > 1 ? 1 : v;
     data[i] = Math.floor(((c + 1) / 2) * 255 + 0.5);
   }

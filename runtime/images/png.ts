@@ -1,6 +1,7 @@
 // PNG files through sharp (loaded on first use, so importing runtime/images costs nothing).
 import { writeAtomic } from '../util/atomic.js';
 import type { Uint8Image } from './grid.js';
+import { withPngText } from './png-text.js';
 
 type Channels = 1 | 2 | 3 | 4;
 
@@ -9,8 +10,13 @@ async function sharpModule(): Promise<typeof import('sharp')> {
   return m.default;
 }
 
+export interface PngOptions {
+  /** Text chunks (keyword, text) written after the header, in order: tEXt, or iTXt for non-Latin-1 text. */
+  readonly text?: Iterable<readonly [string, string]>;
+}
+
 /** Encodes an HWC 8-bit image as PNG bytes: 1 channel = grayscale, 2 = gray + alpha, 3 = RGB, 4 = RGBA. */
-export async function encodePng(img: Uint8Image): Promise<Uint8Array> {
+export async function encodePng(img: Uint8Image, opts: PngOptions = {}): Promise<Uint8Array> {
   const [height, width, channels] = img.shape;
   if (channels < 1 || channels > 4) throw new Error(`encodePng: ${channels} channels (PNG holds 1 to 4)`);
   if (img.data.length !== height * width * channels) throw new Error(`encodePng: ${img.data.length} bytes for shape [${img.shape.join(', ')}]`);
@@ -20,12 +26,13 @@ export async function encodePng(img: Uint8Image): Promise<Uint8Array> {
   // Without this, sharp stores a 1-channel raw image as 8-bit RGB.
   if (channels <= 2) s = s.toColourspace('b-w');
   const buf = await s.png({ compressionLevel: 9 }).toBuffer();
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  const png = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  return opts.text ? withPngText(png, opts.text) : png;
 }
 
 /** Writes a PNG atomically (a temporary file next to `path`, then a rename); creates the folder. */
-export async function writePng(path: string, img: Uint8Image): Promise<void> {
-  writeAtomic(path, await encodePng(img));
+export async function writePng(path: string, img: Uint8Image, opts: PngOptions = {}): Promise<void> {
+  writeAtomic(path, await encodePng(img, opts));
 }
 
 /** Reads a PNG (or any image sharp reads) as HWC 8-bit pixels, keeping its channel count. */

@@ -48,6 +48,11 @@ export interface NativeAddon {
   argReduce(x: Float32Array, outer: number, red: number, inner: number, out: Int32Array, op: number): void;
   /** Softmax along the last axis of [rows, cols]. */
   softmax(x: Float32Array, rows: number, cols: number, y: Float32Array): void;
+  /**
+   * Per batch item and head: softmax(scale·q_h·k_hᵀ)·v_h, q [batch, n, heads·d], k [batch, m, heads·d],
+   * v [batch, m, heads·dv] → out [batch, n, heads·dv]; the [n, m] matrix is never stored.
+   */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, batch: number, heads: number, n: number, m: number, d: number, dv: number, scale: number): void;
   /** Constant padding. */
   pad(x: Float32Array, shape: number[], before: number[], after: number[], value: number, y: Float32Array): void;
   /** Asks for 2 MiB pages under a new typed array, before its first touch (the cpu backend's outputs). */

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
 import { Module, ModuleList, Sequential } from '../module.js';
 import { Conv1d, Conv2d, Dropout, GELU, GroupNorm, GroupNorm32, LayerNorm, Linear, gelu } from './layers.js';
-import { scaledDotProductAttention } from './chunked-attention.js';
+import { fusedAttention, fusedAttentionActive, scaledDotProductAttention } from './chunked-attention.js';
 
 /** [B, T, H·d] → [B·H, T, d] (einops `b n (h d) -> (b h) n d`). */
 function splitHeads(x: Tensor3D, heads: number): Tensor3D {
@@ -126,6 +126,9 @@ export class CrossAttention extends Module {
   forward(x: Tensor3D, context?: Tensor3D): Tensor3D {
     return tf.tidy(() => {
       const ctx = context ?? x, h = this.heads;
+      if (fusedAttentionActive() && x.dtype === 'float32') {
+        return this.to_out.forward(fusedAttention(this.to_q.forward(x), this.to_k.forward(ctx), this.to_v.forward(ctx), h, this.scale));
+      }
       const q = splitHeads(this.to_q.forward(x), h);
       const k = splitHeads(this.to_k.forward(ctx), h);
       const v = splitHeads(this.to_v.forward(ctx), h);

@@ -9,11 +9,29 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor3D } from '@tensorflow/tfjs-core';
 import { batchMatMul, explicitTransposes, transposeLast2 } from '../perf/matmul.js';
+import { ATTENTION, nativeKernelsActive } from '../perf/native-kernels.js';
 
 /** Default bound on one attention matrix: 2^24 float32 values = 64 MiB, over all B·heads. */
 export const DEFAULT_ATTENTION_BUDGET = 2 ** 24;
 
 let budget = DEFAULT_ATTENTION_BUDGET;
+let fused = true;
+
+/**
+ * Switches the fused native attention kernel on or off (default on; it only runs where the native
+ * kernels are active and no gradient tape records) and returns the previous setting. Off, the
+ * chunked tfjs ops below run: tests compare the two, and check the chunking itself.
+ */
+export function setFusedAttention(on: boolean): boolean {
+  const prev = fused;
+  fused = on;
+  return prev;
+}
+
+/** True when scaledDotProductAttention would run the fused native kernel now. */
+export function fusedAttentionActive(): boolean {
+  return fused && nativeKernelsActive() && !tf.engine().isTapeOn();
+}
 
 /** The current bound, in float32 values, on one chunk's attention matrix. */
 export function attentionBudget(): number {
@@ -41,6 +59,15 @@ export function queryChunkRows(batchHeads: number, queries: number, keys: number
 }
 
 /**
+ * The fused native kernel on heads laid out as column blocks: q [B, N, H·d], k [B, M, H·d],
+ * v [B, M, H·dv] → [B, N, H·dv] (torch's `b n (h d)`), so no transposes split or merge the heads.
+ * Only while fusedAttentionActive().
+ */
+export function fusedAttention(q: Tensor3D, k: Tensor3D, v: Tensor3D, heads: number, scale: number): Tensor3D {
+  return tf.engine().runKernel(ATTENTION, { q, k, v }, { scale, heads } as unknown as tf.NamedAttrMap) as Tensor3D;
+}
+
+/**
  * softmax(q·kᵀ·scale)·v over [B·H, N, d] queries and [B·H, M, d] keys and values → [B·H, N, d].
  * The logits are scaled after the product, as torch's CrossAttention does (`einsum(q, k) *
  * scale`), which keeps the rounding identical; pass scale 1 when q and k arrive already scaled
@@ -49,6 +76,12 @@ export function queryChunkRows(batchHeads: number, queries: number, keys: number
  */
 export function scaledDotProductAttention(q: Tensor3D, k: Tensor3D, v: Tensor3D, scale = 1): Tensor3D {
   const [BH, N] = q.shape, M = k.shape[1];
+  // Inference on the native kernels: one fused kernel that never stores the matrix (its blocks of
+  // logits stay in cache), so neither the budget nor the chunks below apply. Backprop needs the
+  // softmax saved, so under a gradient tape the tfjs ops run.
+  if (fusedAttentionActive() && q.dtype === 'float32' && k.dtype === 'float32' && v.dtype === 'float32') {
+    return fusedAttention(q, k, v, 1, scale);
+  }
   const rows = queryChunkRows(BH, N, M);
   const attendRows = (qc: Tensor3D, kT: Tensor3D | null): Tensor3D => tf.tidy(() => {
     // Each matrix is freed as soon as the next one exists, so at most two are alive at once. Safe

@@ -45,6 +45,7 @@ export const ADAM = 'LdmcAdam';
 export const EMA = 'LdmcEma';
 export const GELU = 'LdmcGelu';
 export const GELU_GRAD = 'LdmcGeluGrad';
+export const ATTENTION = 'LdmcAttention';
 
 let addon: NativeAddon | undefined;
 let enabled = true;
@@ -241,6 +242,20 @@ const unary = (fn: (x: Float32Array, y: Float32Array) => void): KernelFunc => (a
   return y;
 };
 
+/**
+ * Multi-head softmax(scale·q·kᵀ)·v without storing the [N, M] matrix (forward only): q [B, N, H·d],
+ * k [B, M, H·d], v [B, M, H·dv] → [B, N, H·dv], heads as column blocks (attr `heads`).
+ */
+const attention: KernelFunc = (args: KernelArgs) => {
+  const { q, k, v } = args.inputs as { q: TensorInfo; k: TensorInfo; v: TensorInfo };
+  const { scale, heads } = args.attrs as unknown as { scale: number; heads: number };
+  const [batch, n, hd] = q.shape as [number, number, number], m = k.shape[1]!, hdv = v.shape[2]!;
+  const b = storeOf(args.backend);
+  const out = b.out([batch, n, hdv], 'float32');
+  addon!.attention(b.f32(q), b.f32(k), b.f32(v), b.f32(out), batch, heads, n, m, hd / heads, hdv / heads, scale);
+  return out;
+};
+
 const unaryGrad = (fn: (dy: Float32Array, x: Float32Array, dx: Float32Array) => void): KernelFunc => (args: KernelArgs) => {
   const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
   const b = storeOf(args.backend);
@@ -358,7 +373,7 @@ export function installNativeKernels(backend: NativeBackend = 'wasm'): { install
     [GROUP_NORM, groupNorm], [GROUP_NORM_GRAD, groupNormGrad],
     [SILU, unary((x, y) => addon!.silu(x, y))], [SILU_GRAD, unaryGrad((dy, x, dx) => addon!.siluGrad(dy, x, dx))],
     [GELU, unary((x, y) => addon!.gelu(x, y))], [GELU_GRAD, unaryGrad((dy, x, dx) => addon!.geluGrad(dy, x, dx))],
-    [ADAM, adam], [EMA, ema],
+    [ADAM, adam], [EMA, ema], [ATTENTION, attention],
   ];
   for (const [kernelName, kernelFunc] of own) {
     tf.registerKernel({ kernelName, backendName: backend, kernelFunc });

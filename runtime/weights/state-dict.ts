@@ -181,13 +181,9 @@ function ignorer(opt: LoadStateDictOptions['ignoreKeys']): (key: string) => bool
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
-/**
- * Assigns every parameter of `module` from `tensors` (PyTorch names and layouts). Returns what
- * did not match; with `strict` (the default) any mismatch throws one error listing all of them,
- * and nothing is assigned.
- */
-export function loadStateDict(module: Module, tensors: ReadonlyMap<string, TorchTensor>, opts: LoadStateDictOptions = {}): LoadReport {
-  const prefix = opts.prefix ?? '', ignored = ignorer(opts.ignoreKeys), strict = opts.strict ?? true;
+/** Which tensors fit which parameters, and what does not fit (nothing is read or assigned). */
+function planStateDict(module: Module, tensors: ReadonlyMap<string, TorchTensor>, opts: LoadStateDictOptions): { report: LoadReport; plan: Array<[NamedParam, TorchTensor]> } {
+  const prefix = opts.prefix ?? '', ignored = ignorer(opts.ignoreKeys);
   const params = module.paramEntries();
   const byName = new Map<string, NamedParam>(params.map((p) => [p.name, p]));
   const missing: string[] = [], unexpected: string[] = [], shapeMismatch: ShapeMismatch[] = [];
@@ -208,8 +204,26 @@ export function loadStateDict(module: Module, tensors: ReadonlyMap<string, Torch
     const name = key.slice(prefix.length);
     if (!byName.has(name) && !ignored(name)) unexpected.push(key);
   }
-  const report: LoadReport = { missing, unexpected, shapeMismatch, loaded: plan.length };
-  if (strict && (missing.length || unexpected.length || shapeMismatch.length)) {
+  return { report: { missing, unexpected, shapeMismatch, loaded: plan.length }, plan };
+}
+
+/**
+ * What loadStateDict would report for these tensors, without reading or assigning any: a check
+ * to run before loading, so that a checkpoint that does not fit is refused before gigabytes are read.
+ */
+export function checkStateDict(module: Module, tensors: ReadonlyMap<string, TorchTensor>, opts: LoadStateDictOptions = {}): LoadReport {
+  return planStateDict(module, tensors, opts).report;
+}
+
+/**
+ * Assigns every parameter of `module` from `tensors` (PyTorch names and layouts). Returns what
+ * did not match; with `strict` (the default) any mismatch throws one error listing all of them,
+ * and nothing is assigned.
+ */
+export function loadStateDict(module: Module, tensors: ReadonlyMap<string, TorchTensor>, opts: LoadStateDictOptions = {}): LoadReport {
+  const strict = opts.strict ?? true;
+  const { report, plan } = planStateDict(module, tensors, opts);
+  if (strict && (report.missing.length || report.unexpected.length || report.shapeMismatch.length)) {
     throw new Error(formatReport(module.className, report));
   }
   for (const [p, t] of plan) {

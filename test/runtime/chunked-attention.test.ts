@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor3D } from '@tensorflow/tfjs-core';
 import {
   CrossAttention, DEFAULT_ATTENTION_BUDGET, QKVAttention, QKVAttentionLegacy, attentionBudget, queryChunkRows,
-  scaledDotProductAttention, setAttentionBudget,
+  fusedAttentionActive, scaledDotProductAttention, setAttentionBudget, setFusedAttention,
 } from '../../runtime/nn/index.js';
 import { BACKEND_PATHS, onBackendPath } from '../support/backend-paths.js';
 import { maxAbsBetween, seededData } from './nn.helpers.js';
@@ -68,6 +68,56 @@ for (const path of BACKEND_PATHS) {
     onBackendPath(path);
     // B·H 6, 37 queries, 23 keys: a budget of 6·23·5 floats gives 8 chunks, 5 rows each but the last (2)
     const BH = 6, N = 37, M = 23, d = 8, BUDGET = BH * M * 5;
+    // The chunking is the tfjs-ops path: the fused native kernel (which needs no chunks) is off
+    // here, and compared with it in the last test.
+    let fusedBefore = true;
+    before(() => (fusedBefore = setFusedAttention(false)));
+    after(() => setFusedAttention(fusedBefore));
+
+    it('the fused native kernel (inference) equals the tfjs ops, scaled and not, self and cross sizes', async function () {
+      setFusedAttention(true);
+      try {
+        if (!path.native) {
+          expect(fusedAttentionActive(), 'no fused kernel without the native kernels').to.equal(false);
+          return;
+        }
+        expect(fusedAttentionActive()).to.equal(true);
+        for (const [n, m, dv, scale] of [[N, M, d, 0.35], [N, 7, 5, 1], [300, 300, 16, 0.25]] as const) {
+          const q = seeded([BH, n, d], 11), k = seeded([BH, m, d], 12), v = seeded([BH, m, dv], 13);
+          const p = await tf.profile(() => scaledDotProductAttention(q, k, v, scale));
+          expect(p.kernels.map((kr) => kr.name)).to.deep.equal(['LdmcAttention']);
+          const fusedOut = scaledDotProductAttention(q, k, v, scale);
+          setFusedAttention(false);
+          const opsOut = scaledDotProductAttention(q, k, v, scale);
+          setFusedAttention(true);
+          const diff = maxAbsBetween(fusedOut.dataSync() as Float32Array, opsOut.dataSync() as Float32Array);
+          log(`fused vs ops [${BH},${n},${m}]→${dv}: ${diff}`);
+          expect(fusedOut.shape).to.deep.equal([BH, n, dv]);
+          expect(diff).to.be.at.most(1e-5);
+          // under a gradient tape the ops run (backprop needs the saved softmax)
+          const g = tf.grad((qq: tf.Tensor) => tf.sum(scaledDotProductAttention(qq as Tensor3D, k, v, scale)))(q);
+          expect(g.shape).to.deep.equal(q.shape);
+          tf.dispose([q, k, v, fusedOut, opsOut, g]);
+        }
+        // CrossAttention hands the kernel its heads as column blocks of [B, N, H·d]
+        const x = seeded([2, N, 24], 14, 1), ctx = seeded([2, 7, 16], 15, 1);
+        for (const m of [new CrossAttention(24, null, 3, 8), new CrossAttention(24, 16, 3, 8)]) {
+          const c = m.to_k.inFeatures === 16 ? ctx : undefined;
+          const fusedOut = m.forward(x, c);
+          setFusedAttention(false);
+          const opsOut = m.forward(x, c);
+          setFusedAttention(true);
+          const diff = maxAbsBetween(fusedOut.dataSync() as Float32Array, opsOut.dataSync() as Float32Array);
+          log(`CrossAttention fused vs ops: ${diff}`);
+          expect(diff).to.be.at.most(1e-5);
+          tf.dispose([fusedOut, opsOut]);
+          m.dispose();
+        }
+        tf.dispose([x, ctx]);
+      } finally {
+        setFusedAttention(false);
+      }
+    });
 
     it('scaledDotProductAttention: 8 chunks give the one-chunk result', async function () {
       expect(queryChunkRows(BH, N, M, BUDGET)).to.equal(5);

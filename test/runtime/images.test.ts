@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../runtime/backend.js';
-import { encodePng, makeGrid, readPng, toUint8Images, writePng, type Uint8Images } from '../../runtime/images/index.js';
+import { encodePng, makeGrid, readPng, readPngText, toUint8Images, withPngText, writePng, type Uint8Images } from '../../runtime/images/index.js';
 
 /** n images of h×w×c whose pixel (k, y, x, ch) is 10·k + 3·y + x + ch (distinct, < 255 for small sizes). */
 function known(n: number, h: number, w: number, c: number): Uint8Images {
@@ -27,6 +27,35 @@ describe('runtime/images', function () {
     expect(img.shape).to.deep.equal([1, 2, 2, 2]);
     // 0 → 127.5 → 128; 0.5 → 191.25 → 191; −0.5 → 63.75 → 64
     expect([...img.data]).to.deep.equal([0, 0, 128, 255, 255, 191, 64, 0]);
+  });
+
+  it("truncates with rounding 'down', as txt2img.py's 255·clamp((x + 1)/2).astype(uint8) does", function () {
+    const x = tf.tensor4d([-2, -1, 0, 1, 2, 0.5, -0.5, NaN], [1, 2, 2, 2]) as Tensor4D;
+    const img = toUint8Images(x, { rounding: 'down' });
+    x.dispose();
+    // 0 → 127.5 → 127; 0.5 → 191.25 → 191; −0.5 → 63.75 → 63
+    expect([...img.data]).to.deep.equal([0, 0, 127, 255, 255, 191, 63, 0]);
+  });
+
+  it('writes text chunks after IHDR (tEXt for Latin-1, iTXt otherwise) that readPngText and sharp read back', async function () {
+    const img = makeGrid(known(1, 3, 4, 3));
+    const entries: Array<[string, string]> = [['prompt', 'a café at dawn, 50mm'], ['negative', '低画質 🙂'], ['seed', '42']];
+    const png = await encodePng(img, { text: entries });
+    const plain = await encodePng(img);
+    // the pixels and the rest of the file are sharp's; the chunks sit between IHDR and the rest
+    expect(Buffer.from(png.subarray(0, 33)).equals(Buffer.from(plain.subarray(0, 33)))).to.equal(true);
+    expect(Buffer.from(png.subarray(png.length - (plain.length - 33))).equals(Buffer.from(plain.subarray(33)))).to.equal(true);
+    expect(String.fromCharCode(...png.subarray(37, 41))).to.equal('tEXt');
+    expect([...readPngText(png)]).to.deep.equal(entries);
+    expect(readPngText(plain).size).to.equal(0);
+    const back = await readPng(png);
+    expect(Buffer.from(back.data).equals(Buffer.from(img.data))).to.equal(true);
+    // sharp (libpng) accepts the chunks' CRCs and lists the text
+    const sharp = (await import('sharp')).default;
+    const meta = await sharp(Buffer.from(png)).metadata();
+    expect(meta.comments?.map((c) => [c.keyword, c.text])).to.deep.include(['seed', '42']);
+    expect(() => withPngText(png, [['', 'x']])).to.throw(/keyword/);
+    expect(() => readPngText(new Uint8Array(10))).to.throw(/not a PNG/);
   });
 
   it('lays images out like torchvision make_grid: nrow columns, padding around and between, pad value', function () {

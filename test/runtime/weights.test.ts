@@ -7,7 +7,7 @@ import { initBackend } from '../../runtime/backend.js';
 import { Module, Sequential } from '../../runtime/module.js';
 import { Conv1d, Conv2d, Dropout, Linear, SiLU } from '../../runtime/nn/index.js';
 import { parseSafetensors, serializeSafetensors } from '../../runtime/weights/safetensors.js';
-import { loadStateDict, stateDict } from '../../runtime/weights/state-dict.js';
+import { checkStateDict, loadStateDict, stateDict } from '../../runtime/weights/state-dict.js';
 import { referencePath, requireReference } from '../support/reference.js';
 
 class Tiny extends Module {
@@ -128,7 +128,14 @@ describe('weights: state_dict mapping', () => {
     ]);
     expect(() => loadStateDict(m, tensors)).to.throw(/missing keys \(3\): body\.0\.bias, body\.3\.bias, qkv\.bias[\s\S]*unexpected keys \(2\)[\s\S]*size mismatch for body\.3\.weight: expected \[4, 3\], got \[3, 4\]/);
     expect([...m.qkv.weight.dataSync()]).to.deep.equal([...before]);
+    // checkStateDict: the same report, with nothing read or assigned
+    const reads: string[] = [];
+    const lazy = new Map([...tensors].map(([k, t]) => [k, { ...t, readInto: (d: Float32Array) => { reads.push(k); d.set(t.data); } }] as const));
+    const checked = checkStateDict(m, lazy, { ignoreKeys: [/^model_ema\./] });
+    expect(reads).to.deep.equal([]);
+    expect([...m.qkv.weight.dataSync()]).to.deep.equal([...before]);
     const r = loadStateDict(m, tensors, { strict: false, ignoreKeys: [/^model_ema\./] });
+    expect(checked).to.deep.equal(r);
     expect(r.missing).to.deep.equal(['body.0.bias', 'body.3.bias', 'qkv.bias']);
     expect(r.unexpected).to.deep.equal(['qkv.bais']);
     expect(r.shapeMismatch).to.deep.equal([{ key: 'body.3.weight', expected: [4, 3], got: [3, 4] }]);
