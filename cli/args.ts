@@ -52,3 +52,21 @@ export function parseArgs(argv: readonly string[], spec: ArgSpec): ParsedArgs {
   }
   return out;
 }
+
+/** The last value given for `--k` as an integer ≥ min (undefined when absent); anything else is a UsageError. */
+export function intOption(a: ParsedArgs, k: string, min: number): number | undefined {
+  const v = a.values[k]?.at(-1);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${k} must be an integer ≥ ${min}, not '${v}'`);
+  return n;
+}
+
+/** The last value given for `--k` as a finite number ≥ min (undefined when absent); anything else is a UsageError. */
+export function numberOption(a: ParsedArgs, k: string, min: number): number | undefined {
+  const v = a.values[k]?.at(-1);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new UsageError(`--${k} must be a number ≥ ${min}, not '${v}'`);
+  return n;
+}

@@ -23,7 +23,7 @@ import { writePng } from '../runtime/images/png.js';
 import { Progress } from '../runtime/util/progress.js';
 import type { LazyTensor } from '../runtime/weights/safetensors.js';
 import { formatReport, loadStateDict } from '../runtime/weights/state-dict.js';
-import { UsageError, type ArgSpec, type ParsedArgs } from './args.js';
+import { intOption, numberOption, UsageError, type ArgSpec, type ParsedArgs } from './args.js';
 import { CliError } from './errors.js';
 import { parseBackend } from './forward.js';
 import { DiskHost } from './host.js';
@@ -68,20 +68,8 @@ export function parseSampleSettings(a: ParsedArgs): SampleSettings {
   if (extname(out).toLowerCase() !== '.png') throw new UsageError(`--out '${out}' must name a .png file`);
   const sampler = last('sampler') ?? 'ddim';
   if (sampler !== 'ddim' && sampler !== 'plms' && sampler !== 'ddpm') throw new UsageError(`--sampler must be ddim, plms or ddpm, not '${sampler}'`);
-  const int = (k: string, min: number): number | undefined => {
-    const v = last(k);
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${k} must be an integer ≥ ${min}, not '${v}'`);
-    return n;
-  };
-  const num = (k: string, min: number): number | undefined => {
-    const v = last(k);
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new UsageError(`--${k} must be a number ≥ ${min}, not '${v}'`);
-    return n;
-  };
+  const int = (k: string, min: number) => intOption(a, k, min);
+  const num = (k: string, min: number) => numberOption(a, k, min);
   const seed = int('seed', 0);
   if (seed !== undefined && seed > 2 ** 31 - 1) throw new UsageError(`--seed must be below 2^31, not ${seed}`);
   return {

@@ -29,7 +29,7 @@ import { makeGrid, toUint8Images } from '../runtime/images/grid.js';
 import { writePng } from '../runtime/images/png.js';
 import { Progress } from '../runtime/util/progress.js';
 import { diffusionSlots } from '../schema/family.js';
-import { UsageError, type ArgSpec, type ParsedArgs } from './args.js';
+import { intOption, numberOption, UsageError, type ArgSpec, type ParsedArgs } from './args.js';
 import { CliError } from './errors.js';
 import { parseBackend } from './forward.js';
 import { DiskHost } from './host.js';
@@ -78,27 +78,15 @@ export function parseTxt2ImgSettings(a: ParsedArgs): Txt2ImgSettings {
   if (extname(out).toLowerCase() !== '.png') throw new UsageError(`--out '${out}' must name a .png file`);
   const sampler = last('sampler') ?? TXT2IMG_DEFAULTS.sampler;
   if (sampler !== 'ddim' && sampler !== 'plms' && sampler !== 'dpm') throw new UsageError(`--sampler must be ddim, plms or dpm, not '${sampler}'`);
-  const int = (k: string, min: number, dflt: number): number => {
-    const v = last(k);
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${k} must be an integer ≥ ${min}, not '${v}'`);
-    return n;
-  };
-  const num = (k: string, min: number, dflt: number): number => {
-    const v = last(k);
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new UsageError(`--${k} must be a number ≥ ${min}, not '${v}'`);
-    return n;
-  };
+  const int = (k: string, min: number, dflt: number): number => intOption(a, k, min) ?? dflt;
+  const num = (k: string, min: number, dflt: number): number => numberOption(a, k, min) ?? dflt;
   const seed = int('seed', 0, TXT2IMG_DEFAULTS.seed);
   if (seed > 2 ** 31 - 1) throw new UsageError(`--seed must be below 2^31, not ${seed}`);
   const eta = num('eta', 0, TXT2IMG_DEFAULTS.eta);
   if (sampler !== 'ddim' && eta !== 0) throw new UsageError(`--eta must be 0 with --sampler ${sampler} (only DDIM adds noise)`);
   const steps = int('steps', 1, TXT2IMG_DEFAULTS.steps);
   if (sampler === 'dpm' && steps < 2) throw new UsageError('--sampler dpm (multistep, order 2) needs --steps 2 or more');
-  const threads = last('threads') === undefined ? undefined : int('threads', 1, 1);
+  const threads = intOption(a, 'threads', 1);
   return {
     ckpt,
     out,
