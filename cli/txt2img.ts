@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Tensor3D, Tensor4D } from '@tensorflow/tfjs-core';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { child, className, type IRNode } from '../compiler/ir.js';
+import { child, className } from '../compiler/ir.js';
 import { compile } from '../compiler/program.js';
 import { resolvedNode } from '../compiler/resolved.js';
 import { initBackend } from '../runtime/backend.js';
@@ -116,18 +116,6 @@ function promptEncoder(m: unknown): PromptEncoder | undefined {
   return m !== null && typeof m === 'object' && typeof (m as Partial<PromptEncoder>).encodeText === 'function' ? (m as PromptEncoder) : undefined;
 }
 
-/** The first stage's downsampling factor f = 2^(len(ch_mult) − 1), from its ddconfig. */
-function firstStageFactor(fs: IRNode | undefined): number {
-  const dd = fs?.params.ddconfig as { ch_mult?: readonly number[] } | undefined;
-  return 2 ** ((dd?.ch_mult?.length ?? 1) - 1);
-}
-
-/** How many times the UNet halves its input (len(channel_mult) − 1): a latent side must divide by 2 that often. */
-function unetDownsamplings(unet: IRNode | undefined): number {
-  const cm = unet?.params.channel_mult as readonly number[] | undefined;
-  return (cm?.length ?? 1) - 1;
-}
-
 export async function txt2imgCommand(a: ParsedArgs, io: Io): Promise<number> {
   const s = parseTxt2ImgSettings(a);
   const backend = parseBackend(a);
@@ -152,8 +140,10 @@ export async function txt2imgCommand(a: ParsedArgs, io: Io): Promise<number> {
   if (!cond || condStatics?.family !== 'cond_stage' || condStatics.conditioning?.kind !== 'text') {
     throw new CliError(`the config's model is not conditioned on text (its cond stage is ${cond ? className(cond) : 'none'}): txt2img needs a text encoder such as FrozenCLIPEmbedder or FrozenOpenCLIPEmbedder`, 'sample unconditional and class-conditional models with ldmc sample');
   }
-  const f = firstStageFactor(child(model, slots.firstStage));
-  const down = 2 ** unetDownsamplings(child(model, slots.unet));
+  // The compiler's facts: the first stage's factor f, and the UNet's levels (it halves the latent
+  // once between each two), so a latent side must divide by 2^(levels − 1).
+  const f = result.inference?.firstStage?.facts.downsamplingFactor ?? 1;
+  const down = 2 ** ((result.inference?.unet?.facts.levels.length ?? 1) - 1);
   for (const [k, v] of [['H', s.H], ['W', s.W]] as const) {
     if (v % (f * down) !== 0) throw new UsageError(`--${k} ${v} must be a multiple of ${f * down} (the first stage's factor ${f} × the UNet's ${down}×${down} downsampling)`);
   }
