@@ -59,9 +59,9 @@ function checkpointLayout(keys: Iterable<string>): SdLayout | undefined {
   return undefined;
 }
 
+/** The layout the config's model has: the same reading of its own state_dict names (no class names). */
 function configLayout(ld: LatentDiffusion): SdLayout | undefined {
-  const cls = ld.cond_stage_model?.className;
-  return cls === 'FrozenCLIPEmbedder' ? 'sd1' : cls === 'FrozenOpenCLIPEmbedder' ? 'sd2' : undefined;
+  return checkpointLayout(ld.paramEntries().map((p) => p.name));
 }
 
 const LAYOUT: Record<SdLayout, { name: string; encoder: string; configs: string }> = {
